@@ -1,0 +1,60 @@
+// One captured picture and everything the pipeline learns about it on the way.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/damage.hpp"
+#include "core/frame_buffer.hpp"
+
+namespace vdistream::core {
+
+// Stage timestamps on the monotonic clock (core::monotonic_now_ns); 0 = not reached.
+struct FrameTimestamps {
+  int64_t captured_ns = 0;   // the source finished the frame
+  int64_t dequeued_ns = 0;   // the encode thread took it from the slot
+  int64_t converted_ns = 0;  // colour conversion / import done
+  int64_t encoded_ns = 0;    // access unit ready
+};
+
+struct Frame {
+  FrameBufferPtr buffer;
+  DamageRegion damage;  // relative to the previous frame of the same source
+  uint64_t sequence = 0;
+  FrameTimestamps timestamps;
+
+  int32_t width() const { return buffer ? buffer->width() : 0; }
+  int32_t height() const { return buffer ? buffer->height() : 0; }
+};
+
+enum class Codec { H264, H265 };
+const char* codec_name(Codec c);
+
+// One Annex-B access unit.
+struct EncodedFrame {
+  Codec codec = Codec::H264;
+  std::vector<uint8_t> data;
+  bool keyframe = false;
+  int32_t width = 0, height = 0;
+  uint64_t sequence = 0;  // of the Frame it came from
+  FrameTimestamps timestamps;
+};
+
+using EncodedFramePtr = std::shared_ptr<const EncodedFrame>;
+
+// Takes access units from a desktop's encoder. Called on the encode thread: must not block.
+class EncodedSink {
+ public:
+  virtual ~EncodedSink() = default;
+  virtual void on_encoded(const EncodedFramePtr& frame) = 0;
+};
+
+// What a sink uses to ask for an IDR (after a drop, a join, a decoder error).
+class KeyframeRequester {
+ public:
+  virtual ~KeyframeRequester() = default;
+  virtual void request_keyframe() = 0;
+};
+
+}  // namespace vdistream::core

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package vdistream builds, runs and tests with.
+# Idempotent and non-interactive: packages already present are not fetched again.
+# Run as root (or with sudo available).
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git
+  # core / capture
+  libdrm-dev libglib2.0-dev
+  # encode: FFmpeg (x264 inside libavcodec), libyuv, hardware APIs
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev
+  libyuv-dev libx264-dev libvpl-dev libva-dev
+  # spice
+  libspice-server-dev libspice-protocol-dev libspice-client-glib-2.0-dev
+  # transport: GStreamer webrtcbin, libsoup
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-nice gstreamer1.0-libav libsoup-3.0-dev
+  # service: configuration, CLI, JSON, logging
+  libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  # tests and benchmarks
+  catch2 ffmpeg qemu-system-x86 dbus virt-viewer xvfb x11-apps imagemagick chromium
+  gnuplot-nox
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
