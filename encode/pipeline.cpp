@@ -1,0 +1,208 @@
+#include "encode/pipeline.hpp"
+
+#include <algorithm>
+
+#include "core/clock.hpp"
+
+namespace vdistream::encode {
+
+core::Result<std::unique_ptr<DesktopPipeline>> DesktopPipeline::create(const PipelineConfig& config,
+                                                                       const EncoderRegistry& registry) {
+  auto choice = registry.choose(config.encoder, config.encoder_preference);
+  if (!choice) return core::Error{choice.error()};
+  const Backend* backend = registry.find(choice->backend);
+  return std::unique_ptr<DesktopPipeline>(new DesktopPipeline(config, std::move(*choice), *backend));
+}
+
+DesktopPipeline::DesktopPipeline(const PipelineConfig& config, EncoderChoice choice, const Backend& backend)
+    : config_(config), log_(config.name), choice_(std::move(choice)), backend_(backend),
+      bitrate_(config.encoder.bitrate_bps) {
+  log_.info("encoder: {}", choice_.why);
+}
+
+DesktopPipeline::~DesktopPipeline() { stop(); }
+
+void DesktopPipeline::start() {
+  if (running_.exchange(true)) return;
+  thread_ = std::thread([this] { run(); });
+}
+
+void DesktopPipeline::stop() {
+  if (!running_.exchange(false)) return;
+  slot_.close();
+  if (thread_.joinable()) thread_.join();
+}
+
+void DesktopPipeline::submit(core::Frame frame) {
+  bool replaced = slot_.put(std::move(frame));
+  std::lock_guard lock(stats_mutex_);
+  ++stats_.frames_captured;
+  if (replaced) ++stats_.frames_replaced;
+}
+
+void DesktopPipeline::add_sink(std::shared_ptr<core::EncodedSink> sink) {
+  {
+    std::lock_guard lock(sinks_mutex_);
+    sinks_.push_back(std::move(sink));
+  }
+  request_keyframe();
+}
+
+void DesktopPipeline::remove_sink(const std::shared_ptr<core::EncodedSink>& sink) {
+  std::lock_guard lock(sinks_mutex_);
+  sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), sink), sinks_.end());
+}
+
+size_t DesktopPipeline::sink_count() const {
+  std::lock_guard lock(sinks_mutex_);
+  return sinks_.size();
+}
+
+std::vector<std::shared_ptr<core::EncodedSink>> DesktopPipeline::sinks_snapshot() const {
+  std::lock_guard lock(sinks_mutex_);
+  return sinks_;
+}
+
+void DesktopPipeline::request_keyframe() {
+  {
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.keyframe_requests;
+  }
+  keyframe_wanted_ = true;
+  slot_.wake();
+}
+
+void DesktopPipeline::set_bitrate(uint32_t bps) { bitrate_ = bps; }
+
+bool DesktopPipeline::wait_idle(std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    {
+      std::lock_guard lock(stats_mutex_);
+      if (taken_done_ + stats_.frames_replaced >= stats_.frames_captured) return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+PipelineStats DesktopPipeline::stats() const {
+  std::lock_guard lock(stats_mutex_);
+  return stats_;
+}
+
+std::string DesktopPipeline::encoder_name() const {
+  return encoder_ ? encoder_->name() : choice_.backend + " (opens with the first frame)";
+}
+
+void DesktopPipeline::run() {
+  last_output_ns_ = core::monotonic_now_ns();
+  while (running_) {
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::nanoseconds(std::max<int64_t>(
+                        1'000'000, last_output_ns_ + config_.keepalive_interval_ns - core::monotonic_now_ns()));
+    std::optional<core::Frame> taken = slot_.take_until(deadline);
+    if (!running_) break;
+    const bool watched = sink_count() > 0;
+
+    if (taken) {
+      struct Done {
+        std::atomic<uint64_t>& n;
+        ~Done() { ++n; }
+      } done{taken_done_};
+      taken->timestamps.dequeued_ns = core::monotonic_now_ns();
+      if (!watched) {
+        // Nobody watches: the encoder costs nothing, but its planes fall behind.
+        planes_stale_ = true;
+        last_frame_ = std::move(taken);
+        std::lock_guard lock(stats_mutex_);
+        ++stats_.frames_unwatched;
+        continue;
+      }
+      core::Frame frame = std::move(*taken);
+      if (planes_stale_) frame.damage = core::DamageRegion::full(frame.width(), frame.height());
+      last_frame_ = frame;
+      if (frame.damage.empty() && !keyframe_wanted_) {
+        std::lock_guard lock(stats_mutex_);
+        ++stats_.frames_skipped;
+        continue;
+      }
+      encode_and_send(std::move(frame), false);
+      continue;
+    }
+
+    // Woken without a frame: a keyframe request, or the keep-alive timer.
+    if (!watched || !last_frame_) continue;
+    core::Frame again = *last_frame_;
+    again.damage = planes_stale_ ? core::DamageRegion::full(again.width(), again.height()) : core::DamageRegion();
+    again.timestamps = {};
+    again.timestamps.captured_ns = again.timestamps.dequeued_ns = core::monotonic_now_ns();
+    bool keepalive = !keyframe_wanted_ &&
+                     core::monotonic_now_ns() - last_output_ns_ >= config_.keepalive_interval_ns - 1'000'000;
+    if (keepalive || keyframe_wanted_) encode_and_send(std::move(again), keepalive);
+  }
+}
+
+void DesktopPipeline::encode_and_send(core::Frame frame, bool keepalive) {
+  if (!encoder_) {
+    EncoderConfig cfg = config_.encoder;
+    cfg.width = frame.width();
+    cfg.height = frame.height();
+    cfg.bitrate_bps = bitrate_;
+    auto created = backend_.create(cfg);
+    if (!created) {
+      log_.error("cannot open the {} encoder at {}x{}: {}", backend_.name, cfg.width, cfg.height, created.error());
+      std::lock_guard lock(stats_mutex_);
+      ++stats_.encode_errors;
+      return;
+    }
+    encoder_ = std::move(*created);
+    log_.info("encoding with {} at {}x{}", encoder_->name(), cfg.width, cfg.height);
+  }
+  if (keyframe_wanted_.exchange(false)) encoder_->request_keyframe();
+  encoder_->set_bitrate(bitrate_);
+
+  auto out = encoder_->encode(frame);
+  if (!out) {
+    log_.error("encode of frame {} failed: {}", frame.sequence, out.error());
+    encoder_.reset();  // reopen on the next frame, with an IDR and full conversion
+    seen_counters_ = {};
+    planes_stale_ = true;
+    keyframe_wanted_ = true;
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.encode_errors;
+    return;
+  }
+  planes_stale_ = false;
+  last_output_ns_ = core::monotonic_now_ns();
+
+  auto sinks = sinks_snapshot();
+  uint64_t bytes = 0, keyframes = 0;
+  std::vector<core::FrameTimestamps> stamps;
+  for (core::EncodedFrame& ef : *out) {
+    bytes += ef.data.size();
+    keyframes += ef.keyframe ? 1 : 0;
+    stamps.push_back(ef.timestamps);
+    auto shared = std::make_shared<const core::EncodedFrame>(std::move(ef));
+    for (const auto& sink : sinks) sink->on_encoded(shared);
+  }
+
+  EncoderCounters counters = encoder_->counters();
+  std::lock_guard lock(stats_mutex_);
+  stats_.tiles_converted += counters.tiles_converted - seen_counters_.tiles_converted;
+  stats_.full_frame_copies += counters.full_frame_copies - seen_counters_.full_frame_copies;
+  seen_counters_ = counters;
+  stats_.frames_encoded += out->size();
+  stats_.keepalives += keepalive ? out->size() : 0;
+  stats_.keyframes += keyframes;
+  stats_.bytes_out += bytes;
+  if (keepalive) return;  // not a captured frame: its latency means nothing
+  for (const auto& ts : stamps) {
+    stats_.wait.record_ns(ts.dequeued_ns - ts.captured_ns);
+    stats_.convert.record_ns(ts.converted_ns - ts.dequeued_ns);
+    stats_.encode.record_ns(ts.encoded_ns - ts.converted_ns);
+    stats_.total.record_ns(ts.encoded_ns - ts.captured_ns);
+  }
+}
+
+}  // namespace vdistream::encode
