@@ -1,0 +1,18 @@
+// Turns a source spec from the command line or the configuration into a Source.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "capture/source.hpp"
+#include "core/status.hpp"
+
+namespace vdistream::service {
+
+// "synthetic:WORKLOAD[@WxH][@FPS]", "qemu-dbus:ADDRESS[#console=N]" or "qemu-qmp:SOCKET[#console=N]".
+core::Result<std::unique_ptr<capture::Source>> make_source(const std::string& spec);
+
+// The text --help shows for SPEC.
+std::string source_spec_help();
+
+}  // namespace vdistream::service

@@ -1,0 +1,33 @@
+#include "service/stats_report.hpp"
+
+#include <fmt/format.h>
+
+namespace vdistream::service {
+
+namespace {
+
+std::string stage(const char* name, const core::LatencyHistogram& h) {
+  return fmt::format("  {:<22} p50 {:6.2f} ms  p95 {:6.2f} ms  p99 {:6.2f} ms  max {:6.2f} ms\n", name,
+                     h.percentile_ms(50), h.percentile_ms(95), h.percentile_ms(99), double(h.max_ns()) / 1e6);
+}
+
+}  // namespace
+
+std::string format_stats(const encode::PipelineStats& s, double seconds, double cpu_seconds) {
+  double secs = seconds > 0 ? seconds : 1;
+  std::string out = fmt::format(
+      "  frames: {} captured, {} encoded ({} keyframes, {} keep-alives), {} unchanged (skipped), "
+      "{} replaced by newer ones, {} errors\n"
+      "  output: {:.1f} fps, {:.2f} Mbit/s, {} bytes; full-frame copies: {}\n",
+      s.frames_captured, s.frames_encoded, s.keyframes, s.keepalives, s.frames_skipped, s.frames_replaced,
+      s.encode_errors, double(s.frames_encoded) / secs, double(s.bytes_out) * 8 / secs / 1e6, s.bytes_out,
+      s.full_frame_copies);
+  if (cpu_seconds >= 0) out += fmt::format("  process CPU: {:.1f} % of one core\n", cpu_seconds / secs * 100);
+  out += stage("captured → dequeued", s.wait);
+  out += stage("dequeued → converted", s.convert);
+  out += stage("converted → encoded", s.encode);
+  out += stage("captured → encoded", s.total);
+  return out;
+}
+
+}  // namespace vdistream::service

@@ -1,0 +1,14 @@
+// Pipeline stats as a person reads them.
+#pragma once
+
+#include <string>
+
+#include "encode/pipeline_stats.hpp"
+
+namespace vdistream::service {
+
+// A few lines: frames, drops, bitrate, host latency percentiles per stage, copies.
+// `cpu_seconds`: CPU the process spent over `seconds` (all threads), or < 0 when unknown.
+std::string format_stats(const encode::PipelineStats& stats, double seconds, double cpu_seconds = -1);
+
+}  // namespace vdistream::service
