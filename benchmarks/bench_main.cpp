@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
   pipeline->add_option("--sizes", po.sizes, "Desktop sizes WIDTHxHEIGHT")->delimiter(',')->capture_default_str();
   pipeline->add_option("--fps", po.fps, "Frames per second the source produces")->capture_default_str()->check(CLI::Range(1.0, 240.0));
   pipeline->add_option("--seconds", po.seconds, "Length of each run")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+  pipeline->add_option("--warmup", po.warmup, "Seconds at the start of each run (encoder start, first IDR) left out of the latency figures")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 60.0));
   pipeline->add_option("--bitrate", po.bitrate_kbps, "Encoder bitrate in kbit/s")->capture_default_str();
   pipeline->add_option("--preset", po.preset, "x264 preset")->capture_default_str();
   pipeline->add_option("--threads", po.threads, "x264 slice threads")->capture_default_str();

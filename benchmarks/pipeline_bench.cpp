@@ -44,27 +44,43 @@ core::Result<nlohmann::json> run_one(const PipelineBenchOptions& o, const std::s
   (*pipeline)->add_sink(sink);
   (*pipeline)->start();
 
-  const uint64_t frames = uint64_t(o.seconds * o.fps);
+  const uint64_t frames = uint64_t((o.seconds + o.warmup) * o.fps);
   (*source)->set_max_frames(frames);
   capture::SourceCallbacks cb;
   cb.on_frame = [&](core::Frame f) { (*pipeline)->submit(std::move(f)); };
-  const int64_t cpu0 = core::process_cpu_ns(), t0 = core::monotonic_now_ns();
+  // Everything but the synthetic desktop's drawing (which stands in for the VM's work): the
+  // encode thread, x264's slice threads, this thread's polling.
+  auto pipeline_cpu_ns = [&] { return core::process_cpu_ns() - (*source)->render_cpu_ns(); };
+  const int64_t t0 = core::monotonic_now_ns();
   if (core::Status s = (*source)->start(cb); !s) return core::Error{s.error()};
-  while (!(*source)->finished()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // The measured window starts after the warm-up (encoder start, first IDR).
+  int64_t window_t0 = t0, window_cpu0 = pipeline_cpu_ns();
+  encode::PipelineStats at_warm = (*pipeline)->stats();
+  bool warm = o.warmup <= 0;
+  while (!(*source)->finished()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // rare wake-ups: idle CPU is measured
+    if (!warm && core::monotonic_now_ns() - t0 >= int64_t(o.warmup * 1e9)) {
+      (*pipeline)->reset_latency();
+      at_warm = (*pipeline)->stats();
+      window_t0 = core::monotonic_now_ns();
+      window_cpu0 = pipeline_cpu_ns();
+      warm = true;
+    }
+  }
   (*source)->stop();
   (*pipeline)->wait_idle(std::chrono::seconds(30));
-  const double wall = double(core::monotonic_now_ns() - t0) / 1e9;
+  const double wall = double(core::monotonic_now_ns() - window_t0) / 1e9;
+  const double cpu = double(pipeline_cpu_ns() - window_cpu0) / 1e9;
   (*pipeline)->stop();
-  // Everything but the synthetic desktop's drawing (which stands in for the VM): the encode
-  // thread, x264's slice threads, this thread's polling.
-  const double cpu = double(core::process_cpu_ns() - cpu0 - (*source)->render_cpu_ns()) / 1e9;
   auto s = (*pipeline)->stats();
 
-  const double encoded = double(s.frames_encoded);
+  const double encoded = double(s.frames_encoded - at_warm.frames_encoded);
+  const double bytes = double(s.bytes_out - at_warm.bytes_out);
   return nlohmann::json{
       {"workload", workload},
       {"size", size},
       {"target_fps", o.fps},
+      {"warmup_seconds", o.warmup},
       {"seconds", wall},
       {"frames_captured", s.frames_captured},
       {"frames_encoded", s.frames_encoded},
@@ -72,11 +88,10 @@ core::Result<nlohmann::json> run_one(const PipelineBenchOptions& o, const std::s
       {"frames_replaced", s.frames_replaced},
       {"keyframes", s.keyframes},
       {"encoded_fps", encoded / wall},
-      {"bitrate_mbps", double(s.bytes_out) * 8 / wall / 1e6},
+      {"bitrate_mbps", bytes * 8 / wall / 1e6},
       {"full_frame_copies", s.full_frame_copies},
       {"pipeline_cpu_percent", cpu / wall * 100},
       {"pipeline_cpu_ms_per_encoded_frame", encoded > 0 ? cpu * 1e3 / encoded : 0.0},
-      {"source_render_cpu_percent", double((*source)->render_cpu_ns()) / 1e9 / wall * 100},
       {"latency",
        {{"captured_to_dequeued", histogram_json(s.wait)},
         {"dequeued_to_converted", histogram_json(s.convert)},

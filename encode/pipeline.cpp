@@ -86,6 +86,11 @@ bool DesktopPipeline::wait_idle(std::chrono::milliseconds timeout) const {
   }
 }
 
+void DesktopPipeline::reset_latency() {
+  std::lock_guard lock(stats_mutex_);
+  for (core::LatencyHistogram* h : {&stats_.wait, &stats_.convert, &stats_.encode, &stats_.total}) h->clear();
+}
+
 PipelineStats DesktopPipeline::stats() const {
   std::lock_guard lock(stats_mutex_);
   return stats_;

@@ -51,6 +51,9 @@ class DesktopPipeline final : public core::KeyframeRequester {
   bool wait_idle(std::chrono::milliseconds timeout) const;
 
   PipelineStats stats() const;
+  // Forgets the latency histograms (not the counters), e.g. after a benchmark's warm-up: the
+  // first frame also pays for opening the encoder.
+  void reset_latency();
   const EncoderChoice& encoder_choice() const { return choice_; }
   std::string encoder_name() const;
 

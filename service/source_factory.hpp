@@ -9,7 +9,8 @@
 
 namespace vdistream::service {
 
-// "synthetic:WORKLOAD[@WxH][@FPS]", "qemu-dbus:ADDRESS[#console=N]" or "qemu-qmp:SOCKET[#console=N]".
+// "synthetic:WORKLOAD[@WxH][@FPS]" today; "qemu-dbus:ADDRESS" and "qemu-qmp:SOCKET" with the
+// QEMU capture issue.
 core::Result<std::unique_ptr<capture::Source>> make_source(const std::string& spec);
 
 // The text --help shows for SPEC.

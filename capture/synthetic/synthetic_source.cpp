@@ -237,6 +237,7 @@ void SyntheticSource::run(SourceCallbacks callbacks) {
   if (callbacks.on_state) callbacks.on_state(true, "synthetic desktop started");
   while (sleep_until(start_ns + int64_t(std::llround(double(tick) * period_ns)), running_)) {
     auto frame = render_next();
+    render_cpu_ns_ = core::thread_cpu_ns();
     if (frame) {
       callbacks.on_frame(std::move(*frame));
       ++delivered;
@@ -254,7 +255,6 @@ void SyntheticSource::run(SourceCallbacks callbacks) {
     tick = std::max(tick + 1, due);
   }
   running_ = false;
-  render_cpu_ns_ = core::thread_cpu_ns();
   log.info("stopped after {} frames ({} ticks skipped with every buffer busy, {} skipped late)", delivered,
            skipped_busy_.load(), skipped_late_.load());
 }

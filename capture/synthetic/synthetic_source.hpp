@@ -66,7 +66,7 @@ class SyntheticSource final : public Source {
   uint64_t ticks_skipped_busy() const { return skipped_busy_.load(); }
   uint64_t ticks_skipped_late() const { return skipped_late_.load(); }
   // CPU time the paced thread spent (drawing the desktop stands in for the VM's work, so
-  // benchmarks subtract it from the process's CPU). Valid after the thread stopped.
+  // benchmarks subtract it from the process's CPU). Updated after every paced frame.
   int64_t render_cpu_ns() const { return render_cpu_ns_.load(); }
 
   const SyntheticConfig& config() const { return config_; }

@@ -1,43 +1,45 @@
 #include "encode/software/x264_encoder.hpp"
 
 #include <fmt/format.h>
+#include <x264.h>
 
-#include <climits>
+#include <algorithm>
+#include <cstdarg>
+#include <cstdlib>
 #include <cstring>
 
-extern "C" {
-#include <libavcodec/avcodec.h>
-#include <libavutil/imgutils.h>
-#include <libavutil/opt.h>
-}
-
-#include "encode/ffmpeg_log.hpp"
 #include "core/annexb.hpp"
 #include "core/clock.hpp"
+#include "core/log.hpp"
 
 namespace vdistream::encode {
 
 namespace {
 
-std::string av_error(int err) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(err, buf, sizeof buf);
-  return buf;
-}
-
 int32_t even(int32_t v) { return (v + 1) & ~1; }
+int32_t align(int32_t v, int32_t a) { return (v + a - 1) / a * a; }
+
+void x264_log(void*, int level, const char* fmt, va_list args) {
+  // Warnings are expected noise on our settings (every one-frame-VBV underflow); errors also
+  // come back as failed calls.
+  core::LogLevel ours = level <= X264_LOG_ERROR ? core::LogLevel::Warn : core::LogLevel::Debug;
+  if (!core::log_enabled(ours)) return;
+  char line[512];
+  vsnprintf(line, sizeof line, fmt, args);
+  std::string text(line);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  core::log_write(ours, "x264", text);
+}
 
 }  // namespace
 
-X264Encoder::X264Encoder(const EncoderConfig& config) : config_(config), bitrate_(config.bitrate_bps) {}
+X264Encoder::X264Encoder(const EncoderConfig& config)
+    : config_(config), bitrate_(config.bitrate_bps), param_(std::make_unique<x264_param_t>()) {}
 
 X264Encoder::~X264Encoder() { close(); }
 
 core::Result<std::unique_ptr<Encoder>> X264Encoder::create(const EncoderConfig& config) {
-  route_ffmpeg_logs();
   if (config.codec != core::Codec::H264) return core::Error{"the software backend encodes H.264 only"};
-  if (!avcodec_find_encoder_by_name("libx264"))
-    return core::Error{"libavcodec has no libx264 encoder (is this FFmpeg built without x264?)"};
   std::unique_ptr<X264Encoder> enc(new X264Encoder(config));
   if (config.width > 0 && config.height > 0)
     if (core::Status s = enc->open(config.width, config.height); !s) return core::Error{s.error()};
@@ -50,67 +52,70 @@ std::string X264Encoder::name() const {
 }
 
 void X264Encoder::close() {
-  avcodec_free_context(&ctx_);
-  av_frame_free(&picture_);
-  av_packet_free(&packet_);
+  if (x264_) x264_encoder_close(x264_);
+  x264_ = nullptr;
+  planes_.reset();
+}
+
+void X264Encoder::set_rate_control(x264_param_t& p, uint32_t bps) const {
+  const int kbps = int(std::max<uint32_t>(bps / 1000, 16));
+  p.rc.i_rc_method = X264_RC_ABR;
+  p.rc.i_bitrate = kbps;
+  p.rc.i_vbv_max_bitrate = kbps;
+  // One frame of VBV: a big frame is paid for by the next ones instead of by queueing delay.
+  p.rc.i_vbv_buffer_size = std::max(16, int(kbps / std::max(1.0, config_.fps)));
 }
 
 core::Status X264Encoder::open(int32_t width, int32_t height) {
   close();
-  const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
-  if (!codec) return core::Error{"libx264 encoder not found"};
-  ctx_ = avcodec_alloc_context3(codec);
-  picture_ = av_frame_alloc();
-  packet_ = av_packet_alloc();
-  if (!ctx_ || !picture_ || !packet_) return core::Error{"out of memory allocating the encoder"};
-
+  x264_param_t& p = *param_;
+  if (x264_param_default_preset(&p, config_.software_preset.c_str(), "zerolatency") < 0)
+    return core::Error{fmt::format("x264 does not know the preset '{}'", config_.software_preset)};
   // x264 needs even dimensions for 4:2:0; an odd edge is padded (and stays black).
-  ctx_->width = even(width);
-  ctx_->height = even(height);
-  ctx_->pix_fmt = AV_PIX_FMT_YUV420P;
-  ctx_->time_base = AVRational{1, 1'000'000};  // pts in microseconds of the capture clock
-  ctx_->framerate = av_d2q(config_.fps, 1000);
-  ctx_->max_b_frames = 0;
-  ctx_->gop_size = -1;  // set through x264-params: keyint=infinite
-  ctx_->flags |= AV_CODEC_FLAG_LOW_DELAY;
-  ctx_->thread_count = std::max(1, config_.threads);
-  ctx_->thread_type = FF_THREAD_SLICE;  // frame threading would override x264's sliced threads and add delay
+  p.i_width = even(width);
+  p.i_height = even(height);
+  p.i_csp = X264_CSP_I420;
+  p.i_fps_num = uint32_t(std::lround(config_.fps * 1000));
+  p.i_fps_den = 1000;
+  p.i_timebase_num = 1;
+  p.i_timebase_den = 1'000'000;  // pts in microseconds of the capture clock
+  p.b_vfr_input = 0;  // VFR rate control waits for the next frame's pts: one frame of delay
+  p.i_threads = std::max(1, config_.threads);
+  p.b_sliced_threads = 1;
+  p.i_bframe = 0;
+  p.i_scenecut_threshold = 0;
+  p.b_intra_refresh = config_.intra_refresh;
+  p.i_keyint_max = config_.intra_refresh ? std::max(1, int(config_.fps * 2)) : X264_KEYINT_MAX_INFINITE;
+  p.b_repeat_headers = 1;  // SPS/PPS with every IDR, so any IDR starts a decodable stream
+  p.b_annexb = 1;
+  p.b_aud = config_.access_unit_delimiters;
+  p.analyse.b_mb_info = 1;
+  if (config_.profile == H264Profile::Main) p.b_cabac = 1;  // the profile is a ceiling: ultrafast is baseline
   // libyuv converts with BT.601 limited range: say so in the VUI so decoders convert back right.
-  ctx_->colorspace = AVCOL_SPC_SMPTE170M;
-  ctx_->color_primaries = AVCOL_PRI_BT709;
-  ctx_->color_trc = AVCOL_TRC_IEC61966_2_1;
-  ctx_->color_range = AVCOL_RANGE_MPEG;
+  p.vui.i_colmatrix = 6;  // SMPTE 170M
+  p.vui.i_colorprim = 1;  // BT.709 (sRGB primaries)
+  p.vui.i_transfer = 13;  // IEC 61966-2-1 (sRGB)
+  p.vui.b_fullrange = 0;
+  p.pf_log = x264_log;
+  p.i_log_level = core::log_enabled(core::LogLevel::Debug) ? X264_LOG_INFO : X264_LOG_ERROR;
   applied_bitrate_ = bitrate_;
-  apply_bitrate();
+  set_rate_control(p, applied_bitrate_);
+  if (x264_param_apply_profile(&p, config_.profile == H264Profile::Main ? "main" : "baseline") < 0)
+    return core::Error{"x264 refused the profile"};
 
-  av_opt_set(ctx_->priv_data, "preset", config_.software_preset.c_str(), 0);
-  av_opt_set(ctx_->priv_data, "tune", "zerolatency", 0);
-  av_opt_set(ctx_->priv_data, "profile", config_.profile == H264Profile::Main ? "main" : "baseline", 0);
-  av_opt_set_int(ctx_->priv_data, "forced-idr", 1, 0);
-  if (config_.intra_refresh) av_opt_set_int(ctx_->priv_data, "intra-refresh", 1, 0);
-  // keyint=infinite: IDRs only on request. With intra refresh, keyint is the refresh period.
-  std::string params = config_.intra_refresh ? fmt::format("keyint={}", std::max(1, int(config_.fps * 2)))
-                                             : std::string("keyint=infinite");
-  params += ":scenecut=0:repeat-headers=1";
-  // x264's profile is only a ceiling: ultrafast stays baseline unless CABAC is switched on.
-  if (config_.profile == H264Profile::Main) params += ":cabac=1";
-  if (config_.access_unit_delimiters) params += ":aud=1";
-  av_opt_set(ctx_->priv_data, "x264-params", params.c_str(), 0);
+  x264_ = x264_encoder_open(&p);
+  if (!x264_) return core::Error{fmt::format("x264 could not open an encoder at {}x{}", p.i_width, p.i_height)};
 
-  if (int err = avcodec_open2(ctx_, codec, nullptr); err < 0)
-    return core::Error{fmt::format("opening libx264 at {}x{}: {}", ctx_->width, ctx_->height, av_error(err))};
-
-  picture_->format = AV_PIX_FMT_YUV420P;
-  picture_->width = ctx_->width;
-  picture_->height = ctx_->height;
-  if (int err = av_frame_get_buffer(picture_, 64); err < 0)
-    return core::Error{fmt::format("allocating {}x{} I420 planes: {}", ctx_->width, ctx_->height, av_error(err))};
+  // One allocation for the three planes; strides 64-byte aligned for the SIMD paths.
+  const int32_t y_stride = align(p.i_width, 64), c_stride = align(p.i_width / 2, 64);
+  const size_t y_size = size_t(y_stride) * p.i_height, c_size = size_t(c_stride) * (p.i_height / 2);
+  planes_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, y_size + 2 * c_size)));
+  if (!planes_) return core::Error{"out of memory for the I420 planes"};
+  uint8_t* base = planes_.get();
+  picture_ = {base, base + y_size, base + y_size + c_size, y_stride, c_stride, c_stride};
   // Black in limited range, so padding and anything never damaged is defined.
-  memset(picture_->data[0], 16, size_t(picture_->linesize[0]) * ctx_->height);
-  memset(picture_->data[1], 128, size_t(picture_->linesize[1]) * (ctx_->height / 2));
-  memset(picture_->data[2], 128, size_t(picture_->linesize[2]) * (ctx_->height / 2));
-  picture_->colorspace = ctx_->colorspace;
-  picture_->color_range = ctx_->color_range;
+  memset(picture_.y, 16, y_size);
+  memset(picture_.u, 128, 2 * c_size);
 
   width_ = width;
   height_ = height;
@@ -118,71 +123,78 @@ core::Status X264Encoder::open(int32_t width, int32_t height) {
   return {};
 }
 
-void X264Encoder::apply_bitrate() {
-  const uint32_t bps = applied_bitrate_;
-  ctx_->bit_rate = bps;
-  ctx_->rc_max_rate = bps;
-  // One frame of VBV: a big frame is paid for by the next ones instead of by queueing delay.
-  ctx_->rc_buffer_size = int(std::max<double>(bps / std::max(1.0, config_.fps), 16'000.0));
+uint8_t* X264Encoder::constant_macroblocks(const core::DamageRegion& damage) const {
+  core::TileMask changed = damage.to_tile_mask(param_->i_width, param_->i_height, 16);
+  auto* info = static_cast<uint8_t*>(std::malloc(size_t(changed.columns()) * changed.rows()));
+  if (!info) return nullptr;
+  for (int32_t row = 0; row < changed.rows(); ++row)
+    for (int32_t col = 0; col < changed.columns(); ++col)
+      info[size_t(row) * changed.columns() + col] = changed.test(col, row) ? 0 : X264_MBINFO_CONSTANT;
+  return info;
 }
 
 core::Result<std::vector<core::EncodedFrame>> X264Encoder::encode(const core::Frame& frame) {
   if (!frame.buffer) return core::Error{"frame without a buffer"};
   core::DamageRegion damage = frame.damage;
-  if (!ctx_ || frame.width() != width_ || frame.height() != height_) {
-    if (ctx_) ++counters_.reconfigurations;
+  if (!x264_ || frame.width() != width_ || frame.height() != height_) {
+    if (x264_) ++counters_.reconfigurations;
     if (core::Status s = open(frame.width(), frame.height()); !s) return core::Error{s.error()};
     damage = core::DamageRegion::full(width_, height_);
   }
   if (uint32_t want = bitrate_; want != applied_bitrate_) {
     applied_bitrate_ = want;
-    apply_bitrate();  // libavcodec's libx264 wrapper reconfigures x264 when these change
+    set_rate_control(*param_, want);
+    if (x264_encoder_reconfig(x264_, param_.get()) < 0) return core::Error{"x264 refused the new bitrate"};
   }
 
-  // The encoder must hold no reference to the planes we are about to write; if it does,
-  // libavcodec would copy them whole. Count it so a test can prove it never happens.
-  if (!av_frame_is_writable(picture_)) {
-    ++counters_.full_frame_copies;
-    if (int err = av_frame_make_writable(picture_); err < 0) return core::Error{"encoder planes: " + av_error(err)};
-  }
-  I420Planes planes{picture_->data[0], picture_->data[1], picture_->data[2],
-                    picture_->linesize[0], picture_->linesize[1], picture_->linesize[2]};
-  auto tiles = converter_.convert(*frame.buffer, damage, planes);
+  auto tiles = converter_.convert(*frame.buffer, damage, picture_);
   if (!tiles) return core::Error{tiles.error()};
   counters_.tiles_converted += *tiles;
   core::FrameTimestamps ts = frame.timestamps;
   ts.converted_ns = core::monotonic_now_ns();
 
   const bool want_idr = keyframe_requested_.exchange(false);
-  picture_->pict_type = want_idr ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
-  picture_->key_frame = want_idr ? 1 : 0;
+  x264_picture_t in;
+  x264_picture_init(&in);
+  in.i_type = want_idr ? X264_TYPE_IDR : X264_TYPE_AUTO;
+  in.img.i_csp = X264_CSP_I420;
+  in.img.i_plane = 3;
+  in.img.plane[0] = picture_.y;
+  in.img.plane[1] = picture_.u;
+  in.img.plane[2] = picture_.v;
+  in.img.i_stride[0] = picture_.y_stride;
+  in.img.i_stride[1] = picture_.u_stride;
+  in.img.i_stride[2] = picture_.v_stride;
+  if (!want_idr) {
+    in.prop.mb_info = constant_macroblocks(damage);
+    in.prop.mb_info_free = std::free;
+  }
   int64_t pts = frame.timestamps.captured_ns > 0 ? frame.timestamps.captured_ns / 1000 : next_pts_;
-  picture_->pts = std::max(pts, next_pts_);  // strictly increasing, whatever the source says
-  next_pts_ = picture_->pts + 1;
+  in.i_pts = std::max(pts, next_pts_);  // strictly increasing, whatever the source says
+  next_pts_ = in.i_pts + 1;
 
-  std::vector<core::EncodedFrame> out;
-  if (int err = avcodec_send_frame(ctx_, picture_); err < 0) {
+  x264_nal_t* nals = nullptr;
+  int nal_count = 0;
+  x264_picture_t out_pic;
+  int size = x264_encoder_encode(x264_, &nals, &nal_count, &in, &out_pic);
+  if (size < 0) {
     if (want_idr) keyframe_requested_ = true;
-    return core::Error{"libx264 send_frame: " + av_error(err)};
+    return core::Error{"x264_encoder_encode failed"};
   }
-  for (;;) {
-    int err = avcodec_receive_packet(ctx_, packet_);
-    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) break;
-    if (err < 0) return core::Error{"libx264 receive_packet: " + av_error(err)};
-    core::EncodedFrame ef;
-    ef.codec = core::Codec::H264;
-    ef.data.assign(packet_->data, packet_->data + packet_->size);
-    ef.keyframe = core::contains_idr(core::Codec::H264, ef.data);
-    ef.width = width_;
-    ef.height = height_;
-    ef.sequence = frame.sequence;
-    ef.timestamps = ts;
-    ef.timestamps.encoded_ns = core::monotonic_now_ns();
-    ++counters_.frames;
-    if (ef.keyframe) ++counters_.keyframes;
-    out.push_back(std::move(ef));
-    av_packet_unref(packet_);
-  }
+  std::vector<core::EncodedFrame> out;
+  if (size == 0) return out;  // zerolatency never buffers, but the API allows it
+  core::EncodedFrame ef;
+  ef.codec = core::Codec::H264;
+  ef.data.assign(nals[0].p_payload, nals[0].p_payload + size);  // x264 lays the NALs out back to back
+  ef.keyframe = out_pic.b_keyframe && core::contains_idr(core::Codec::H264, ef.data);
+  ef.width = width_;
+  ef.height = height_;
+  ef.sequence = frame.sequence;
+  ef.timestamps = ts;
+  ef.timestamps.encoded_ns = core::monotonic_now_ns();
+  ++counters_.frames;
+  if (ef.keyframe) ++counters_.keyframes;
+  out.push_back(std::move(ef));
   return out;
 }
 

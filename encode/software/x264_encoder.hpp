@@ -1,16 +1,18 @@
-// The software backend: libx264 through libavcodec, fed by damage-only libyuv conversion into
-// persistent I420 planes.
+// The software backend: libx264, fed by damage-only libyuv conversion into persistent I420
+// planes. x264 is driven through its own API rather than libavcodec's wrapper because only the
+// API hands it the damage: every macroblock outside it is flagged constant (mb_info), so x264
+// skips it without analysis (FFmpeg 5.1's wrapper cannot pass mb_info; 6.1 added it).
 #pragma once
 
 #include <atomic>
 #include <memory>
+#include <vector>
 
 #include "encode/encoder.hpp"
 #include "encode/software/i420_converter.hpp"
 
-struct AVCodecContext;
-struct AVFrame;
-struct AVPacket;
+struct x264_t;
+struct x264_param_t;
 
 namespace vdistream::encode {
 
@@ -30,15 +32,21 @@ class X264Encoder final : public Encoder {
   explicit X264Encoder(const EncoderConfig& config);
   core::Status open(int32_t width, int32_t height);
   void close();
-  void apply_bitrate();
+  void set_rate_control(x264_param_t& p, uint32_t bps) const;
+  // x264 takes ownership (frees it after the frame): 1 = unchanged since the last encoded frame.
+  uint8_t* constant_macroblocks(const core::DamageRegion& damage) const;
 
   EncoderConfig config_;
   std::atomic<bool> keyframe_requested_{true};
   std::atomic<uint32_t> bitrate_;
   uint32_t applied_bitrate_ = 0;
-  AVCodecContext* ctx_ = nullptr;
-  AVFrame* picture_ = nullptr;  // persistent I420 planes, updated tile by tile
-  AVPacket* packet_ = nullptr;
+  x264_t* x264_ = nullptr;
+  std::unique_ptr<x264_param_t> param_;
+  struct FreeDeleter {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t, FreeDeleter> planes_;  // persistent I420 picture, updated tile by tile
+  I420Planes picture_{};
   int32_t width_ = 0, height_ = 0;  // source size (the coded size is rounded up to even)
   int64_t next_pts_ = 0;
   I420Converter converter_;
