@@ -21,6 +21,9 @@ struct FrameTimestamps {
 struct Frame {
   FrameBufferPtr buffer;
   DamageRegion damage;  // relative to the previous frame of the same source
+  // False when the source only knows "this area may have changed" (GVT-g's full-frame
+  // UpdateDMABUF): the encode side's damage tracker then finds what really changed.
+  bool damage_exact = true;
   uint64_t sequence = 0;
   FrameTimestamps timestamps;
 

@@ -119,12 +119,19 @@ void DesktopPipeline::run() {
       if (!watched) {
         // Nobody watches: the encoder costs nothing, but its planes fall behind.
         planes_stale_ = true;
+        damage_tracker_.reset();
         last_frame_ = std::move(taken);
         std::lock_guard lock(stats_mutex_);
         ++stats_.frames_unwatched;
         continue;
       }
       core::Frame frame = std::move(*taken);
+      const uint64_t copies_before = damage_tracker_.full_frame_copies();
+      damage_tracker_.track(frame);  // inexact damage becomes the tiles that really changed
+      if (uint64_t copies = damage_tracker_.full_frame_copies() - copies_before) {
+        std::lock_guard lock(stats_mutex_);
+        stats_.full_frame_copies += copies;
+      }
       if (planes_stale_) frame.damage = core::DamageRegion::full(frame.width(), frame.height());
       last_frame_ = frame;
       if (frame.damage.empty() && !keyframe_wanted_) {
@@ -171,6 +178,7 @@ void DesktopPipeline::encode_and_send(core::Frame frame, bool keepalive) {
   if (!out) {
     log_.error("encode of frame {} failed: {}", frame.sequence, out.error());
     encoder_.reset();  // reopen on the next frame, with an IDR and full conversion
+    damage_tracker_.reset();
     seen_counters_ = {};
     planes_stale_ = true;
     keyframe_wanted_ = true;

@@ -13,6 +13,7 @@
 #include "core/frame.hpp"
 #include "core/frame_slot.hpp"
 #include "core/log.hpp"
+#include "encode/damage_tracker.hpp"
 #include "encode/encoder.hpp"
 #include "encode/pipeline_stats.hpp"
 #include "encode/probe.hpp"
@@ -84,6 +85,7 @@ class DesktopPipeline final : public core::KeyframeRequester {
 
   // Encode thread state.
   std::optional<core::Frame> last_frame_;  // the picture the encoder's planes hold
+  DamageTracker damage_tracker_;           // for sources whose damage is not exact
   bool planes_stale_ = true;               // frames went by unencoded: convert everything next time
   int64_t last_output_ns_ = 0;
   EncoderCounters seen_counters_;  // of the current encoder, already added to stats_

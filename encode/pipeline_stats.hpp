@@ -19,7 +19,9 @@ struct PipelineStats {
   uint64_t encode_errors = 0;
   uint64_t bytes_out = 0;
   uint64_t tiles_converted = 0;
-  uint64_t full_frame_copies = 0;  // whole-picture CPU copies on the way to the encoder: 0 by design
+  // Whole-picture CPU copies on the way to the encoder: 0 by design where the source's damage
+  // is exact; the damage tracker's shadow costs one per inexact frame that changed everywhere.
+  uint64_t full_frame_copies = 0;
 
   // Per stage, on the monotonic clock (see core::FrameTimestamps).
   core::LatencyHistogram wait;     // captured → dequeued (time in the slot)

@@ -9,8 +9,7 @@
 
 namespace vdistream::service {
 
-// "synthetic:WORKLOAD[@WxH][@FPS]" today; "qemu-dbus:ADDRESS" and "qemu-qmp:SOCKET" with the
-// QEMU capture issue.
+// "synthetic:WORKLOAD[@WxH][@FPS]", "qemu-dbus:ADDRESS[#console=N]" or "qemu-qmp:SOCKET[#console=N]".
 core::Result<std::unique_ptr<capture::Source>> make_source(const std::string& spec);
 
 // The text --help shows for SPEC.

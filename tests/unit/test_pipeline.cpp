@@ -222,3 +222,25 @@ TEST_CASE("paced frames come out decodable with increasing barcodes and per-stag
   }
   CHECK(s.full_frame_copies == 0);
 }
+
+TEST_CASE("the copy counter counts the damage tracker's whole-picture copies, and only those", "[pipeline]") {
+  auto source = make_source(capture::Workload::Video);
+  auto pipeline = make_pipeline();
+  auto sink = std::make_shared<test::CollectingSink>();
+  pipeline->add_sink(sink);
+  pipeline->start();
+  for (int i = 0; i < 5; ++i) step(*source, *pipeline);  // exact damage: nothing copied
+  CHECK(pipeline->stats().full_frame_copies == 0);
+
+  // A source that only knows "the whole frame may have changed" (GVT-g): the tracker fills its
+  // shadow once (one whole-picture copy), then copies only what the video region changed.
+  for (int i = 0; i < 5; ++i) {
+    auto frame = source->render_next();
+    REQUIRE(frame.ok());
+    frame->damage = core::DamageRegion::full(frame->width(), frame->height());
+    frame->damage_exact = false;
+    pipeline->submit(std::move(*frame));
+    REQUIRE(pipeline->wait_idle(30s));
+  }
+  CHECK(pipeline->stats().full_frame_copies == 1);
+}

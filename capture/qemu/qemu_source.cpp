@@ -1,0 +1,227 @@
+#include "capture/qemu/qemu_source.hpp"
+
+#include <fmt/format.h>
+#include <gio/gunixfdlist.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace vdistream::capture::qemu {
+
+namespace {
+
+constexpr std::string_view kDbusPrefix = "qemu-dbus:", kQmpPrefix = "qemu-qmp:", kConsoleField = "#console=";
+constexpr std::chrono::milliseconds kRegisterTimeout{DisplayConnection::kCallTimeoutMs + 1000};
+constexpr std::chrono::milliseconds kDrainTimeout{2000};
+
+}  // namespace
+
+bool is_qemu_spec(const std::string& spec) { return spec.starts_with(kDbusPrefix) || spec.starts_with(kQmpPrefix); }
+
+core::Result<QemuSourceConfig> parse_qemu_spec(const std::string& spec) {
+  QemuSourceConfig config;
+  std::string_view rest(spec);
+  if (rest.starts_with(kDbusPrefix)) {
+    config.target.kind = DisplayTarget::Kind::Bus;
+    rest.remove_prefix(kDbusPrefix.size());
+  } else if (rest.starts_with(kQmpPrefix)) {
+    config.target.kind = DisplayTarget::Kind::Qmp;
+    rest.remove_prefix(kQmpPrefix.size());
+  } else {
+    return core::Error{fmt::format("'{}' is not a QEMU source: expected qemu-dbus:ADDRESS or qemu-qmp:SOCKET", spec)};
+  }
+  if (size_t hash = rest.find('#'); hash != std::string_view::npos) {
+    std::string_view field = rest.substr(hash);
+    rest = rest.substr(0, hash);
+    if (!field.starts_with(kConsoleField))
+      return core::Error{fmt::format("'{}': unknown option '{}' (only #console=N)", spec, field)};
+    field.remove_prefix(kConsoleField.size());
+    uint32_t id = 0;
+    auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), id);
+    if (field.empty() || error != std::errc() || end != field.data() + field.size())
+      return core::Error{fmt::format("'{}': console '{}' is not a number", spec, field)};
+    config.console = id;
+  }
+  if (rest.empty())
+    return core::Error{fmt::format("'{}': no {} given", spec,
+                                   config.target.kind == DisplayTarget::Kind::Bus ? "D-Bus address" : "QMP socket path")};
+  if (config.target.kind == DisplayTarget::Kind::Bus && rest != "session" && !g_dbus_is_address(std::string(rest).c_str()))
+    return core::Error{fmt::format("'{}': '{}' is not a D-Bus address such as unix:path=/run/vm-bus.sock", spec, rest)};
+  config.target.address = std::string(rest);
+  return config;
+}
+
+struct QemuSource::Session {
+  std::unique_ptr<DisplayConnection> display;
+  ConsoleInfo console;
+  std::unique_ptr<Listener> listener;
+};
+
+QemuSource::QemuSource(const QemuSourceConfig& config)
+    : config_(config), log_(config.name), context_(g_main_context_new()), input_(context_.get(), config.name) {}
+
+QemuSource::~QemuSource() { stop(); }
+
+core::Result<std::unique_ptr<QemuSource>> QemuSource::create(const QemuSourceConfig& config) {
+  if (config.target.address.empty()) return core::Error{"QEMU source: no address"};
+  if (config.min_backoff.count() <= 0 || config.max_backoff < config.min_backoff)
+    return core::Error{fmt::format("QEMU source: backoff {}..{} ms is not a range", config.min_backoff.count(),
+                                   config.max_backoff.count())};
+  return std::unique_ptr<QemuSource>(new QemuSource(config));
+}
+
+std::string QemuSource::describe() const {
+  return config_.target.describe() + (config_.console >= 0 ? fmt::format("#console={}", config_.console) : "");
+}
+
+core::Status QemuSource::start(SourceCallbacks callbacks) {
+  if (running_) return core::Error{fmt::format("{} is already running", describe())};
+  if (!callbacks.on_frame) return core::Error{fmt::format("{}: start() needs an on_frame callback", describe())};
+  cancellable_.reset(g_cancellable_new());
+  running_ = true;
+  thread_ = std::thread(&QemuSource::run, this, std::move(callbacks));
+  return {};
+}
+
+void QemuSource::stop() {
+  if (!thread_.joinable()) return;
+  running_ = false;
+  g_cancellable_cancel(cancellable_.get());
+  g_main_context_wakeup(context_.get());
+  thread_.join();
+}
+
+void QemuSource::request_resize(uint32_t width, uint32_t height, std::function<void(core::Status)> done) {
+  input_.set_ui_info(width, height, std::move(done));
+}
+
+ConsoleInfo QemuSource::console() const {
+  std::lock_guard lock(session_mutex_);
+  return console_;
+}
+
+ListenerStats QemuSource::listener_stats() const {
+  std::lock_guard lock(session_mutex_);
+  return listener_ ? listener_->stats() : last_stats_;
+}
+
+// Iterates the source's context until `done` or `limit`; stop() wakes it.
+void QemuSource::wait_on_context(std::chrono::milliseconds limit, const std::function<bool()>& done) {
+  bool timed_out = false;
+  GSourcePtr timer(g_timeout_source_new(guint(limit.count())));
+  g_source_set_callback(
+      timer.get(), [](gpointer flag) -> gboolean { return *static_cast<bool*>(flag) = true, G_SOURCE_REMOVE; },
+      &timed_out, nullptr);
+  g_source_attach(timer.get(), context_.get());
+  while (!timed_out && !done()) g_main_context_iteration(context_.get(), TRUE);
+}
+
+core::Result<std::unique_ptr<QemuSource::Session>> QemuSource::connect_once(const SourceCallbacks& callbacks) {
+  auto session = std::make_unique<Session>();
+  auto display = DisplayConnection::open(config_.target, cancellable_.get());
+  if (!display) return core::Error{display.error()};
+  session->display = std::move(*display);
+  auto console = session->display->choose_console(config_.console, cancellable_.get());
+  if (!console) return core::Error{console.error()};
+  session->console = *console;
+  const std::string path = console->object_path();
+
+  // Read before the listener exists: from then on this thread serves QEMU and must not block
+  // on it (QEMU waits for its listeners at times, and would wait for us here).
+  bool absolute = false;
+  if (auto value = session->display->get_property(path, "org.qemu.Display1.Mouse", "IsAbsolute", cancellable_.get()))
+    absolute = g_variant_get_boolean(value->get());
+
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+    return core::Error{fmt::format("socketpair(): {}", strerror(errno))};
+  core::UniqueFd ours(pair[0]), theirs(pair[1]);
+
+  // QEMU answers RegisterListener only after the handshake on the socket and after reading our
+  // properties, so the call runs on a helper thread while this one does the handshake and serves.
+  std::atomic<bool> registered{false};
+  core::Result<GVariantPtr> reply = core::Error{"not answered"};
+  GObjectPtr<GUnixFDList> fds(g_unix_fd_list_new_from_array(&pair[1], 1));  // takes the fd
+  theirs.release();
+  std::thread registrar([&] {
+    reply = session->display->call(path, "org.qemu.Display1.Console", "RegisterListener", g_variant_new("(h)", 0),
+                                   fds.get(), cancellable_.get());
+    registered = true;
+    g_main_context_wakeup(context_.get());
+  });
+  ListenerConfig listener_config;
+  listener_config.name = config_.name;
+  listener_config.accept_tiled = config_.accept_tiled;
+  listener_config.console = {session->display->connection(), session->display->peer_name(), path};
+  auto listener = Listener::create(std::move(ours), listener_config, callbacks, cancellable_.get());
+  log_.debug("listener handshake on console {}: {}", console->id, listener ? "done" : listener.error());
+  if (listener) wait_on_context(kRegisterTimeout, [&] { return registered.load() || !running_; });
+  registrar.join();  // the call is bounded by its own timeout and by the cancellable
+  log_.debug("RegisterListener on console {}: {}", console->id, reply ? "done" : reply.error());
+  if (!listener) return core::Error{fmt::format("console {}: {}", console->id, listener.error())};
+  if (!reply) return core::Error{fmt::format("console {}: {}", console->id, reply.error())};
+  session->listener = std::move(*listener);
+
+  input_.attach(session->display->connection(), session->display->peer_name(), path, absolute);
+  return session;
+}
+
+void QemuSource::run(SourceCallbacks callbacks) {
+  ThreadDefaultContext thread_default(context_.get());
+  auto backoff = config_.min_backoff;
+  bool reported_down = false;
+  while (running_) {
+    auto session = connect_once(callbacks);
+    if (!session) {
+      if (!running_) break;
+      if (!reported_down) {
+        log_.warn("{}: {} (retrying every {} ms at most)", describe(), session.error(), config_.max_backoff.count());
+        if (callbacks.on_state) callbacks.on_state(false, session.error());
+        reported_down = true;
+      } else {
+        log_.debug("{}: {}", describe(), session.error());
+      }
+      wait_on_context(backoff, [&] { return !running_; });
+      backoff = std::min(backoff * 2, config_.max_backoff);
+      continue;
+    }
+    Session& live = **session;
+    {
+      std::lock_guard lock(session_mutex_);
+      listener_ = live.listener.get();
+      console_ = live.console;
+    }
+    backoff = config_.min_backoff;
+    reported_down = false;
+    connected_ = true;
+    ++connections_;
+    const std::string what = fmt::format("console {} '{}' {}x{} on {}", live.console.id, live.console.label,
+                                         live.console.width, live.console.height, config_.target.describe());
+    log_.info("listening to {}", what);
+    if (callbacks.on_state) callbacks.on_state(true, what);
+
+    while (running_ && !live.listener->closed()) g_main_context_iteration(context_.get(), TRUE);
+
+    const std::string why = running_ ? live.listener->close_reason() : "the source was stopped";
+    input_.detach();
+    wait_on_context(kDrainTimeout, [&] { return input_.pending() == 0; });
+    {
+      std::lock_guard lock(session_mutex_);
+      last_stats_ = live.listener->stats();
+      listener_ = nullptr;
+    }
+    session->reset();
+    // Let cancelled calls of the closed session run their callbacks (they free their state).
+    for (int i = 0; i < 100 && g_main_context_pending(context_.get()); ++i) g_main_context_iteration(context_.get(), FALSE);
+    connected_ = false;
+    log_.info("{}: {}", describe(), why);
+    if (callbacks.on_state) callbacks.on_state(false, why);
+    reported_down = true;
+  }
+  input_.detach();
+  wait_on_context(kDrainTimeout, [&] { return input_.pending() == 0; });
+}
+
+}  // namespace vdistream::capture::qemu

@@ -1,0 +1,78 @@
+// A QEMU VM's display head as a capture::Source: connects by D-Bus address or through QMP,
+// registers a Listener on one graphic console, and reconnects with backoff when QEMU goes away.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "capture/qemu/display_connection.hpp"
+#include "capture/qemu/glib_ptr.hpp"
+#include "capture/qemu/listener.hpp"
+#include "capture/qemu/vm_input.hpp"
+#include "capture/source.hpp"
+
+namespace vdistream::capture::qemu {
+
+struct QemuSourceConfig {
+  DisplayTarget target;
+  int64_t console = -1;  // a ConsoleID; -1 = the first graphic console
+  std::string name = "qemu";
+  bool accept_tiled = false;  // see ListenerConfig
+  std::chrono::milliseconds min_backoff{100}, max_backoff{2000};
+};
+
+// "qemu-dbus:ADDRESS[#console=N]" (ADDRESS a D-Bus address such as unix:path=/run/vm.sock, or
+// "session") and "qemu-qmp:SOCKET[#console=N]".
+core::Result<QemuSourceConfig> parse_qemu_spec(const std::string& spec);
+bool is_qemu_spec(const std::string& spec);
+
+class QemuSource final : public Source {
+ public:
+  static core::Result<std::unique_ptr<QemuSource>> create(const QemuSourceConfig& config);
+  ~QemuSource() override;
+
+  std::string describe() const override;
+  // Returns at once: the source's thread connects, reports on_state(true, ...) when a console
+  // is registered, on_state(false, why) when that fails or QEMU goes away, and retries.
+  core::Status start(SourceCallbacks callbacks) override;
+  void stop() override;
+  core::InputSink* input() override { return &input_; }
+  VmInput& vm_input() { return input_; }
+
+  // Asks the guest to resize the console to a client's window (see VmInput::set_ui_info).
+  void request_resize(uint32_t width, uint32_t height, std::function<void(core::Status)> done = {});
+
+  bool connected() const { return connected_; }
+  uint64_t connections() const { return connections_; }  // successful registrations so far
+  ConsoleInfo console() const;                            // of the current or last connection
+  ListenerStats listener_stats() const;                   // of the current or last connection
+
+ private:
+  explicit QemuSource(const QemuSourceConfig& config);
+  void run(SourceCallbacks callbacks);
+  struct Session;
+  core::Result<std::unique_ptr<Session>> connect_once(const SourceCallbacks& callbacks);
+  void wait_on_context(std::chrono::milliseconds limit, const std::function<bool()>& done);
+
+  QemuSourceConfig config_;
+  core::Logger log_;
+  GMainContextPtr context_;  // first: input_ posts its events to it
+  VmInput input_;
+  GObjectPtr<GCancellable> cancellable_;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> connected_{false};
+  std::atomic<uint64_t> connections_{0};
+
+  mutable std::mutex session_mutex_;
+  const Listener* listener_ = nullptr;  // of the live session, under session_mutex_
+  ConsoleInfo console_;
+  ListenerStats last_stats_;
+};
+
+}  // namespace vdistream::capture::qemu

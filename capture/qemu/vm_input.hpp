@@ -1,0 +1,68 @@
+// Keyboard, mouse and window size going back to one QEMU console. send() may be called from any
+// thread; the D-Bus calls are made on the source's main context, in the order they were sent.
+#pragma once
+
+#include <gio/gio.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "capture/qemu/glib_ptr.hpp"
+#include "core/input.hpp"
+#include "core/log.hpp"
+#include "core/status.hpp"
+
+namespace vdistream::capture::qemu {
+
+struct VmInputCounters {
+  uint64_t sent = 0;     // calls made
+  uint64_t dropped = 0;  // events while no VM was connected
+  uint64_t errors = 0;   // calls QEMU answered with an error
+};
+
+class VmInput final : public core::InputSink {
+ public:
+  VmInput(GMainContext* context, std::string name);
+  ~VmInput() override;
+
+  void send(const core::InputEvent& event) override;
+  // Asks the guest to resize the console to a client's window (Console.SetUIInfo). `done` runs
+  // on the source's thread with QEMU's answer (VGA, for one, does not support it).
+  void set_ui_info(uint32_t width, uint32_t height, std::function<void(core::Status)> done);
+
+  // On the context's thread: the console events go to from now on, and its mouse mode.
+  void attach(GDBusConnection* connection, const char* peer_name, const std::string& console_path, bool absolute);
+  void detach();  // drops later events and cancels calls in flight
+  // Calls whose answer has not been dispatched yet (the source drains them before it stops).
+  int pending() const { return pending_; }
+
+  bool absolute() const { return absolute_; }
+  VmInputCounters counters() const { return {sent_, dropped_, errors_}; }
+
+ private:
+  struct Call;
+  void deliver(const core::InputEvent& event);  // on the context's thread
+  void call(const char* interface, const char* method, GVariant* parameters, std::function<void(core::Status)> done = {});
+  static void on_reply(GObject* source, GAsyncResult* result, gpointer call);
+  static void on_properties_changed(GDBusConnection*, const gchar*, const gchar*, const gchar*, const gchar*,
+                                    GVariant* parameters, gpointer self);
+
+  GMainContext* context_;
+  core::Logger log_;
+  // Context thread only:
+  GObjectPtr<GDBusConnection> connection_;
+  GObjectPtr<GCancellable> cancellable_;
+  std::string peer_name_;
+  bool peer_is_bus_ = false;
+  std::string console_path_;
+  guint properties_subscription_ = 0;
+  int32_t last_x_ = 0, last_y_ = 0;  // where we last put an absolute pointer
+
+  std::atomic<bool> absolute_{false};
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> sent_{0}, dropped_{0}, errors_{0};
+};
+
+}  // namespace vdistream::capture::qemu
