@@ -21,7 +21,7 @@ packages=(
   # service: configuration, CLI, JSON, logging
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   # tests and benchmarks
-  catch2 ffmpeg qemu-system-x86 dbus virt-viewer xvfb x11-apps imagemagick chromium
+  catch2 ffmpeg qemu-system-x86 dbus virt-viewer xvfb x11-apps imagemagick chromium openssl
   gnuplot-nox
 )
 

@@ -1,0 +1,164 @@
+#include "spice/spice_desktop.hpp"
+
+#include <spice.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "spice/glib_core.hpp"
+#include "spice/inputs.hpp"
+
+namespace vdistream::spice {
+
+core::Result<SpiceMode> parse_spice_mode(const std::string& name) {
+  if (name == "qxl") return SpiceMode::Qxl;
+  if (name == "stream") return SpiceMode::Stream;
+  return core::Error{fmt::format("SPICE mode '{}': expected qxl or stream", name)};
+}
+
+core::Result<SpiceConfig> spice_config_from_options(const SpiceOptions& o, const std::string& desktop_name) {
+  SpiceConfig config;
+  config.name = desktop_name;
+  auto listen = parse_listen_address(o.address);
+  if (!listen) return core::Error{listen.error()};
+  config.listen = *listen;
+  auto mode = parse_spice_mode(o.mode);
+  if (!mode) return core::Error{mode.error()};
+  config.mode = *mode;
+  if (o.no_auth && !o.ticket_file.empty())
+    return core::Error{"--no-auth and --spice-ticket-file contradict each other: give one"};
+  config.no_auth = o.no_auth;
+  if (!o.ticket_file.empty()) {
+    auto ticket = read_ticket_file(o.ticket_file);
+    if (!ticket) return core::Error{ticket.error()};
+    config.ticket = *ticket;
+  } else if (!o.no_auth) {
+    return core::Error{"SPICE needs a password: give --spice-ticket-file FILE, or --no-auth to serve without one"};
+  }
+  if (!o.tls_dir.empty()) {
+    if (config.listen.is_unix()) return core::Error{"--spice-tls-dir needs a TCP --spice ADDRESS:PORT, not a unix socket"};
+    if (config.listen.port == 0 || config.listen.port == 65535)
+      return core::Error{fmt::format("--spice-tls-dir serves TLS on the SPICE port + 1: port {} has none",
+                                     config.listen.port)};
+    auto tls = tls_files_in(o.tls_dir);
+    if (!tls) return core::Error{tls.error()};
+    config.tls = *tls;
+  }
+  return config;
+}
+
+SpiceDesktop::SpiceDesktop(const SpiceConfig& config, core::InputSink* input, core::KeyframeRequester* keyframes)
+    : config_(config),
+      log_(config.name),
+      thread_(log_),
+      inputs_(std::make_unique<SpiceInputs>(input)),
+      qxl_(log_, thread_) {
+  if (config.mode == SpiceMode::Stream) stream_ = std::make_shared<StreamProducer>(log_, thread_, keyframes);
+}
+
+core::Result<std::unique_ptr<SpiceDesktop>> SpiceDesktop::create(const SpiceConfig& config, core::InputSink* input,
+                                                                 core::KeyframeRequester* keyframes) {
+  if (config.mode == SpiceMode::Stream && !keyframes)
+    return core::Error{"SPICE stream mode needs the encoder (a KeyframeRequester) to ask for IDRs"};
+  if (!config.no_auth && (!config.ticket || config.ticket->password.empty()))
+    return core::Error{"SPICE needs a ticket (--spice-ticket-file FILE), or --no-auth to serve without a password"};
+  std::unique_ptr<SpiceDesktop> desktop(new SpiceDesktop(config, input, keyframes));
+  desktop->thread_.start();
+  if (core::Status s = desktop->thread_.run([&] { return desktop->start_server(); }); !s) return core::Error{s.error()};
+  return desktop;
+}
+
+SpiceDesktop::~SpiceDesktop() {
+  if (stream_) stream_->detach();
+  thread_.run([this] { stop_server(); });
+  thread_.stop();
+}
+
+core::Status SpiceDesktop::start_server() {
+  const ListenAddress& at = config_.listen;
+  server_ = spice_server_new();
+  if (!server_) return core::Error{"spice_server_new failed"};
+  auto fail = [this](std::string message) -> core::Status {
+    spice_server_destroy(server_);
+    server_ = nullptr;
+    return core::Error{std::move(message)};
+  };
+
+  if (at.is_unix()) {
+    struct stat st{};
+    // A socket left by an earlier run would make bind fail; anything else is not ours to remove.
+    if (lstat(at.unix_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(at.unix_path.c_str());
+    spice_server_set_addr(server_, at.unix_path.c_str(), SPICE_ADDR_FLAG_UNIX_ONLY);
+  } else {
+    const int family_flag = at.host.find(':') != std::string::npos ? SPICE_ADDR_FLAG_IPV6_ONLY : SPICE_ADDR_FLAG_IPV4_ONLY;
+    spice_server_set_addr(server_, at.host.c_str(), family_flag);
+    if (spice_server_set_port(server_, at.port) != 0) return fail(fmt::format("SPICE port {} is invalid", at.port));
+  }
+
+  if (config_.no_auth) {
+    spice_server_set_noauth(server_);
+    log_.warn("SPICE authentication is off (--no-auth): anyone who can reach {} can use this desktop", at.to_string());
+  } else if (spice_server_set_ticket(server_, config_.ticket->password.c_str(), config_.ticket->lifetime_seconds, 0, 0) !=
+             0) {
+    return fail("SPICE refused the ticket");
+  }
+  if (config_.tls) {
+    const TlsFiles& tls = *config_.tls;
+    const int tls_port = tls.port ? tls.port : at.port + 1;
+    if (spice_server_set_tls(server_, tls_port, tls.ca_cert.c_str(), tls.server_cert.c_str(), tls.server_key.c_str(),
+                             nullptr, nullptr, nullptr) != 0)
+      return fail(fmt::format("SPICE TLS setup failed (port {}, certificate {}, key {})", tls_port, tls.server_cert,
+                              tls.server_key));
+  }
+  spice_server_set_name(server_, config_.name.c_str());
+  // Lossless by default; spice-server's own video detection would re-encode moving regions
+  // with its 400 ms playout delay, so it stays off.
+  spice_server_set_image_compression(server_, SPICE_IMAGE_COMPRESSION_AUTO_GLZ);
+  spice_server_set_jpeg_compression(server_, config_.lossy ? SPICE_WAN_COMPRESSION_ALWAYS : SPICE_WAN_COMPRESSION_NEVER);
+  spice_server_set_zlib_glz_compression(server_, SPICE_WAN_COMPRESSION_AUTO);
+  spice_server_set_streaming_video(server_, SPICE_STREAM_VIDEO_OFF);
+
+  if (spice_server_init(server_, glib_core_interface()) != 0)
+    return fail(fmt::format("SPICE cannot listen on {} (in use, or not an address of this host)", at.to_string()));
+
+  if (stream_) {
+    // Stream mode: no QXL; the stream device's port brings the display channel.
+    if (spice_server_add_interface(server_, stream_->instance()) != 0) return fail("SPICE refused the stream device");
+    stream_->attached();
+  } else {
+    if (spice_server_add_interface(server_, qxl_.instance()) != 0) return fail("SPICE refused the QXL display");
+    qxl_.attached();
+  }
+  if (spice_server_add_interface(server_, inputs_->keyboard()) != 0 ||
+      spice_server_add_interface(server_, inputs_->tablet()) != 0 ||
+      spice_server_add_interface(server_, inputs_->mouse()) != 0)
+    return fail("SPICE refused the keyboard or mouse");
+  spice_server_vm_start(server_);
+  log_.info("SPICE serving on {}{} ({} mode, {})", at.to_string(),
+            config_.tls ? fmt::format(", TLS on port {}", config_.tls->port ? config_.tls->port : at.port + 1) : "",
+            config_.mode == SpiceMode::Qxl ? "qxl" : "stream", config_.no_auth ? "no authentication" : "ticket");
+  return core::Status::success();
+}
+
+void SpiceDesktop::stop_server() {
+  if (!server_) return;
+  spice_server_vm_stop(server_);
+  qxl_.destroy_primary();
+  spice_server_destroy(server_);
+  server_ = nullptr;
+  inputs_->free_server_state();
+  log_.info("SPICE server stopped");
+}
+
+core::Status SpiceDesktop::on_frame(const core::Frame& frame) {
+  if (stream_) return core::Error{"SPICE stream mode takes encoded frames (stream_sink()), not frames"};
+  return qxl_.on_frame(frame);
+}
+
+std::string SpiceDesktop::viewer_command(const std::string& password) const {
+  const ListenAddress& at = config_.listen;
+  std::string uri = at.is_unix() ? "spice+unix://" + at.unix_path : "spice://" + at.to_string();
+  if (!password.empty()) uri += "?password=" + password;
+  return "remote-viewer '" + uri + "'";
+}
+
+}  // namespace vdistream::spice

@@ -1,0 +1,98 @@
+// One desktop served to SPICE clients: an embedded spice-server on the desktop's own GLib
+// thread, with ticket (or explicitly no) authentication, optional TLS, QXL display and inputs.
+//
+//   auto desktop = spice::SpiceDesktop::create(config, source->input());
+//   callbacks.on_frame = [&](core::Frame f) { (*desktop)->on_frame(f); ... };
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/frame.hpp"
+#include "core/input.hpp"
+#include "core/log.hpp"
+#include "core/status.hpp"
+#include "spice/listen_config.hpp"
+#include "spice/qxl_display.hpp"
+#include "spice/stream_producer.hpp"
+
+typedef struct RedsState SpiceServer;
+
+namespace vdistream::spice {
+
+class SpiceInputs;
+
+enum class SpiceMode { Qxl, Stream };
+core::Result<SpiceMode> parse_spice_mode(const std::string& name);  // "qxl" | "stream"
+
+struct SpiceConfig {
+  std::string name = "default";  // the desktop's name: in every log line, and the client's title
+  ListenAddress listen;
+  std::optional<Ticket> ticket;  // required unless no_auth
+  bool no_auth = false;          // only when the operator asks for it
+  std::optional<TlsFiles> tls;
+  SpiceMode mode = SpiceMode::Qxl;
+  bool lossy = false;  // let spice-server use JPEG (WAN); lossless otherwise
+};
+
+// vdistreamd's SPICE options as typed: --spice, --spice-mode, --spice-ticket-file, --no-auth,
+// --spice-tls-dir.
+struct SpiceOptions {
+  std::string address;  // ADDRESS:PORT or unix:PATH
+  std::string mode = "qxl";
+  std::string ticket_file;
+  bool no_auth = false;
+  std::string tls_dir;  // ca-cert.pem, server-cert.pem, server-key.pem; TLS on port + 1
+};
+// Checks them together (a ticket or --no-auth, not both; TLS needs a TCP port) and reads the
+// ticket file. An empty ticket_file without no_auth is an error: the caller decides whether to
+// make up a password (vdistreamd --demo does, and prints it).
+core::Result<SpiceConfig> spice_config_from_options(const SpiceOptions& options, const std::string& desktop_name);
+
+class SpiceDesktop {
+ public:
+  // Listens and serves from the moment it returns. `input` (may be nullptr) receives the
+  // clients' keyboard and mouse on the desktop's thread and must outlive the desktop. Stream
+  // mode needs `keyframes` (the encoder's pipeline), asked for an IDR when a client starts
+  // the stream or after a drop; it must outlive the desktop too.
+  static core::Result<std::unique_ptr<SpiceDesktop>> create(const SpiceConfig& config, core::InputSink* input,
+                                                            core::KeyframeRequester* keyframes = nullptr);
+  ~SpiceDesktop();
+  SpiceDesktop(const SpiceDesktop&) = delete;
+  SpiceDesktop& operator=(const SpiceDesktop&) = delete;
+
+  // QXL mode, from the source's thread (one caller at a time): the frame's damaged
+  // rectangles go to the clients. Never blocks on the network. Refused in stream mode.
+  core::Status on_frame(const core::Frame& frame);
+
+  // Stream mode: the sink to add to the desktop's encoder pipeline (nullptr in QXL mode). It
+  // ignores access units once the desktop is gone.
+  std::shared_ptr<core::EncodedSink> stream_sink() const { return stream_; }
+  StreamStats stream_stats() const { return stream_ ? stream_->stats() : StreamStats{}; }
+
+  // From any thread: the desktop's pointer image and position (QXL cursor commands).
+  void set_cursor(const core::CursorShape& shape, const core::CursorPosition& at) { qxl_.set_cursor(shape, at); }
+  void move_cursor(const core::CursorPosition& at) { qxl_.move_cursor(at); }
+
+  const SpiceConfig& config() const { return config_; }
+  QxlStats stats() const { return qxl_.stats(); }
+  // What a user pastes: "remote-viewer spice://127.0.0.1:5900?password=..." (the password
+  // is part of the command only when given here; it is never logged).
+  std::string viewer_command(const std::string& password) const;
+
+ private:
+  SpiceDesktop(const SpiceConfig& config, core::InputSink* input, core::KeyframeRequester* keyframes);
+  core::Status start_server();  // on the thread
+  void stop_server();           // on the thread
+
+  SpiceConfig config_;
+  core::Logger log_;
+  ContextThread thread_;
+  std::unique_ptr<SpiceInputs> inputs_;
+  QxlDisplay qxl_;
+  std::shared_ptr<StreamProducer> stream_;  // stream mode only
+  SpiceServer* server_ = nullptr;  // desktop thread only
+};
+
+}  // namespace vdistream::spice

@@ -1,0 +1,186 @@
+#include "spice/stream_producer.hpp"
+
+#include <spice.h>
+#include <spice/protocol.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace vdistream::spice {
+
+struct StreamProducer::Handle {
+  SpiceCharDeviceInstance sin{};  // first member: spice-server's instance pointer is a Handle*
+  StreamProducer* owner = nullptr;
+};
+
+namespace {
+
+constexpr const char* kPortName = "org.spice-space.stream.0";
+
+StreamProducer* owner_of(SpiceCharDeviceInstance* sin) { return reinterpret_cast<StreamProducer::Handle*>(sin)->owner; }
+void device_state(SpiceCharDeviceInstance*, int) {}
+int device_write(SpiceCharDeviceInstance* sin, const uint8_t* buf, int len) { return owner_of(sin)->write(buf, len); }
+int device_read(SpiceCharDeviceInstance* sin, uint8_t* buf, int len) { return owner_of(sin)->read(buf, len); }
+void device_event(SpiceCharDeviceInstance*, uint8_t) {}
+
+const SpiceCharDeviceInterface kInterface = {
+    {SPICE_INTERFACE_CHAR_DEVICE, "vdistream stream device", SPICE_INTERFACE_CHAR_DEVICE_MAJOR,
+     SPICE_INTERFACE_CHAR_DEVICE_MINOR},
+    device_state,
+    device_write,
+    device_read,
+    device_event,
+    spice_char_device_flags(0),
+};
+
+}  // namespace
+
+StreamProducer::StreamProducer(const core::Logger& log, ContextThread& thread, core::KeyframeRequester* keyframes)
+    : log_(log), thread_(thread), keyframes_(keyframes), handle_(std::make_unique<Handle>()) {
+  handle_->sin.base.sif = &kInterface.base;
+  handle_->sin.subtype = "port";
+  handle_->sin.portname = kPortName;
+  handle_->owner = this;
+}
+
+StreamProducer::~StreamProducer() = default;
+
+SpiceBaseInstance* StreamProducer::instance() { return &handle_->sin.base; }
+
+void StreamProducer::attached() { spice_server_port_event(&handle_->sin, SPICE_PORT_EVENT_OPENED); }
+
+void StreamProducer::detach() {
+  std::lock_guard lock(post_mutex_);
+  detached_ = true;
+  streaming_ = false;
+}
+
+void StreamProducer::on_encoded(const core::EncodedFramePtr& frame) {
+  if (!streaming_ || !frame) return;
+  std::lock_guard lock(post_mutex_);
+  if (detached_) return;
+  thread_.post([this, frame] { deliver(frame); });
+}
+
+void StreamProducer::deliver(const core::EncodedFramePtr& frame) {
+  if (!streaming_ || broken_) return;
+  if (frame->codec != core::Codec::H264) return;  // the only codec we announce
+  if (frame->width != format_width_ || frame->height != format_height_) {
+    format_width_ = frame->width;
+    format_height_ = frame->height;
+    queue(stream::format_message(uint32_t(frame->width), uint32_t(frame->height), stream::VideoCodec::H264));
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.formats_sent;
+    if (!frame->keyframe) pacer_.reset();
+  }
+  using D = stream::Pacer::Decision;
+  const D decision = pacer_.on_access_unit(frame->keyframe, queued_bytes_);
+  if (decision != D::Send) {
+    if (decision == D::DropAndRequestIdr && keyframes_) keyframes_->request_keyframe();
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.dropped;
+    return;
+  }
+  auto message = stream::data_message(frame->data);
+  if (!message) {
+    log_.warn("{}", message.error());
+    return;
+  }
+  queue(std::move(*message));
+  std::lock_guard lock(stats_mutex_);
+  ++stats_.access_units_sent;
+}
+
+void StreamProducer::queue(std::vector<uint8_t> bytes) {
+  queued_bytes_ += bytes.size();
+  out_.push_back(std::move(bytes));
+  spice_server_char_device_wakeup(&handle_->sin);
+}
+
+int StreamProducer::read(uint8_t* buf, int len) {
+  size_t copied = 0;
+  while (copied < size_t(len) && !out_.empty()) {
+    const std::vector<uint8_t>& front = out_.front();
+    const size_t n = std::min(size_t(len) - copied, front.size() - out_offset_);
+    std::memcpy(buf + copied, front.data() + out_offset_, n);
+    copied += n;
+    out_offset_ += n;
+    queued_bytes_ -= n;
+    if (out_offset_ == front.size()) {
+      out_.pop_front();
+      out_offset_ = 0;
+    }
+  }
+  return int(copied);
+}
+
+int StreamProducer::write(const uint8_t* buf, int len) {
+  parser_.feed(buf, size_t(len));
+  while (!broken_) {
+    auto message = parser_.next();
+    if (!message) {
+      log_.error("{}; SPICE stream mode stops", message.error());
+      broken_ = true;
+      streaming_ = false;
+      break;
+    }
+    if (!*message) break;
+    handle(**message);
+  }
+  return len;
+}
+
+void StreamProducer::handle(const stream::ServerMessage& message) {
+  switch (message.type) {
+    case stream::MessageType::StartStop: {
+      auto codecs = stream::parse_start_stop(message.payload);
+      if (!codecs) {
+        log_.warn("{}", codecs.error());
+        return;
+      }
+      start(*codecs);
+      return;
+    }
+    case stream::MessageType::NotifyError: {
+      std::string text;
+      if (message.payload.size() > 4) text.assign(message.payload.begin() + 4, message.payload.end());
+      log_.error("spice-server reports a stream device error: {}", text);
+      return;
+    }
+    default:
+      return;  // CAPABILITIES: we use none of them
+  }
+}
+
+void StreamProducer::start(const std::vector<stream::VideoCodec>& codecs) {
+  {
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.start_stops;
+  }
+  if (codecs.empty()) {
+    log_.info("SPICE stream stopped (no client wants it)");
+    streaming_ = false;
+    return;
+  }
+  if (!stream::choose_codec(codecs, {stream::VideoCodec::H264})) {
+    log_.warn("no SPICE client can decode H.264 (it needs a GStreamer H.264 decoder); nothing is streamed");
+    streaming_ = false;
+    return;
+  }
+  // A client that joined needs FORMAT again and then an IDR: forget the size so the next access
+  // unit carries a FORMAT, and wait for the IDR asked for here.
+  format_width_ = format_height_ = 0;
+  pacer_.reset();
+  streaming_ = true;
+  if (keyframes_) keyframes_->request_keyframe();
+  log_.info("SPICE stream started (H.264)");
+}
+
+StreamStats StreamProducer::stats() const {
+  std::lock_guard lock(stats_mutex_);
+  StreamStats out = stats_;
+  out.streaming = streaming_;
+  return out;
+}
+
+}  // namespace vdistream::spice

@@ -1,0 +1,77 @@
+// Stream mode: plays the producer side of spice-server's stream device (the port
+// org.spice-space.stream.0), so our encoder's H.264 access units reach the clients without
+// re-encoding. Takes access units as a core::EncodedSink on the encode thread and hands them to
+// the desktop's thread, where spice-server pulls them (read) and tells us what the clients can
+// decode (write: START_STOP).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/frame.hpp"
+#include "core/log.hpp"
+#include "spice/context_thread.hpp"
+#include "spice/stream_protocol.hpp"
+
+typedef struct SpiceBaseInstance SpiceBaseInstance;
+
+namespace vdistream::spice {
+
+struct StreamStats {
+  uint64_t access_units_sent = 0;
+  uint64_t dropped = 0;  // back-pressure, or waiting for an IDR
+  uint64_t formats_sent = 0;
+  uint64_t start_stops = 0;
+  bool streaming = false;
+};
+
+class StreamProducer final : public core::EncodedSink {
+ public:
+  // Queued bytes beyond which spice-server is not keeping up and frames are dropped.
+  static constexpr size_t kMaxQueuedBytes = 2u << 20;
+
+  StreamProducer(const core::Logger& log, ContextThread& thread, core::KeyframeRequester* keyframes);
+  ~StreamProducer() override;
+
+  SpiceBaseInstance* instance();
+  void attached();  // desktop thread, after spice_server_add_interface: opens the port
+  void detach();    // before the desktop's thread goes: later access units are ignored
+
+  void on_encoded(const core::EncodedFramePtr& frame) override;  // encode thread
+  StreamStats stats() const;
+
+  struct Handle;
+  // spice-server's char-device callbacks, on the desktop's thread.
+  int read(uint8_t* buf, int len);
+  int write(const uint8_t* buf, int len);
+
+ private:
+  void deliver(const core::EncodedFramePtr& frame);  // desktop thread
+  void handle(const stream::ServerMessage& message);
+  void start(const std::vector<stream::VideoCodec>& codecs);
+  void queue(std::vector<uint8_t> bytes);
+
+  core::Logger log_;
+  ContextThread& thread_;
+  core::KeyframeRequester* keyframes_;
+  std::unique_ptr<Handle> handle_;
+  std::mutex post_mutex_;  // on_encoded's post against detach
+  bool detached_ = false;
+  std::atomic<bool> streaming_{false};
+
+  // Desktop thread.
+  std::deque<std::vector<uint8_t>> out_;
+  size_t out_offset_ = 0, queued_bytes_ = 0;
+  stream::ServerMessageParser parser_;
+  stream::Pacer pacer_{kMaxQueuedBytes};
+  int32_t format_width_ = 0, format_height_ = 0;
+  bool broken_ = false;
+  mutable std::mutex stats_mutex_;
+  StreamStats stats_;
+};
+
+}  // namespace vdistream::spice
