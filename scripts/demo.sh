@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds vdistream and runs the demo: a synthetic desktop, encoded
-# with the software H.264 path and recorded to ./vdistream-demo.mp4. Extra arguments go to
-# vdistreamd (see ./build/service/vdistreamd --help).
+# Installs what is needed, builds vdistream and runs the demo: a synthetic desktop served over
+# SPICE on 127.0.0.1:5900 with a fresh password; it prints the remote-viewer command to paste.
+# Ctrl-C stops it. Extra arguments go to vdistreamd, e.g. --record demo.mp4 --frames 300
+# (see ./build/service/vdistreamd --help).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 

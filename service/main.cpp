@@ -17,6 +17,7 @@
 #include "encode/probe.hpp"
 #include "service/source_factory.hpp"
 #include "service/stats_report.hpp"
+#include "spice/spice_desktop.hpp"
 
 using namespace vdistream;
 
@@ -27,6 +28,7 @@ void on_signal(int) { g_stop = true; }
 
 constexpr const char* kDemoSource = "synthetic:window-drag@1280x720@30";
 constexpr uint64_t kDemoFrames = 300;
+constexpr const char* kDemoSpice = "127.0.0.1:5900";
 
 struct Options {
   std::string source;
@@ -40,7 +42,35 @@ struct Options {
   bool intra_refresh = false;
   std::string log_level = "info";
   bool log_json = false;
+  spice::SpiceOptions spice;  // --spice, --spice-mode, --spice-ticket-file, --no-auth, --spice-tls-dir
 };
+
+// The SPICE server of the desktop, when --spice (or --demo) asks for one. --demo without a
+// ticket file makes up a password and prints the command that connects with it.
+core::Result<std::unique_ptr<spice::SpiceDesktop>> make_spice(const Options& o, core::InputSink* input,
+                                                             core::KeyframeRequester* keyframes) {
+  spice::SpiceOptions options = o.spice;
+  std::string demo_password;
+  if (o.demo && options.ticket_file.empty() && !options.no_auth) {
+    demo_password = spice::generate_password();
+    options.no_auth = true;  // replaced by the made-up ticket below
+  }
+  auto config = spice::spice_config_from_options(options, "default");
+  if (!config) return core::Error{config.error()};
+  if (!demo_password.empty()) {
+    config->no_auth = false;
+    config->ticket = spice::Ticket{demo_password, 0};
+  }
+  auto desktop = spice::SpiceDesktop::create(*config, input, keyframes);
+  if (!desktop) return core::Error{desktop.error()};
+  if (!demo_password.empty())
+    std::printf("Connect with:\n  %s\n", (*desktop)->viewer_command(demo_password).c_str());
+  else
+    std::printf("Connect with:\n  %s   (%s%s)\n", (*desktop)->viewer_command("").c_str(),
+                o.spice.no_auth ? "no password: --no-auth" : "the password is in ", o.spice.ticket_file.c_str());
+  std::fflush(stdout);
+  return desktop;
+}
 
 int run_probe(const Options& o, const encode::EncoderConfig& config) {
   auto registry = encode::EncoderRegistry::builtin();
@@ -52,6 +82,46 @@ int run_probe(const Options& o, const encode::EncoderConfig& config) {
   return choice ? 0 : 1;
 }
 
+// QXL mode takes frames before encoding; a refused frame is logged once, not per frame.
+void spice_on_frame(spice::SpiceDesktop& desktop, const core::Frame& frame) {
+  static std::atomic<bool> warned{false};
+  if (core::Status s = desktop.on_frame(frame); !s && !warned.exchange(true))
+    core::Logger("default").warn("SPICE: {}", s.error());
+}
+
+void add_spice_cursor(capture::SourceCallbacks& callbacks, spice::SpiceDesktop& desktop) {
+  auto position = std::make_shared<core::CursorPosition>();  // source thread only
+  callbacks.on_cursor_shape = [&desktop, position](const core::CursorShape& shape) { desktop.set_cursor(shape, *position); };
+  callbacks.on_cursor_position = [&desktop, position](const core::CursorPosition& at) {
+    *position = at;
+    desktop.move_cursor(at);
+  };
+}
+
+// SPICE only (QXL mode needs no encoder): serve until Ctrl-C or --frames.
+int serve_spice(const Options& o, capture::Source& source, spice::SpiceDesktop& desktop) {
+  core::Logger log("default");
+  std::atomic<uint64_t> frames_seen{0};
+  capture::SourceCallbacks callbacks;
+  callbacks.on_frame = [&](core::Frame frame) {
+    if (o.frames && frames_seen >= o.frames) return;
+    ++frames_seen;
+    spice_on_frame(desktop, frame);
+  };
+  add_spice_cursor(callbacks, desktop);
+  callbacks.on_state = [&](bool connected, const std::string& why) {
+    log.info("source {}: {}", connected ? "connected" : "disconnected", why);
+  };
+  if (core::Status s = source.start(callbacks); !s) {
+    log.error("cannot start {}: {}", source.describe(), s.error());
+    return 1;
+  }
+  log.info("serving {} over SPICE{}", source.describe(), o.frames ? "" : " (Ctrl-C to stop)");
+  while (!g_stop && !(o.frames && frames_seen >= o.frames)) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  source.stop();
+  return 0;
+}
+
 int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
   core::Logger log("default");
   auto source = service::make_source(o.source);
@@ -60,14 +130,28 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
     return 2;
   }
   if ((*source)->frame_rate() > 0) encoder_config.fps = (*source)->frame_rate();
-  if (o.record.empty()) {
-    log.error("nothing to do: give --record FILE (serving over SPICE and WebRTC comes in a later version)");
+  if (o.record.empty() && o.spice.address.empty()) {
+    log.error("nothing to do: give --record FILE and/or --spice ADDRESS:PORT");
     return 2;
   }
-  auto recorder = encode::FileSink::open(o.record, "default");
-  if (!recorder) {
-    log.error("{}", recorder.error());
-    return 2;
+  const bool spice_stream = !o.spice.address.empty() && o.spice.mode == "stream";
+  std::unique_ptr<spice::SpiceDesktop> spice_desktop;
+  if (o.record.empty() && !spice_stream) {  // QXL mode alone needs no encoder
+    auto created = make_spice(o, (*source)->input(), nullptr);
+    if (!created) {
+      log.error("{}", created.error());
+      return 2;
+    }
+    return serve_spice(o, **source, **created);
+  }
+  std::shared_ptr<encode::FileSink> recorder;
+  if (!o.record.empty()) {
+    auto opened = encode::FileSink::open(o.record, "default");
+    if (!opened) {
+      log.error("{}", opened.error());
+      return 2;
+    }
+    recorder = *opened;
   }
 
   encode::PipelineConfig pc;
@@ -78,7 +162,16 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
     log.error("{}", pipeline.error());
     return 1;
   }
-  (*pipeline)->add_sink(*recorder);
+  if (!o.spice.address.empty()) {
+    auto created = make_spice(o, (*source)->input(), pipeline->get());
+    if (!created) {
+      log.error("{}", created.error());
+      return 2;
+    }
+    spice_desktop = std::move(*created);
+    if (spice_stream) (*pipeline)->add_sink(spice_desktop->stream_sink());
+  }
+  if (recorder) (*pipeline)->add_sink(recorder);
   (*pipeline)->start();
 
   std::atomic<uint64_t> frames_seen{0};
@@ -86,12 +179,14 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
   callbacks.on_frame = [&](core::Frame frame) {
     if (o.frames && frames_seen >= o.frames) return;
     ++frames_seen;
+    if (spice_desktop && !spice_stream) spice_on_frame(*spice_desktop, frame);
     (*pipeline)->submit(std::move(frame));
   };
+  if (spice_desktop) add_spice_cursor(callbacks, *spice_desktop);
   callbacks.on_state = [&](bool connected, const std::string& why) {
     log.info("source {}: {}", connected ? "connected" : "disconnected", why);
   };
-  log.info("capturing {} → {}{}", (*source)->describe(), o.record,
+  log.info("capturing {} → {}{}", (*source)->describe(), o.record.empty() ? "SPICE stream" : o.record,
            o.frames ? fmt::format(" ({} frames)", o.frames) : std::string(" (Ctrl-C to stop)"));
   const int64_t t0 = core::monotonic_now_ns(), cpu0 = core::process_cpu_ns();
   if (core::Status s = (*source)->start(callbacks); !s) {
@@ -101,11 +196,13 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
   while (!g_stop && !(o.frames && frames_seen >= o.frames)) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   (*source)->stop();
   if (!(*pipeline)->wait_idle(std::chrono::seconds(10))) log.warn("the encoder did not catch up within 10 s");
+  spice_desktop.reset();  // before the pipeline it asks for keyframes
   (*pipeline)->stop();
   const double seconds = double(core::monotonic_now_ns() - t0) / 1e9;
   const double cpu_seconds = double(core::process_cpu_ns() - cpu0) / 1e9;
 
-  core::Status closed = (*recorder)->close();
+  if (!recorder) return 0;
+  core::Status closed = recorder->close();
   auto stats = (*pipeline)->stats();
   std::printf("%s: %s\n%s", (*source)->describe().c_str(), (*pipeline)->encoder_name().c_str(),
               service::format_stats(stats, seconds, cpu_seconds).c_str());
@@ -116,7 +213,7 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
   std::error_code ec;
   auto abs = std::filesystem::absolute(o.record, ec);
   std::printf("Recorded %llu frames (%.1f s) to %s\nPlay it with: ffplay %s   (or mpv, vlc)\n",
-              (unsigned long long)(*recorder)->frames_written(), seconds, abs.c_str(), abs.c_str());
+              (unsigned long long)recorder->frames_written(), seconds, abs.c_str(), abs.c_str());
   return 0;
 }
 
@@ -134,8 +231,9 @@ int main(int argc, char** argv) {
       "  vdistreamd --probe                                  which encoders this host can use\n"};
   app.get_formatter()->column_width(40);
   app.add_flag("--demo", o.demo,
-               fmt::format("Record {} frames of {} to ./vdistream-demo.mp4 (or --record) and say where it is",
-                           kDemoFrames, kDemoSource));
+               fmt::format("Serve {} over SPICE on {} with a fresh password and print the remote-viewer command "
+                           "(with --record FILE: also record {} frames)",
+                           kDemoSource, kDemoSpice, kDemoFrames));
   app.add_option("--source", o.source, "The desktop to capture.\n" + service::source_spec_help())
       ->type_name("SPEC");
   app.add_option("--record", o.record, "Write the encoded stream to FILE: .h264 (Annex-B) or .mp4/.mkv")
@@ -157,6 +255,24 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   app.add_flag("--log-json", o.log_json, "Log one JSON object per line");
+  app.add_option("--spice", o.spice.address,
+                 "Serve the desktop to SPICE clients (remote-viewer) on ADDRESS:PORT (127.0.0.1 if only :PORT) "
+                 "or unix:PATH")
+      ->type_name("ADDRESS:PORT|unix:PATH");
+  app.add_option("--spice-mode", o.spice.mode,
+                 "qxl: damaged rectangles as images, lowest latency; stream: H.264 through the stream device")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"qxl", "stream"}));
+  auto* ticket = app.add_option("--spice-ticket-file", o.spice.ticket_file,
+                                "SPICE password on the first line, optional 'lifetime=SECONDS' on the second")
+                     ->type_name("FILE")
+                     ->check(CLI::ExistingFile);
+  app.add_flag("--no-auth", o.spice.no_auth, "Serve SPICE without a password: anyone who can connect gets the desktop")
+      ->excludes(ticket);
+  app.add_option("--spice-tls-dir", o.spice.tls_dir,
+                 "Also serve SPICE over TLS on PORT+1 with DIR/ca-cert.pem, server-cert.pem, server-key.pem")
+      ->type_name("DIR")
+      ->check(CLI::ExistingDirectory);
   app.set_version_flag("--version", std::string("vdistreamd ") + VDISTREAM_VERSION);
   CLI11_PARSE(app, argc, argv);
 
@@ -175,8 +291,8 @@ int main(int argc, char** argv) {
   if (o.probe) return run_probe(o, config);
   if (o.demo) {
     if (o.source.empty()) o.source = kDemoSource;
-    if (o.record.empty()) o.record = "vdistream-demo.mp4";
-    if (o.frames == 0) o.frames = kDemoFrames;
+    if (o.spice.address.empty()) o.spice.address = kDemoSpice;
+    if (!o.record.empty() && o.frames == 0) o.frames = kDemoFrames;
   }
   if (o.source.empty()) {
     std::fprintf(stderr, "vdistreamd: give --source SPEC (or --demo, or --probe); see --help\n");

@@ -58,12 +58,15 @@ void check_increasing(const std::vector<std::optional<uint32_t>>& codes) {
 
 }  // namespace
 
-TEST_CASE("vdistreamd --demo records a playable MP4 and says where it is", "[vdistreamd][record]") {
+TEST_CASE("vdistreamd --demo serves SPICE with a fresh password, prints the viewer command, and records",
+          "[vdistreamd][record]") {
   test::TempDir dir;
-  auto r = test::run_process({VDISTREAMD_PATH, "--demo"}, 120s, dir.path());
+  const std::string socket = dir.file("spice.sock"), file = dir.file("demo.mp4");
+  auto r = test::run_process(
+      {VDISTREAMD_PATH, "--demo", "--spice", "unix:" + socket, "--record", file, "--frames", "300"}, 120s);
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
-  const std::string file = dir.file("vdistream-demo.mp4");
+  CHECK_THAT(r.out, Catch::Contains("remote-viewer 'spice+unix://" + socket + "?password="));
   CHECK_THAT(r.out, Catch::Contains(file));
   CHECK_THAT(r.out, Catch::Contains("full-frame copies: 0"));
   REQUIRE(std::filesystem::exists(file));
@@ -110,6 +113,16 @@ TEST_CASE("vdistreamd refuses bad arguments with a message that says what to do"
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::Contains("/nonexistent/dir/x.mp4"));
   }
+  SECTION("a source with nowhere to go") {
+    auto r = test::run_process({VDISTREAMD_PATH, "--source", "synthetic:idle"}, 30s);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("--spice") && Catch::Contains("--record"));
+  }
+  SECTION("SPICE without a password and without --no-auth") {
+    auto r = test::run_process({VDISTREAMD_PATH, "--source", "synthetic:idle", "--spice", "unix:" + dir.file("s.sock")}, 30s);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("ticket"));
+  }
   SECTION("no source at all") {
     auto r = test::run_process({VDISTREAMD_PATH}, 30s);
     CHECK(r.exit_code == 2);
@@ -120,7 +133,8 @@ TEST_CASE("vdistreamd refuses bad arguments with a message that says what to do"
 TEST_CASE("vdistreamd --help explains the options and the source specs", "[vdistreamd]") {
   auto r = test::run_process({VDISTREAMD_PATH, "--help"}, 30s);
   CHECK(r.exit_code == 0);
-  for (const char* word : {"--demo", "--source", "--record", "--frames", "--probe", "--bitrate", "synthetic:", "window-drag"})
+  for (const char* word : {"--demo", "--source", "--record", "--frames", "--probe", "--bitrate", "--spice", "--spice-ticket-file",
+                            "--no-auth", "synthetic:", "window-drag", "qemu-dbus:"})
     CHECK_THAT(r.out, Catch::Contains(word));
 }
 
