@@ -28,21 +28,6 @@ namespace {
 constexpr const char* kTicket = "test-ticket-4711";
 constexpr auto kWait = 10s;
 
-// A port nobody listens on right now (bound once, then released for the server).
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
 class RecordingInput : public core::InputSink {
  public:
   void send(const core::InputEvent& e) override {
@@ -81,7 +66,7 @@ struct Desktop {
     auto s = capture::SyntheticSource::create(sc);
     REQUIRE(s);
     source = std::move(*s);
-    if (config.listen.unix_path.empty()) config.listen.port = port = free_port();
+    if (config.listen.unix_path.empty()) config.listen.port = port = test::free_tcp_port();
     if (!config.no_auth && !config.ticket) config.ticket = spice::Ticket{kTicket, 0};
     config.name = "spice-test";
     auto d = spice::SpiceDesktop::create(config, &input);
@@ -323,7 +308,7 @@ TEST_CASE("a SPICE client connects over TLS with a certificate made for the test
 
   auto tls = spice::tls_files_in(dir.path());
   REQUIRE(tls);
-  tls->port = free_port();
+  tls->port = test::free_tcp_port();
   spice::SpiceConfig config;
   config.tls = *tls;
   Desktop d(config);

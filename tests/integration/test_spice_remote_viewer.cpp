@@ -21,20 +21,6 @@ using namespace vdistream;
 
 namespace {
 
-int unused_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
 constexpr int kScreenWidth = 1280, kScreenHeight = 1024;
 
 // The barcode anywhere near the top-left of the screen (remote-viewer's menu and tool bars
@@ -62,7 +48,7 @@ TEST_CASE("remote-viewer under Xvfb shows the SPICE desktop", "[spice][remote-vi
   REQUIRE(source);
   spice::SpiceConfig config;
   config.name = "remote-viewer-test";
-  config.listen.port = unused_port();
+  config.listen.port = test::free_tcp_port();
   config.ticket = spice::Ticket{spice::generate_password(), 0};
   auto desktop = spice::SpiceDesktop::create(config, nullptr);
   REQUIRE(desktop);

@@ -12,30 +12,13 @@
 #include "core/clock.hpp"
 #include "core/histogram.hpp"
 #include "encode/pipeline.hpp"
+#include "fixtures/process.hpp"
 #include "fixtures/spice_client.hpp"
 #include "spice/spice_desktop.hpp"
 
 using namespace vdistream;
 using namespace std::chrono_literals;
 using test::SpiceTestClient;
-
-namespace {
-
-int stream_test_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
-}  // namespace
 
 TEST_CASE("stream mode: a spice-glib client decodes our H.264 and shows the frames in order", "[spice][stream]") {
   capture::SyntheticConfig sc;
@@ -53,7 +36,7 @@ TEST_CASE("stream mode: a spice-glib client decodes our H.264 and shows the fram
   spice::SpiceConfig config;
   config.name = "spice-stream-test";
   config.mode = spice::SpiceMode::Stream;
-  config.listen.port = stream_test_port();
+  config.listen.port = test::free_tcp_port();
   config.ticket = spice::Ticket{"stream-ticket", 0};
   auto desktop = spice::SpiceDesktop::create(config, nullptr, pipeline->get());
   REQUIRE(desktop);
