@@ -169,10 +169,7 @@ core::Status Listener::ensure_surface(uint32_t width, uint32_t height, uint32_t 
   if (surface_ && uint32_t(surface_->width()) == width && uint32_t(surface_->height()) == height &&
       surface_->format().fourcc == fourcc)
     return {};
-  if (width == 0 || height == 0 || width > uint32_t(core::FrameBuffer::kMaxDimension) ||
-      height > uint32_t(core::FrameBuffer::kMaxDimension))
-    return core::Error{fmt::format("size {}x{} is outside 1..{} in each dimension", width, height,
-                                   core::FrameBuffer::kMaxDimension)};
+  // allocate_memfd refuses sizes outside 1..16384 before it allocates anything.
   auto buffer = core::FrameBuffer::allocate_memfd(int32_t(width), int32_t(height), fourcc,
                                                   fmt::format("vdistream-{}-surface", config_.name));
   if (!buffer) return core::Error{fmt::format("surface {}x{}: {}", width, height, buffer.error())};
@@ -301,10 +298,6 @@ void Listener::on_console_size(GObject* source, GAsyncResult* result, gpointer d
 core::Result<core::FrameBufferPtr> Listener::import_dmabuf(core::UniqueFd fd, uint32_t width, uint32_t height,
                                                            uint32_t stride, uint32_t fourcc, uint64_t modifier) {
   const core::PixelFormat format{fourcc, modifier};
-  if (width == 0 || height == 0 || width > uint32_t(core::FrameBuffer::kMaxDimension) ||
-      height > uint32_t(core::FrameBuffer::kMaxDimension))
-    return core::Error{fmt::format("size {}x{} is outside 1..{} in each dimension", width, height,
-                                   core::FrameBuffer::kMaxDimension)};
   if (!format.linear() && !config_.accept_tiled)
     return core::Error{fmt::format("modifier {} is tiled and no encoder of this build imports tiled buffers",
                                    core::modifier_name(modifier))};
@@ -326,6 +319,7 @@ core::Result<core::FrameBufferPtr> Listener::import_dmabuf(core::UniqueFd fd, ui
   }
   std::array<core::Plane, core::FrameBuffer::kMaxPlanes> planes;
   planes[0] = core::Plane{std::move(fd), 0, stride};
+  // FrameBuffer::create checks the descriptor (size, fourcc, pitch, fd length) before any use.
   auto buffer = core::FrameBuffer::create(int32_t(width), int32_t(height), format, std::move(planes), 1);
   if (!buffer) return core::Error{buffer.error()};
   imports_.push_front(*buffer);
