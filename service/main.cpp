@@ -98,30 +98,8 @@ void add_spice_cursor(capture::SourceCallbacks& callbacks, spice::SpiceDesktop& 
   };
 }
 
-// SPICE only (QXL mode needs no encoder): serve until Ctrl-C or --frames.
-int serve_spice(const Options& o, capture::Source& source, spice::SpiceDesktop& desktop) {
-  core::Logger log("default");
-  std::atomic<uint64_t> frames_seen{0};
-  capture::SourceCallbacks callbacks;
-  callbacks.on_frame = [&](core::Frame frame) {
-    if (o.frames && frames_seen >= o.frames) return;
-    ++frames_seen;
-    spice_on_frame(desktop, frame);
-  };
-  add_spice_cursor(callbacks, desktop);
-  callbacks.on_state = [&](bool connected, const std::string& why) {
-    log.info("source {}: {}", connected ? "connected" : "disconnected", why);
-  };
-  if (core::Status s = source.start(callbacks); !s) {
-    log.error("cannot start {}: {}", source.describe(), s.error());
-    return 1;
-  }
-  log.info("serving {} over SPICE{}", source.describe(), o.frames ? "" : " (Ctrl-C to stop)");
-  while (!g_stop && !(o.frames && frames_seen >= o.frames)) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  source.stop();
-  return 0;
-}
-
+// One desktop from the command line: the source's frames go to SPICE's QXL mode as they are
+// (no encoder) and, for --record or SPICE stream mode, through the encode pipeline.
 int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
   core::Logger log("default");
   auto source = service::make_source(o.source);
@@ -135,15 +113,7 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
     return 2;
   }
   const bool spice_stream = !o.spice.address.empty() && o.spice.mode == "stream";
-  std::unique_ptr<spice::SpiceDesktop> spice_desktop;
-  if (o.record.empty() && !spice_stream) {  // QXL mode alone needs no encoder
-    auto created = make_spice(o, (*source)->input(), nullptr);
-    if (!created) {
-      log.error("{}", created.error());
-      return 2;
-    }
-    return serve_spice(o, **source, **created);
-  }
+
   std::shared_ptr<encode::FileSink> recorder;
   if (!o.record.empty()) {
     auto opened = encode::FileSink::open(o.record, "default");
@@ -153,26 +123,30 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
     }
     recorder = *opened;
   }
-
-  encode::PipelineConfig pc;
-  pc.encoder = encoder_config;
-  pc.encoder_preference = o.encoders;
-  auto pipeline = encode::DesktopPipeline::create(pc, encode::EncoderRegistry::builtin());
-  if (!pipeline) {
-    log.error("{}", pipeline.error());
-    return 1;
+  std::unique_ptr<encode::DesktopPipeline> pipeline;
+  if (recorder || spice_stream) {
+    encode::PipelineConfig pc;
+    pc.encoder = encoder_config;
+    pc.encoder_preference = o.encoders;
+    auto created = encode::DesktopPipeline::create(pc, encode::EncoderRegistry::builtin());
+    if (!created) {
+      log.error("{}", created.error());
+      return 1;
+    }
+    pipeline = std::move(*created);
   }
+  std::unique_ptr<spice::SpiceDesktop> spice_desktop;
   if (!o.spice.address.empty()) {
-    auto created = make_spice(o, (*source)->input(), pipeline->get());
+    auto created = make_spice(o, (*source)->input(), pipeline.get());
     if (!created) {
       log.error("{}", created.error());
       return 2;
     }
     spice_desktop = std::move(*created);
-    if (spice_stream) (*pipeline)->add_sink(spice_desktop->stream_sink());
+    if (spice_stream) pipeline->add_sink(spice_desktop->stream_sink());
   }
-  if (recorder) (*pipeline)->add_sink(recorder);
-  (*pipeline)->start();
+  if (recorder) pipeline->add_sink(recorder);
+  if (pipeline) pipeline->start();
 
   std::atomic<uint64_t> frames_seen{0};
   capture::SourceCallbacks callbacks;
@@ -180,13 +154,14 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
     if (o.frames && frames_seen >= o.frames) return;
     ++frames_seen;
     if (spice_desktop && !spice_stream) spice_on_frame(*spice_desktop, frame);
-    (*pipeline)->submit(std::move(frame));
+    if (pipeline) pipeline->submit(std::move(frame));
   };
   if (spice_desktop) add_spice_cursor(callbacks, *spice_desktop);
   callbacks.on_state = [&](bool connected, const std::string& why) {
     log.info("source {}: {}", connected ? "connected" : "disconnected", why);
   };
-  log.info("capturing {} → {}{}", (*source)->describe(), o.record.empty() ? "SPICE stream" : o.record,
+  log.info("capturing {}{}{}{}", (*source)->describe(), spice_desktop ? " → SPICE" : "",
+           recorder ? " → " + o.record : "",
            o.frames ? fmt::format(" ({} frames)", o.frames) : std::string(" (Ctrl-C to stop)"));
   const int64_t t0 = core::monotonic_now_ns(), cpu0 = core::process_cpu_ns();
   if (core::Status s = (*source)->start(callbacks); !s) {
@@ -195,17 +170,16 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
   }
   while (!g_stop && !(o.frames && frames_seen >= o.frames)) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   (*source)->stop();
-  if (!(*pipeline)->wait_idle(std::chrono::seconds(10))) log.warn("the encoder did not catch up within 10 s");
+  if (pipeline && !pipeline->wait_idle(std::chrono::seconds(10))) log.warn("the encoder did not catch up within 10 s");
   spice_desktop.reset();  // before the pipeline it asks for keyframes
-  (*pipeline)->stop();
+  if (!recorder) return 0;
+
+  pipeline->stop();
   const double seconds = double(core::monotonic_now_ns() - t0) / 1e9;
   const double cpu_seconds = double(core::process_cpu_ns() - cpu0) / 1e9;
-
-  if (!recorder) return 0;
   core::Status closed = recorder->close();
-  auto stats = (*pipeline)->stats();
-  std::printf("%s: %s\n%s", (*source)->describe().c_str(), (*pipeline)->encoder_name().c_str(),
-              service::format_stats(stats, seconds, cpu_seconds).c_str());
+  std::printf("%s: %s\n%s", (*source)->describe().c_str(), pipeline->encoder_name().c_str(),
+              service::format_stats(pipeline->stats(), seconds, cpu_seconds).c_str());
   if (!closed) {
     log.error("{}", closed.error());
     return 1;
@@ -223,12 +197,15 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{
       "vdistreamd — streams virtual desktops (QEMU VMs, or a synthetic desktop) with low latency.\n"
-      "This version captures one desktop and records its H.264 stream to a file; SPICE and WebRTC\n"
-      "serving come in later versions.\n\n"
+      "This version serves one desktop to SPICE clients and/or records its H.264 stream to a file;\n"
+      "WebRTC serving and the multi-desktop service come in later versions.\n\n"
       "Examples:\n"
-      "  vdistreamd --demo                                   record a 10 s synthetic desktop\n"
+      "  vdistreamd --demo                      a synthetic desktop on SPICE 127.0.0.1:5900; prints the\n"
+      "                                         remote-viewer command with a fresh password\n"
+      "  vdistreamd --source qemu-dbus:unix:path=/run/libvirt/qemu/dbus/1-vm.sock \\\n"
+      "             --spice 127.0.0.1:5901 --spice-ticket-file /etc/vdistream/vm.ticket\n"
       "  vdistreamd --source synthetic:typing@1920x1080@60 --record typing.mp4 --frames 600\n"
-      "  vdistreamd --probe                                  which encoders this host can use\n"};
+      "  vdistreamd --probe                     which encoders this host can use\n"};
   app.get_formatter()->column_width(40);
   app.add_flag("--demo", o.demo,
                fmt::format("Serve {} over SPICE on {} with a fresh password and print the remote-viewer command "
