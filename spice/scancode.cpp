@@ -1,5 +1,7 @@
 #include "spice/scancode.hpp"
 
+#include "core/keymap.hpp"
+
 namespace vdistream::spice {
 
 namespace {
@@ -27,10 +29,13 @@ std::optional<KeyStroke> ScancodeDecoder::feed(uint8_t byte) {
     extended_ = true;
     return std::nullopt;
   }
-  uint32_t code = byte & ~kReleaseBit;
-  if (extended_) code |= 0x80;
+  const uint32_t scancode = (extended_ ? 0xE000u : 0u) | byte;
   extended_ = false;
-  return KeyStroke{code, (byte & kReleaseBit) == 0};
+  // The shared table decides what a key is; codes no PC key sends (a keyboard's fake
+  // 0xE0 0x2A shift around PrintScreen, say) are dropped.
+  auto qnum = core::qnum_from_scancode(scancode);
+  if (!qnum) return std::nullopt;
+  return KeyStroke{*qnum, (byte & kReleaseBit) == 0};
 }
 
 }  // namespace vdistream::spice

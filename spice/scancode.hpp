@@ -16,7 +16,7 @@ struct KeyStroke {
 // Pause as the six-byte sequence E1 1D 45 E1 9D C5 (press then release, qnum 0xC6).
 class ScancodeDecoder {
  public:
-  // Feeds one byte; returns the key it completes, if any.
+  // Feeds one byte; returns the key it completes, if any (mapped by core::qnum_from_scancode).
   std::optional<KeyStroke> feed(uint8_t byte);
 
  private:

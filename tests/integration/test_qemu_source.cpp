@@ -7,7 +7,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "capture/qemu/keymap.hpp"
+#include "core/keymap.hpp"
 #include "capture/qemu/qemu_source.hpp"
 #include "core/mapped_buffer.hpp"
 #include "encode/decoder.hpp"
@@ -229,7 +229,7 @@ TEST_CASE("ESC sent through the InputSink opens SeaBIOS's boot menu") {
     return rows.size() > 2 && rows[0] && rows[2];
   }));
   const size_t before = count(text_rows(seen.latest()));
-  const auto esc = capture::qemu::qnum_from_key_code("Escape");
+  const auto esc = core::qnum_from_key_code("Escape");
   REQUIRE(esc == 1u);
   source->input()->send(core::InputEvent::key(*esc, true));
   source->input()->send(core::InputEvent::key(*esc, false));

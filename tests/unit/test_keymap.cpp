@@ -4,9 +4,9 @@
 #include <set>
 #include <string>
 
-#include "capture/qemu/keymap.hpp"
+#include "core/keymap.hpp"
 
-using namespace vdistream::capture::qemu;
+using namespace vdistream::core;
 
 namespace {
 

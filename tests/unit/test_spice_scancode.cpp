@@ -42,3 +42,7 @@ TEST_CASE("the six-byte Pause sequence is one press and one release of qnum 0xC6
   // And the decoder is back to normal afterwards.
   CHECK(decode({0xE1, 0x1D, 0x45, 0xE1, 0x9D, 0xC5, 0x1E}).back() == KeyStroke{0x1E, true});
 }
+
+TEST_CASE("an extended code no PC key sends (the fake shift around PrintScreen) is dropped") {
+  CHECK(decode({0xE0, 0x2A, 0xE0, 0x37}) == std::vector<KeyStroke>{{0xB7, true}});  // PrintScreen only
+}

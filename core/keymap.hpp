@@ -1,4 +1,4 @@
-// Keys as QEMU's D-Bus display wants them: "qnum" numbers (PC XT scancode set 1; a key with the
+// Keys as QEMU's D-Bus display wants them (every transport's input ends here, so it lives in core): "qnum" numbers (PC XT scancode set 1; a key with the
 // 0xE0 prefix becomes 0x80 | code). Our transports deliver two other forms: PC AT set-1
 // scancodes with the 0xE0 prefix (SPICE) and KeyboardEvent.code names (browsers).
 #pragma once
@@ -8,7 +8,7 @@
 #include <span>
 #include <string_view>
 
-namespace vdistream::capture::qemu {
+namespace vdistream::core {
 
 struct KeyDefinition {
   std::string_view code;  // KeyboardEvent.code, e.g. "ArrowUp"
@@ -25,4 +25,4 @@ std::optional<uint32_t> qnum_from_scancode(uint32_t scancode);
 // KeyboardEvent.code ("KeyA", "NumpadEnter", "MetaLeft"; also the older "OSLeft"/"OSRight").
 std::optional<uint32_t> qnum_from_key_code(std::string_view code);
 
-}  // namespace vdistream::capture::qemu
+}  // namespace vdistream::core

@@ -1,8 +1,8 @@
-#include "capture/qemu/keymap.hpp"
+#include "core/keymap.hpp"
 
 #include <array>
 
-namespace vdistream::capture::qemu {
+namespace vdistream::core {
 
 namespace {
 
@@ -74,4 +74,4 @@ std::optional<uint32_t> qnum_from_key_code(std::string_view code) {
   return std::nullopt;
 }
 
-}  // namespace vdistream::capture::qemu
+}  // namespace vdistream::core
