@@ -23,9 +23,9 @@ class I420Converter {
   // Tiles are 16×16 so every run starts on even coordinates (chroma is subsampled 2×2).
   static constexpr int32_t kTile = 16;
 
-  // Converts the tiles of `damage` from `buffer` into `out`. Returns the number of tiles converted.
-  core::Result<uint64_t> convert(const core::FrameBuffer& buffer, const core::DamageRegion& damage,
-                                 const I420Planes& out);
+  // Converts the set tiles of `changed` (kTile-sized, over the buffer's size) from `buffer` into
+  // `out`. Returns the number of tiles converted.
+  core::Result<uint64_t> convert(const core::FrameBuffer& buffer, const core::TileMask& changed, const I420Planes& out);
 
   core::MappingCache& mappings() { return mappings_; }
 

@@ -123,8 +123,10 @@ core::Status X264Encoder::open(int32_t width, int32_t height) {
   return {};
 }
 
-uint8_t* X264Encoder::constant_macroblocks(const core::DamageRegion& damage) const {
-  core::TileMask changed = damage.to_tile_mask(param_->i_width, param_->i_height, 16);
+static_assert(I420Converter::kTile == 16, "mb_info is indexed by the converter's tiles: they must be macroblocks");
+
+uint8_t* X264Encoder::constant_macroblocks(const core::TileMask& changed) {
+  // The converter's 16x16 tiles are x264's macroblocks (an odd edge pads into the same tile).
   auto* info = static_cast<uint8_t*>(std::malloc(size_t(changed.columns()) * changed.rows()));
   if (!info) return nullptr;
   for (int32_t row = 0; row < changed.rows(); ++row)
@@ -147,7 +149,8 @@ core::Result<std::vector<core::EncodedFrame>> X264Encoder::encode(const core::Fr
     if (x264_encoder_reconfig(x264_, param_.get()) < 0) return core::Error{"x264 refused the new bitrate"};
   }
 
-  auto tiles = converter_.convert(*frame.buffer, damage, picture_);
+  const core::TileMask changed = damage.to_tile_mask(width_, height_, I420Converter::kTile);
+  auto tiles = converter_.convert(*frame.buffer, changed, picture_);
   if (!tiles) return core::Error{tiles.error()};
   counters_.tiles_converted += *tiles;
   core::FrameTimestamps ts = frame.timestamps;
@@ -166,7 +169,7 @@ core::Result<std::vector<core::EncodedFrame>> X264Encoder::encode(const core::Fr
   in.img.i_stride[1] = picture_.u_stride;
   in.img.i_stride[2] = picture_.v_stride;
   if (!want_idr) {
-    in.prop.mb_info = constant_macroblocks(damage);
+    in.prop.mb_info = constant_macroblocks(changed);
     in.prop.mb_info_free = std::free;
   }
   int64_t pts = frame.timestamps.captured_ns > 0 ? frame.timestamps.captured_ns / 1000 : next_pts_;

@@ -34,7 +34,7 @@ class X264Encoder final : public Encoder {
   void close();
   void set_rate_control(x264_param_t& p, uint32_t bps) const;
   // x264 takes ownership (frees it after the frame): 1 = unchanged since the last encoded frame.
-  uint8_t* constant_macroblocks(const core::DamageRegion& damage) const;
+  static uint8_t* constant_macroblocks(const core::TileMask& changed);
 
   EncoderConfig config_;
   std::atomic<bool> keyframe_requested_{true};
