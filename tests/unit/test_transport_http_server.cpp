@@ -1,0 +1,227 @@
+// The service's HTTP server: handlers by path prefix, token checks, WebSocket upgrade refused
+// before it happens, size-capped messages. A real libsoup client talks to it over loopback.
+#include <catch2/catch.hpp>
+#include <libsoup/soup.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "transport/http_server.hpp"
+
+using namespace vdistream::transport;
+
+namespace {
+
+struct Reply {
+  int status = 0;
+  std::string body;
+};
+
+Reply http_get(const std::string& url, const std::string& bearer = "") {
+  SoupSession* session = soup_session_new();
+  SoupMessage* msg = soup_message_new("GET", url.c_str());
+  if (!bearer.empty())
+    soup_message_headers_append(soup_message_get_request_headers(msg), "Authorization", ("Bearer " + bearer).c_str());
+  GError* error = nullptr;
+  GBytes* bytes = soup_session_send_and_read(session, msg, nullptr, &error);
+  Reply r;
+  if (bytes) {
+    gsize size = 0;
+    const char* data = static_cast<const char*>(g_bytes_get_data(bytes, &size));
+    r.body.assign(data ? data : "", size);
+    g_bytes_unref(bytes);
+  }
+  if (error) g_error_free(error);
+  r.status = int(soup_message_get_status(msg));
+  g_object_unref(msg);
+  g_object_unref(session);
+  return r;
+}
+
+// Opens a WebSocket with its own main context, bounded in time; the status is the HTTP
+// status of a refused upgrade, 101 when it was accepted.
+struct WsClient {
+  GMainContext* context = g_main_context_new();
+  SoupSession* session = nullptr;
+  SoupWebsocketConnection* conn = nullptr;
+  int status = 0;
+  std::vector<std::string> received;
+  bool closed = false;
+  uint16_t close_code = 0;
+
+  explicit WsClient(const std::string& url) {
+    g_main_context_push_thread_default(context);
+    session = soup_session_new();
+    SoupMessage* msg = soup_message_new("GET", url.c_str());
+    bool done = false;
+    struct Ctx {
+      WsClient* self;
+      bool* done;
+    } ctx{this, &done};
+    soup_session_websocket_connect_async(
+        session, msg, nullptr, nullptr, G_PRIORITY_DEFAULT, nullptr,
+        [](GObject* source, GAsyncResult* result, gpointer data) {
+          auto* c = static_cast<Ctx*>(data);
+          GError* e = nullptr;
+          c->self->conn = soup_session_websocket_connect_finish(SOUP_SESSION(source), result, &e);
+          if (e) g_error_free(e);
+          *c->done = true;
+        },
+        &ctx);
+    pump([&] { return done; });
+    status = int(soup_message_get_status(msg));
+    g_object_unref(msg);
+    if (conn) {
+      g_signal_connect(conn, "message", G_CALLBACK(+[](SoupWebsocketConnection*, gint, GBytes* m, gpointer d) {
+                         gsize n = 0;
+                         const char* p = static_cast<const char*>(g_bytes_get_data(m, &n));
+                         static_cast<WsClient*>(d)->received.emplace_back(p, n);
+                       }),
+                       this);
+      g_signal_connect(conn, "closed", G_CALLBACK(+[](SoupWebsocketConnection* c, gpointer d) {
+                         auto* self = static_cast<WsClient*>(d);
+                         self->closed = true;
+                         self->close_code = soup_websocket_connection_get_close_code(c);
+                       }),
+                       this);
+    }
+  }
+  ~WsClient() {
+    if (conn) {
+      if (!closed) soup_websocket_connection_close(conn, SOUP_WEBSOCKET_CLOSE_NORMAL, nullptr);
+      pump([&] { return closed; }, std::chrono::milliseconds(500));
+      g_object_unref(conn);
+    }
+    g_object_unref(session);
+    g_main_context_pop_thread_default(context);
+    g_main_context_unref(context);
+  }
+  template <typename Pred>
+  bool pump(Pred done, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < end) {
+      if (!g_main_context_iteration(context, FALSE)) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return done();
+  }
+};
+
+std::unique_ptr<HttpServer> any_port_server() {
+  HttpServerConfig config;
+  config.port = 0;
+  auto server = HttpServer::create(config);
+  REQUIRE(server);
+  return std::move(*server);
+}
+
+}  // namespace
+
+TEST_CASE("HTTP addresses: host:port, :port (loopback), [v6]:port, bad ports refused") {
+  auto a = parse_http_address("0.0.0.0:8443");
+  REQUIRE(a);
+  CHECK(a->address == "0.0.0.0");
+  CHECK(a->port == 8443);
+  auto loop = parse_http_address(":8080");
+  REQUIRE(loop);
+  CHECK(loop->address == "127.0.0.1");
+  auto v6 = parse_http_address("[::1]:9000");
+  REQUIRE(v6);
+  CHECK(v6->address == "::1");
+  CHECK(v6->port == 9000);
+  CHECK(!parse_http_address("127.0.0.1:http"));
+  CHECK(!parse_http_address("127.0.0.1:70000"));
+  CHECK(!parse_http_address("[::1]9000"));
+}
+
+TEST_CASE("HTTP server answers by the longest path prefix, on the bound port, with query and headers") {
+  auto server = any_port_server();
+  REQUIRE(server->port() != 0);
+  server->add_handler("/a/", [](const HttpRequest& r) { return HttpResponse::text(200, "a " + r.path); });
+  server->add_handler("/a/b/", [](const HttpRequest& r) {
+    return HttpResponse::json(201, "{\"q\":\"" + r.query.at("x") + "\",\"m\":\"" + r.method + "\"}");
+  });
+  auto a = http_get(server->base_url() + "/a/zz");
+  CHECK(a.status == 200);
+  CHECK(a.body == "a /a/zz");
+  auto b = http_get(server->base_url() + "/a/b/c?x=42");
+  CHECK(b.status == 201);
+  CHECK(b.body == "{\"q\":\"42\",\"m\":\"GET\"}");
+  CHECK(http_get(server->base_url() + "/nothing").status == 404);
+  server->remove_handler("/a/b/");
+  CHECK(http_get(server->base_url() + "/a/b/c?x=1").body == "a /a/b/c");
+}
+
+TEST_CASE("Tokens: bearer header or ?token=, 401 without, 403 when wrong, constant-time compare") {
+  CHECK(constant_time_equal("secret", "secret"));
+  CHECK(!constant_time_equal("secret", "secreT"));
+  CHECK(!constant_time_equal("secret", "secret2"));
+  CHECK(!constant_time_equal("secret", ""));
+  auto token = generate_token();
+  CHECK(token.size() == 64);
+  CHECK(token != generate_token());
+
+  auto server = any_port_server();
+  server->add_handler("/private/", [token](const HttpRequest& r) {
+    if (auto refused = check_token(r, token)) return *refused;
+    return HttpResponse::text(200, "in");
+  });
+  CHECK(http_get(server->base_url() + "/private/").status == 401);
+  CHECK(http_get(server->base_url() + "/private/?token=nope").status == 403);
+  CHECK(http_get(server->base_url() + "/private/", "nope").status == 403);
+  CHECK(http_get(server->base_url() + "/private/?token=" + token).body == "in");
+  CHECK(http_get(server->base_url() + "/private/", token).body == "in");
+}
+
+TEST_CASE("WebSockets: refused before the upgrade by the check, echo, oversized messages close the socket") {
+  auto server = any_port_server();
+  std::atomic<int> opened{0}, closed{0};
+  WebSocketOptions options;
+  options.max_message_bytes = 1024;
+  options.check = [](const HttpRequest& r) { return check_token(r, "letmein"); };
+  options.on_open = [&](const std::shared_ptr<WebSocket>& ws, const HttpRequest&) {
+    ++opened;
+    std::weak_ptr<WebSocket> weak = ws;
+    ws->on_text = [weak](const std::string& text) {
+      if (auto s = weak.lock()) s->send_text("echo:" + text);
+    };
+    ws->on_closed = [&] { ++closed; };
+  };
+  server->add_websocket_handler("/ws", options);
+  const std::string url = "ws://127.0.0.1:" + std::to_string(server->port()) + "/ws";
+
+  {
+    WsClient refused(url + "?token=wrong");
+    CHECK(refused.conn == nullptr);
+    CHECK(refused.status == 403);
+    WsClient missing(url);
+    CHECK(missing.conn == nullptr);
+    CHECK(missing.status == 401);
+  }
+  CHECK(opened == 0);
+
+  {
+    WsClient client(url + "?token=letmein");
+    REQUIRE(client.conn != nullptr);
+    soup_websocket_connection_send_text(client.conn, "hello");
+    CHECK(client.pump([&] { return !client.received.empty(); }));
+    REQUIRE(client.received.size() == 1);
+    CHECK(client.received[0] == "echo:hello");
+
+    std::string big(4096, 'x');
+    soup_websocket_connection_send_text(client.conn, big.c_str());
+    CHECK(client.pump([&] { return client.closed; }));
+  }
+  CHECK(opened == 1);
+  // The server notices the close on its own thread.
+  for (int i = 0; i < 200 && closed == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(closed == 1);
+
+  // A socket still open when the server goes away gets its on_closed.
+  {
+    WsClient client(url + "?token=letmein");
+    REQUIRE(client.conn != nullptr);
+    server.reset();
+    CHECK(closed == 2);
+  }
+}
