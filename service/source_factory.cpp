@@ -7,7 +7,7 @@
 
 namespace vdistream::service {
 
-core::Result<std::unique_ptr<capture::Source>> make_source(const std::string& spec) {
+core::Result<std::unique_ptr<capture::Source>> make_source(const std::string& spec, const std::string& name) {
   if (spec.rfind("synthetic:", 0) == 0) {
     auto config = capture::parse_synthetic_spec(spec);
     if (!config) return core::Error{config.error()};
@@ -18,6 +18,7 @@ core::Result<std::unique_ptr<capture::Source>> make_source(const std::string& sp
   if (capture::qemu::is_qemu_spec(spec)) {
     auto config = capture::qemu::parse_qemu_spec(spec);
     if (!config) return core::Error{config.error()};
+    config->name = name;
     auto source = capture::qemu::QemuSource::create(*config);
     if (!source) return core::Error{source.error()};
     return std::unique_ptr<capture::Source>(std::move(*source));

@@ -10,7 +10,9 @@
 namespace vdistream::service {
 
 // "synthetic:WORKLOAD[@WxH][@FPS]", "qemu-dbus:ADDRESS[#console=N]" or "qemu-qmp:SOCKET[#console=N]".
-core::Result<std::unique_ptr<capture::Source>> make_source(const std::string& spec);
+// `name`: the desktop's name, in the source's log lines.
+core::Result<std::unique_ptr<capture::Source>> make_source(const std::string& spec,
+                                                           const std::string& name = "default");
 
 // The text --help shows for SPEC.
 std::string source_spec_help();

@@ -1,0 +1,98 @@
+// vdistreamd's configuration file (TOML): the HTTP listener, defaults, and one [[desktop]] table
+// per desktop. Parsing checks everything it can before anything starts (types, unknown keys,
+// duplicate names and ports, sources, ticket and token files) and names the line of each error.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.hpp"
+#include "spice/spice_desktop.hpp"
+
+namespace vdistream::service {
+
+// Encoder settings: [defaults] and the same keys in a [[desktop]] table, which win.
+struct EncodeSettings {
+  std::vector<std::string> encoders;  // preference order; empty = the registry's default
+  std::string codec = "h264";
+  std::string profile = "constrained-baseline";
+  uint32_t bitrate_kbps = 6000;
+  uint32_t min_bitrate_kbps = 300;    // bounds for congestion control
+  uint32_t max_bitrate_kbps = 20000;
+  double max_fps = 60;                // the encoder never runs faster than this
+  bool intra_refresh = false;
+  bool operator==(const EncodeSettings&) const = default;
+};
+
+struct HttpSettings {
+  std::string listen;  // "ADDRESS:PORT" (loopback when only ":PORT"); empty: no HTTP server
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::string token_file;  // the API's bearer token; required unless no_auth
+  std::string token;       // read from token_file
+  bool no_auth = false;
+  std::string tls_cert, tls_key;
+  bool operator==(const HttpSettings&) const = default;
+};
+
+struct DesktopConfig {
+  std::string name;
+  int line = 0;  // of its [[desktop]] header, for messages
+  std::string source;  // a source spec (see source_factory.hpp)
+  EncodeSettings encode;
+  // SPICE: off when spice_listen is empty.
+  std::string spice_listen;
+  std::string spice_mode = "qxl";
+  std::string spice_ticket_file;
+  bool spice_no_auth = false;
+  std::string spice_tls_dir;
+  std::optional<spice::SpiceConfig> spice;  // resolved (ticket read) when spice_listen is set
+  // WebRTC on the service's HTTP server under /desktops/NAME/.
+  bool webrtc = false;
+  std::string webrtc_token_file;
+  std::string webrtc_token;
+  // Record the encoded stream to a file (.h264/.mp4/.mkv).
+  std::string record;
+
+  // Everything that, when it changes, needs the desktop restarted: the keys, and the contents of
+  // the files they name (a new ticket restarts the desktop's SPICE server).
+  std::string fingerprint() const;
+};
+
+struct ServiceConfig {
+  std::string path;  // where it was read from ("" for a built-in configuration)
+  std::string log_level = "info";
+  bool log_json = false;
+  HttpSettings http;
+  EncodeSettings defaults;
+  std::vector<DesktopConfig> desktops;
+
+  const DesktopConfig* find(const std::string& name) const;
+};
+
+struct ConfigError {
+  int line = 0;  // 0 when the error has no single place (e.g. an unreadable file)
+  int column = 0;
+  std::string message;
+  std::string to_string(const std::string& path) const;  // "PATH:LINE:COL: message"
+};
+
+struct ConfigParse {
+  ServiceConfig config;
+  std::vector<ConfigError> errors;  // empty: config is valid
+  std::vector<std::string> warnings;
+  bool ok() const { return errors.empty(); }
+  // Every error on its own line, "PATH:LINE:COL: message".
+  std::string error_text() const;
+};
+
+// `path` names the text in messages and resolves relative file names (ticket, token files).
+ConfigParse parse_config(const std::string& text, const std::string& path);
+ConfigParse load_config(const std::string& path);
+
+// What the config file's keys are, for --help and the docs.
+std::string config_help();
+
+}  // namespace vdistream::service

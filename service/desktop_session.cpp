@@ -1,0 +1,292 @@
+#include "service/desktop_session.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/clock.hpp"
+#include "service/source_factory.hpp"
+
+namespace vdistream::service {
+
+struct DesktopSession::Parts {
+  std::unique_ptr<capture::Source> source;
+  std::unique_ptr<encode::DesktopPipeline> pipeline;
+  std::shared_ptr<encode::FileSink> recorder;
+  std::mutex spice_mutex;  // the source thread's frames and cursor vs disconnect_viewers()
+  std::unique_ptr<spice::SpiceDesktop> spice;
+  core::CursorPosition cursor;  // source thread only
+  std::atomic<bool> spice_warned{false};
+  uint64_t spice_restarts = 0;
+};
+
+DesktopSession::DesktopSession(DesktopConfig config, const encode::EncoderRegistry& registry)
+    : config_(std::move(config)), registry_(registry), log_(config_.name), created_ns_(core::monotonic_now_ns()) {}
+
+DesktopSession::~DesktopSession() { stop(); }
+
+void DesktopSession::start() {
+  if (thread_.joinable()) return;
+  {
+    std::lock_guard lock(wake_mutex_);
+    stopping_ = false;
+  }
+  thread_ = std::thread(&DesktopSession::supervise, this);
+}
+
+void DesktopSession::stop() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lock(wake_mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+bool DesktopSession::wait_for(std::chrono::milliseconds d) {
+  std::unique_lock lock(wake_mutex_);
+  return !wake_.wait_for(lock, d, [this] { return stopping_; });
+}
+
+void DesktopSession::set_state(SessionState state, const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  state_ = state;
+  state_reason_ = reason;
+}
+
+void DesktopSession::supervise() {
+  auto backoff = kMinBackoff;
+  for (;;) {
+    {
+      std::lock_guard lock(wake_mutex_);
+      if (stopping_) break;
+    }
+    set_state(SessionState::Starting, "starting");
+    core::Result<std::unique_ptr<Parts>> built = core::Error{"not built"};
+    try {
+      built = build();
+    } catch (const std::exception& e) {
+      built = core::Error{fmt::format("unexpected failure: {}", e.what())};
+    }
+    if (!built) {
+      log_.error("cannot start: {} (retrying in {} s)", built.error(), backoff.count() / 1000.0);
+      set_state(SessionState::Failed, built.error());
+      if (!wait_for(backoff)) break;
+      backoff = std::min(backoff * 2, kMaxBackoff);
+      continue;
+    }
+    backoff = kMinBackoff;
+    {
+      std::lock_guard lock(mutex_);
+      parts_ = std::move(*built);
+      last_sample_ = {};
+    }
+    while (wait_for(std::chrono::seconds(1))) sample_rates();
+    std::unique_ptr<Parts> parts;
+    {
+      std::lock_guard lock(mutex_);
+      parts = std::move(parts_);
+    }
+    teardown(std::move(parts));
+    break;
+  }
+  set_state(SessionState::Stopped, "stopped");
+  connected_ = false;
+  log_.info("stopped");
+}
+
+core::Result<std::unique_ptr<DesktopSession::Parts>> DesktopSession::build() {
+  auto parts = std::make_unique<Parts>();
+  Parts* p = parts.get();
+  auto source = make_source(config_.source, config_.name);
+  if (!source) return core::Error{source.error()};
+  p->source = std::move(*source);
+
+  encode::PipelineConfig pc;
+  pc.name = config_.name;
+  const EncodeSettings& e = config_.encode;
+  pc.encoder.bitrate_bps = e.bitrate_kbps * 1000;
+  encode::parse_profile(e.profile, pc.encoder.profile);
+  pc.encoder.intra_refresh = e.intra_refresh;
+  const double source_fps = p->source->frame_rate();
+  pc.encoder.fps = source_fps > 0 ? std::min(source_fps, e.max_fps) : e.max_fps;
+  if (!e.encoders.empty()) pc.encoder_preference = e.encoders;
+  auto pipeline = encode::DesktopPipeline::create(pc, registry_);
+  if (!pipeline) return core::Error{pipeline.error()};
+  p->pipeline = std::move(*pipeline);  // it logs the encoder it chose, and why
+
+  if (config_.spice) {
+    auto spice = spice::SpiceDesktop::create(*config_.spice, p->source->input(), p->pipeline.get());
+    if (!spice) return core::Error{fmt::format("SPICE on {}: {}", config_.spice_listen, spice.error())};
+    p->spice = std::move(*spice);
+    if (auto sink = p->spice->stream_sink()) p->pipeline->add_sink(sink);
+  }
+  if (!config_.record.empty()) {
+    auto recorder = encode::FileSink::open(config_.record, config_.name);
+    if (!recorder) return core::Error{recorder.error()};
+    p->recorder = *recorder;
+    p->pipeline->add_sink(p->recorder);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& sink : external_sinks_) p->pipeline->add_sink(sink);
+  }
+  p->pipeline->start();
+
+  capture::SourceCallbacks callbacks;
+  const bool qxl = p->spice && !p->spice->stream_sink();
+  callbacks.on_frame = [this, p, qxl](core::Frame frame) {
+    if (qxl) {
+      std::lock_guard lock(p->spice_mutex);
+      if (p->spice)
+        if (core::Status s = p->spice->on_frame(frame); !s && !p->spice_warned.exchange(true))
+          log_.warn("SPICE refused a frame: {}", s.error());
+    }
+    p->pipeline->submit(std::move(frame));
+  };
+  callbacks.on_cursor_shape = [p](const core::CursorShape& shape) {
+    std::lock_guard lock(p->spice_mutex);
+    if (p->spice) p->spice->set_cursor(shape, p->cursor);
+  };
+  callbacks.on_cursor_position = [p](const core::CursorPosition& at) {
+    std::lock_guard lock(p->spice_mutex);
+    p->cursor = at;
+    if (p->spice) p->spice->move_cursor(at);
+  };
+  callbacks.on_state = [this](bool connected, const std::string& why) {
+    connected_ = connected;
+    if (connected) ++connections_;
+    log_.info("source {}: {}", connected ? "connected" : "disconnected", why);
+    set_state(connected ? SessionState::Connected : SessionState::Disconnected, why);
+  };
+  set_state(SessionState::Disconnected, "connecting to " + p->source->describe());
+  if (core::Status s = p->source->start(callbacks); !s) {
+    p->pipeline->stop();
+    return core::Error{fmt::format("cannot start {}: {}", p->source->describe(), s.error())};
+  }
+  log_.info("serving {}{}{}{}", p->source->describe(), p->spice ? " → SPICE " + config_.spice_listen : "",
+            config_.webrtc ? " → WebRTC" : "", p->recorder ? " → " + config_.record : "");
+  return parts;
+}
+
+void DesktopSession::teardown(std::unique_ptr<Parts> p) {
+  if (!p) return;
+  p->source->stop();  // no more frames or cursor callbacks after this
+  {
+    std::lock_guard lock(p->spice_mutex);
+    p->spice.reset();  // before the pipeline it asks for keyframes
+  }
+  p->pipeline->wait_idle(std::chrono::seconds(2));
+  p->pipeline->stop();
+  if (p->recorder)
+    if (core::Status s = p->recorder->close(); !s) log_.error("{}", s.error());
+}
+
+void DesktopSession::sample_rates() {
+  std::lock_guard lock(mutex_);
+  if (!parts_) return;
+  const auto stats = parts_->pipeline->stats();
+  uint64_t out = stats.frames_encoded;
+  {
+    std::lock_guard spice_lock(parts_->spice_mutex);
+    if (parts_->spice) out += parts_->spice->stats().frames;
+  }
+  const Sample now{core::monotonic_now_ns(), stats.frames_captured, out, stats.bytes_out};
+  if (last_sample_.at_ns > 0 && now.at_ns > last_sample_.at_ns) {
+    const double dt = double(now.at_ns - last_sample_.at_ns) / 1e9;
+    fps_in_ = double(now.captured - last_sample_.captured) / dt;
+    fps_out_ = double(now.out - last_sample_.out) / dt;
+    bitrate_bps_ = double(now.bytes - last_sample_.bytes) * 8 / dt;
+    streaming_ = connected_ && now.out > last_sample_.out;
+  }
+  last_sample_ = now;
+}
+
+DesktopStatus DesktopSession::status() const {
+  DesktopStatus s;
+  s.name = config_.name;
+  s.source = config_.source;
+  s.webrtc = config_.webrtc;
+  s.record = config_.record;
+  s.spice_listen = config_.spice ? config_.spice->listen.to_string() : "";
+  s.spice_mode = config_.spice ? config_.spice_mode : "";
+  s.connected = connected_;
+  s.source_connections = connections_;
+  s.uptime_seconds = double(core::monotonic_now_ns() - created_ns_) / 1e9;
+  std::lock_guard lock(mutex_);
+  s.state = state_;
+  s.state_reason = state_reason_;
+  s.fps_in = fps_in_;
+  s.fps_out = fps_out_;
+  s.bitrate_bps = bitrate_bps_;
+  s.streaming = streaming_ && s.connected;
+  if (!parts_) return s;
+  s.source = parts_->source->describe();
+  const auto& choice = parts_->pipeline->encoder_choice();
+  s.encoder = parts_->pipeline->encoder_name();
+  s.encoder_why = choice.why;
+  s.encoder_outcomes = choice.outcomes;
+  s.bitrate_target_bps = config_.encode.bitrate_kbps * 1000;
+  s.pipeline = parts_->pipeline->stats();
+  std::lock_guard spice_lock(parts_->spice_mutex);
+  if (parts_->spice) {
+    s.spice_qxl = parts_->spice->stats();
+    s.spice_stream = parts_->spice->stream_stats();
+    if (s.spice_stream.streaming) ++s.viewers;
+  }
+  s.viewers += uint32_t(external_sinks_.size());
+  return s;
+}
+
+core::Status DesktopSession::request_keyframe() {
+  std::lock_guard lock(mutex_);
+  if (!parts_) return core::Error{fmt::format("desktop '{}' is not running ({})", config_.name, state_reason_)};
+  parts_->pipeline->request_keyframe();
+  log_.info("keyframe requested through the API");
+  return {};
+}
+
+core::Result<size_t> DesktopSession::disconnect_viewers() {
+  std::lock_guard lock(mutex_);
+  if (!parts_) return core::Error{fmt::format("desktop '{}' is not running ({})", config_.name, state_reason_)};
+  size_t reset = 0;
+  Parts& p = *parts_;
+  if (config_.spice) {
+    std::lock_guard spice_lock(p.spice_mutex);
+    if (p.spice) {
+      if (auto sink = p.spice->stream_sink()) p.pipeline->remove_sink(sink);
+      p.spice.reset();  // closes every client connection
+      ++reset;
+    }
+    auto spice = spice::SpiceDesktop::create(*config_.spice, p.source->input(), p.pipeline.get());
+    if (!spice) {
+      log_.error("SPICE could not listen again after disconnecting its clients: {}", spice.error());
+      return core::Error{spice.error()};
+    }
+    p.spice = std::move(*spice);
+    if (auto sink = p.spice->stream_sink()) p.pipeline->add_sink(sink);
+    ++p.spice_restarts;
+  }
+  for (const auto& sink : external_sinks_) {
+    p.pipeline->remove_sink(sink);
+    ++reset;
+  }
+  external_sinks_.clear();
+  log_.info("disconnected viewers through the API ({} reset)", reset);
+  return reset;
+}
+
+void DesktopSession::add_encoded_sink(std::shared_ptr<core::EncodedSink> sink) {
+  std::lock_guard lock(mutex_);
+  external_sinks_.push_back(sink);
+  if (parts_) parts_->pipeline->add_sink(std::move(sink));
+}
+
+void DesktopSession::remove_encoded_sink(const std::shared_ptr<core::EncodedSink>& sink) {
+  std::lock_guard lock(mutex_);
+  std::erase(external_sinks_, sink);
+  if (parts_) parts_->pipeline->remove_sink(sink);
+}
+
+}  // namespace vdistream::service

@@ -1,0 +1,95 @@
+// One desktop of the service: its source → encode pipeline → sinks (SPICE, recorder, WebRTC and
+// any encoded sink added at run time), on threads of its own, supervised so that a fault here
+// (no VM, a port taken, an encoder error) never touches another desktop.
+//
+// Threads: the session's supervisor thread builds the desktop, retries with backoff when that
+// fails, and samples the rates once a second. The source has its own thread (a QEMU source
+// its GLib context, reconnecting by itself), the pipeline its encode thread, SPICE its context
+// thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "capture/source.hpp"
+#include "encode/file_sink.hpp"
+#include "encode/pipeline.hpp"
+#include "encode/probe.hpp"
+#include "service/config.hpp"
+#include "service/desktop_status.hpp"
+#include "spice/spice_desktop.hpp"
+
+namespace vdistream::service {
+
+class DesktopSession {
+ public:
+  DesktopSession(DesktopConfig config, const encode::EncoderRegistry& registry);
+  ~DesktopSession();  // stop()
+  DesktopSession(const DesktopSession&) = delete;
+  DesktopSession& operator=(const DesktopSession&) = delete;
+
+  // Returns at once: the supervisor thread builds the desktop (and retries until stop()).
+  void start();
+  // Stops the source first (no more frames), then SPICE, the encoder and the recorder. Idempotent.
+  void stop();
+
+  const DesktopConfig& config() const { return config_; }
+  const std::string& name() const { return config_.name; }
+  DesktopStatus status() const;
+
+  // An IDR on the next encoded frame (for every encoded sink). Fails while the desktop is not
+  // built.
+  core::Status request_keyframe();
+  // Drops every SPICE client (the desktop's SPICE server is restarted on the same address) and
+  // every encoded viewer sink added with add_viewer_sink(). Returns how many servers/sinks were
+  // reset.
+  core::Result<size_t> disconnect_viewers();
+
+  // An encoded sink for the life of the session (kept across rebuilds): WebRTC, benchmarks.
+  void add_encoded_sink(std::shared_ptr<core::EncodedSink> sink);
+  void remove_encoded_sink(const std::shared_ptr<core::EncodedSink>& sink);
+
+  // How long the supervisor waits before retrying a failed build: 1 s, doubling up to 30 s.
+  static constexpr std::chrono::milliseconds kMinBackoff{1000}, kMaxBackoff{30000};
+
+ private:
+  struct Parts;  // what one successful build made
+  void supervise();
+  core::Result<std::unique_ptr<Parts>> build();
+  void teardown(std::unique_ptr<Parts> parts);
+  void sample_rates();
+  void set_state(SessionState state, const std::string& reason);
+  bool wait_for(std::chrono::milliseconds d);  // false when stop() was called
+
+  const DesktopConfig config_;
+  const encode::EncoderRegistry& registry_;
+  core::Logger log_;
+  const int64_t created_ns_;
+
+  std::thread thread_;
+  mutable std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+
+  mutable std::mutex mutex_;  // parts_ pointer, state, rates, external sinks
+  std::unique_ptr<Parts> parts_;
+  SessionState state_ = SessionState::Starting;
+  std::string state_reason_ = "starting";
+  std::vector<std::shared_ptr<core::EncodedSink>> external_sinks_;
+  double fps_in_ = 0, fps_out_ = 0, bitrate_bps_ = 0;
+  bool streaming_ = false;
+  struct Sample {
+    int64_t at_ns = 0;
+    uint64_t captured = 0, out = 0, bytes = 0;
+  } last_sample_;
+
+  std::atomic<bool> connected_{false};
+  std::atomic<uint64_t> connections_{0};
+};
+
+}  // namespace vdistream::service

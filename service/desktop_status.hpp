@@ -1,0 +1,59 @@
+// What one desktop is doing, as a value: the control API's JSON and /metrics are pure functions
+// of a list of these (see metrics.hpp), so they are tested without a running service.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "encode/pipeline_stats.hpp"
+#include "encode/probe.hpp"
+#include "spice/qxl_display.hpp"
+#include "spice/stream_producer.hpp"
+
+namespace vdistream::service {
+
+enum class SessionState {
+  Starting,      // building its source, encoder and servers
+  Connected,     // the source delivers frames
+  Disconnected,  // the source lost its VM and is reconnecting with backoff
+  Failed,        // could not start (reason in state_reason); retried with backoff
+  Stopped,
+};
+const char* state_name(SessionState s);
+
+struct DesktopStatus {
+  std::string name;
+  std::string source;  // the source's description
+  SessionState state = SessionState::Starting;
+  std::string state_reason;
+  bool connected = false;
+  bool streaming = false;  // frames are reaching a viewer or an encoded sink right now
+  uint32_t viewers = 0;    // WebRTC viewers + SPICE stream-mode clients streaming
+  uint64_t source_connections = 0;  // times the source (re)connected
+  double uptime_seconds = 0;        // since this session started
+
+  // Encoder: the backend the probe chose and why (with the probe's outcome per backend).
+  std::string encoder;
+  std::string encoder_why;
+  std::vector<encode::ProbeOutcome> encoder_outcomes;
+  uint32_t bitrate_target_bps = 0;
+
+  // Rates over the last sampling window (about one second).
+  double fps_in = 0;      // frames from the source
+  double fps_out = 0;     // access units encoded (or, in QXL mode, frames handed to SPICE)
+  double bitrate_bps = 0; // encoded bytes out × 8
+
+  encode::PipelineStats pipeline;  // counters and per-stage latency histograms
+
+  // SPICE, when the desktop serves it.
+  std::string spice_listen;  // "" when off
+  std::string spice_mode;
+  spice::QxlStats spice_qxl;
+  spice::StreamStats spice_stream;
+
+  bool webrtc = false;
+  std::string record;  // file being recorded, "" when none
+};
+
+}  // namespace vdistream::service

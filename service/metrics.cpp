@@ -1,0 +1,196 @@
+#include "service/metrics.hpp"
+
+#include <fmt/format.h>
+
+#include <functional>
+
+namespace vdistream::service {
+
+const char* state_name(SessionState s) {
+  switch (s) {
+    case SessionState::Starting: return "starting";
+    case SessionState::Connected: return "connected";
+    case SessionState::Disconnected: return "disconnected";
+    case SessionState::Failed: return "failed";
+    case SessionState::Stopped: return "stopped";
+  }
+  return "unknown";
+}
+
+namespace {
+
+nlohmann::json latency_json(const core::LatencyHistogram& h) {
+  return {{"count", h.count()},
+          {"p50_ms", h.percentile_ms(50)},
+          {"p95_ms", h.percentile_ms(95)},
+          {"p99_ms", h.percentile_ms(99)},
+          {"max_ms", double(h.max_ns()) / 1e6}};
+}
+
+// Prometheus floats: finite numbers in plain notation.
+std::string number(double v) { return fmt::format("{}", v); }
+
+struct Family {
+  const char* name;
+  const char* type;  // counter | gauge
+  const char* help;
+  std::function<double(const DesktopStatus&)> value;
+};
+
+}  // namespace
+
+nlohmann::json status_json(const DesktopStatus& s, bool detailed) {
+  const auto& p = s.pipeline;
+  nlohmann::json j = {
+      {"name", s.name},
+      {"source", s.source},
+      {"state", state_name(s.state)},
+      {"state_reason", s.state_reason},
+      {"connected", s.connected},
+      {"streaming", s.streaming},
+      {"viewers", s.viewers},
+      {"source_connections", s.source_connections},
+      {"uptime_seconds", s.uptime_seconds},
+      {"encoder", {{"backend", s.encoder}, {"why", s.encoder_why}, {"bitrate_target_bps", s.bitrate_target_bps}}},
+      {"fps_in", s.fps_in},
+      {"fps_out", s.fps_out},
+      {"bitrate_bps", s.bitrate_bps},
+      {"frames",
+       {{"captured", p.frames_captured},
+        {"replaced", p.frames_replaced},
+        {"skipped", p.frames_skipped},
+        {"unwatched", p.frames_unwatched},
+        {"encoded", p.frames_encoded},
+        {"keepalives", p.keepalives},
+        {"keyframes", p.keyframes},
+        {"keyframe_requests", p.keyframe_requests},
+        {"encode_errors", p.encode_errors},
+        {"bytes_out", p.bytes_out},
+        {"full_frame_copies", p.full_frame_copies}}},
+      {"spice", nullptr},
+      {"webrtc", s.webrtc},
+  };
+  if (!s.spice_listen.empty())
+    j["spice"] = {{"listen", s.spice_listen},
+                  {"mode", s.spice_mode},
+                  {"frames", s.spice_qxl.frames},
+                  {"drawables", s.spice_qxl.drawables},
+                  {"stream_access_units", s.spice_stream.access_units_sent},
+                  {"stream_dropped", s.spice_stream.dropped},
+                  {"streaming", s.spice_stream.streaming}};
+  if (!s.record.empty()) j["record"] = s.record;
+  if (detailed) {
+    j["latency"] = {{"wait", latency_json(p.wait)},
+                    {"convert", latency_json(p.convert)},
+                    {"encode", latency_json(p.encode)},
+                    {"total", latency_json(p.total)}};
+    auto outcomes = nlohmann::json::array();
+    for (const auto& o : s.encoder_outcomes)
+      outcomes.push_back({{"backend", o.backend}, {"usable", o.usable}, {"reason", o.reason}});
+    j["encoder"]["probe"] = outcomes;
+  }
+  return j;
+}
+
+std::string escape_label_value(const std::string& value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
+}
+
+std::string prometheus_text(const std::vector<DesktopStatus>& desktops) {
+  std::string out;
+  auto header = [&](const char* name, const char* type, const char* help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  header("vdistream_desktops", "gauge", "Desktops configured in this service.");
+  out += fmt::format("vdistream_desktops {}\n", desktops.size());
+
+  header("vdistream_desktop_info", "gauge", "A desktop's source, state and encoder (value 1).");
+  for (const auto& d : desktops)
+    out += fmt::format("vdistream_desktop_info{{desktop=\"{}\",source=\"{}\",state=\"{}\",encoder=\"{}\"}} 1\n",
+                       escape_label_value(d.name), escape_label_value(d.source), state_name(d.state),
+                       escape_label_value(d.encoder));
+
+  const auto& b = [](bool v) { return v ? 1.0 : 0.0; };
+  const std::vector<Family> families = {
+      {"vdistream_desktop_connected", "gauge", "1 when the desktop's source is connected.",
+       [&](const DesktopStatus& d) { return b(d.connected); }},
+      {"vdistream_desktop_streaming", "gauge", "1 when frames reach a viewer or an encoded sink.",
+       [&](const DesktopStatus& d) { return b(d.streaming); }},
+      {"vdistream_desktop_viewers", "gauge", "Viewers streaming (WebRTC, SPICE stream mode).",
+       [](const DesktopStatus& d) { return double(d.viewers); }},
+      {"vdistream_source_connections_total", "counter", "Times the source connected to its VM.",
+       [](const DesktopStatus& d) { return double(d.source_connections); }},
+      {"vdistream_fps_in", "gauge", "Frames per second from the source (last second).",
+       [](const DesktopStatus& d) { return d.fps_in; }},
+      {"vdistream_fps_out", "gauge", "Frames per second out: encoded, or handed to SPICE in QXL mode.",
+       [](const DesktopStatus& d) { return d.fps_out; }},
+      {"vdistream_bitrate_bits_per_second", "gauge", "Encoded bitrate over the last second.",
+       [](const DesktopStatus& d) { return d.bitrate_bps; }},
+      {"vdistream_encoder_target_bits_per_second", "gauge", "The encoder's target bitrate.",
+       [](const DesktopStatus& d) { return double(d.bitrate_target_bps); }},
+      {"vdistream_frames_captured_total", "counter", "Frames the source delivered.",
+       [](const DesktopStatus& d) { return double(d.pipeline.frames_captured); }},
+      {"vdistream_frames_replaced_total", "counter", "Frames replaced in the latest-wins slot before encoding.",
+       [](const DesktopStatus& d) { return double(d.pipeline.frames_replaced); }},
+      {"vdistream_frames_skipped_total", "counter", "Frames with nothing changed (not encoded).",
+       [](const DesktopStatus& d) { return double(d.pipeline.frames_skipped); }},
+      {"vdistream_frames_unwatched_total", "counter", "Frames taken while no encoded sink was attached.",
+       [](const DesktopStatus& d) { return double(d.pipeline.frames_unwatched); }},
+      {"vdistream_frames_encoded_total", "counter", "Access units encoded (keep-alives included).",
+       [](const DesktopStatus& d) { return double(d.pipeline.frames_encoded); }},
+      {"vdistream_keepalives_total", "counter", "Keep-alive access units.",
+       [](const DesktopStatus& d) { return double(d.pipeline.keepalives); }},
+      {"vdistream_keyframes_total", "counter", "IDR access units encoded.",
+       [](const DesktopStatus& d) { return double(d.pipeline.keyframes); }},
+      {"vdistream_keyframe_requests_total", "counter", "Keyframe requests from sinks (coalesced).",
+       [](const DesktopStatus& d) { return double(d.pipeline.keyframe_requests); }},
+      {"vdistream_encode_errors_total", "counter", "Encoder errors.",
+       [](const DesktopStatus& d) { return double(d.pipeline.encode_errors); }},
+      {"vdistream_encoded_bytes_total", "counter", "Encoded bytes.",
+       [](const DesktopStatus& d) { return double(d.pipeline.bytes_out); }},
+      {"vdistream_full_frame_copies_total", "counter", "Whole-picture CPU copies on the way to the encoder.",
+       [](const DesktopStatus& d) { return double(d.pipeline.full_frame_copies); }},
+      {"vdistream_spice_frames_total", "counter", "Frames with damage handed to SPICE (QXL mode).",
+       [](const DesktopStatus& d) { return double(d.spice_qxl.frames); }},
+      {"vdistream_spice_stream_access_units_total", "counter", "Access units sent through SPICE's stream device.",
+       [](const DesktopStatus& d) { return double(d.spice_stream.access_units_sent); }},
+  };
+  for (const auto& f : families) {
+    header(f.name, f.type, f.help);
+    for (const auto& d : desktops)
+      out += fmt::format("{}{{desktop=\"{}\"}} {}\n", f.name, escape_label_value(d.name), number(f.value(d)));
+  }
+
+  header("vdistream_stage_latency_seconds", "summary",
+         "Host latency per stage: wait (captured to dequeued), convert, encode, total (captured to encoded).");
+  for (const auto& d : desktops) {
+    const std::string name = escape_label_value(d.name);
+    const std::pair<const char*, const core::LatencyHistogram*> stages[] = {
+        {"wait", &d.pipeline.wait}, {"convert", &d.pipeline.convert}, {"encode", &d.pipeline.encode},
+        {"total", &d.pipeline.total}};
+    for (const auto& [stage, h] : stages) {
+      for (double q : {0.5, 0.95, 0.99})
+        out += fmt::format("vdistream_stage_latency_seconds{{desktop=\"{}\",stage=\"{}\",quantile=\"{}\"}} {}\n", name,
+                           stage, q, number(double(h->percentile_ns(q * 100)) / 1e9));
+      out += fmt::format("vdistream_stage_latency_seconds_sum{{desktop=\"{}\",stage=\"{}\"}} {}\n", name, stage,
+                         number(h->mean_ns() * double(h->count()) / 1e9));
+      out += fmt::format("vdistream_stage_latency_seconds_count{{desktop=\"{}\",stage=\"{}\"}} {}\n", name, stage,
+                         h->count());
+    }
+  }
+  return out;
+}
+
+}  // namespace vdistream::service

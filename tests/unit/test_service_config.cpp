@@ -1,0 +1,211 @@
+// vdistreamd's TOML configuration: what it accepts, and an error naming the line for each
+// thing it refuses.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include "fixtures/process.hpp"
+#include "service/config.hpp"
+
+using namespace vdistream;
+
+namespace {
+
+void write(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+// Only the first error's line and text (there may be more).
+bool has_error(const service::ConfigParse& p, int line, const std::string& words) {
+  for (const auto& e : p.errors)
+    if (e.line == line && e.message.find(words) != std::string::npos) return true;
+  return false;
+}
+
+struct Files {
+  test::TempDir dir;
+  Files() {
+    write(dir.file("a.ticket"), "secret-a\n");
+    write(dir.file("b.ticket"), "secret-b\nlifetime=600\n");
+    write(dir.file("api.token"), "0123456789abcdef0123456789abcdef\n");
+  }
+  std::string path() const { return dir.file("vdistreamd.toml"); }
+};
+
+const char* kGood = R"([service]
+log_level = "debug"
+
+[http]
+listen = "127.0.0.1:18080"
+token_file = "api.token"
+
+[defaults]
+bitrate_kbps = 4000
+max_fps = 30
+
+[[desktop]]
+name = "vm1"
+source = "qemu-dbus:unix:path=/run/libvirt/qemu/dbus/1-vm1.sock"
+spice = "127.0.0.1:5901"
+spice_ticket_file = "a.ticket"
+webrtc = true
+
+[[desktop]]
+name = "demo"
+source = "synthetic:typing@1280x720@30"
+spice = "unix:/tmp/demo.sock"
+spice_no_auth = true
+bitrate_kbps = 8000
+encoders = ["software"]
+
+[[desktop]]
+name = "quiet"
+source = "synthetic:idle"
+spice = ":5903"
+spice_ticket_file = "b.ticket"
+spice_mode = "stream"
+)";
+
+}  // namespace
+
+TEST_CASE("a complete configuration parses, with defaults merged into each desktop", "[service][config]") {
+  Files f;
+  auto p = service::parse_config(kGood, f.path());
+  INFO(p.error_text());
+  REQUIRE(p.ok());
+  const auto& c = p.config;
+  CHECK(c.log_level == "debug");
+  CHECK(c.http.host == "127.0.0.1");
+  CHECK(c.http.port == 18080);
+  CHECK(c.http.token == "0123456789abcdef0123456789abcdef");
+  REQUIRE(c.desktops.size() == 3);
+  const auto& vm1 = c.desktops[0];
+  CHECK(vm1.name == "vm1");
+  CHECK(vm1.line == 12);
+  CHECK(vm1.encode.bitrate_kbps == 4000);  // from [defaults]
+  CHECK(vm1.encode.max_fps == 30);
+  REQUIRE(vm1.spice);
+  CHECK(vm1.spice->listen.port == 5901);
+  REQUIRE(vm1.spice->ticket);
+  CHECK(vm1.spice->ticket->password == "secret-a");  // relative to the config file's directory
+  CHECK(vm1.webrtc);
+  CHECK(vm1.webrtc_token == c.http.token);  // viewers use the service's token by default
+  const auto& demo = c.desktops[1];
+  CHECK(demo.encode.bitrate_kbps == 8000);  // the desktop's own key wins
+  CHECK(demo.encode.encoders == std::vector<std::string>{"software"});
+  REQUIRE(demo.spice);
+  CHECK(demo.spice->listen.is_unix());
+  CHECK(demo.spice->no_auth);
+  const auto& quiet = c.desktops[2];
+  REQUIRE(quiet.spice);
+  CHECK(quiet.spice->listen.host == "127.0.0.1");  // loopback unless configured otherwise
+  CHECK(quiet.spice->mode == spice::SpiceMode::Stream);
+  CHECK(quiet.spice->ticket->lifetime_seconds == 600);
+}
+
+TEST_CASE("an unknown key is refused with its line and the keys that are known", "[service][config]") {
+  Files f;
+  auto p = service::parse_config("[[desktop]]\nname = \"a\"\nsource = \"synthetic:idle\"\nbitrate = 5000\n", f.path());
+  REQUIRE_FALSE(p.ok());
+  CHECK(has_error(p, 4, "unknown key 'bitrate'"));
+  CHECK_THAT(p.error_text(), Catch::Contains(f.path() + ":4:"));
+  CHECK_THAT(p.error_text(), Catch::Contains("bitrate_kbps"));  // among the known keys
+  auto top = service::parse_config("\n[htp]\nlisten = \":8080\"\n", f.path());
+  CHECK(has_error(top, 2, "unknown key 'htp'"));
+}
+
+TEST_CASE("a value of the wrong type names the key, the type expected and the line", "[service][config]") {
+  Files f;
+  auto p = service::parse_config(
+      "[defaults]\nbitrate_kbps = \"fast\"\n\n[[desktop]]\nname = \"a\"\nsource = \"synthetic:idle\"\nwebrtc = "
+      "\"yes\"\nencoders = [\"software\", 3]\n",
+      f.path());
+  REQUIRE_FALSE(p.ok());
+  CHECK(has_error(p, 2, "bitrate_kbps must be an integer (kbit/s), not a string"));
+  CHECK(has_error(p, 7, "webrtc must be true or false, not a string"));
+  CHECK(has_error(p, 8, "every entry must be a string, not an integer"));
+}
+
+TEST_CASE("two desktops with one name, or on one port, are refused naming both lines", "[service][config]") {
+  Files f;
+  auto names = service::parse_config(
+      "[[desktop]]\nname = \"a\"\nsource = \"synthetic:idle\"\n\n[[desktop]]\nname = \"a\"\nsource = "
+      "\"synthetic:typing\"\n",
+      f.path());
+  REQUIRE_FALSE(names.ok());
+  CHECK(has_error(names, 5, "desktop name 'a' is used twice (first on line 1)"));
+
+  auto ports = service::parse_config(
+      "[http]\nlisten = \":5902\"\nno_auth = true\n"
+      "[[desktop]]\nname = \"a\"\nsource = \"synthetic:idle\"\nspice = \"127.0.0.1:5901\"\nspice_no_auth = true\n"
+      "[[desktop]]\nname = \"b\"\nsource = \"synthetic:idle\"\nspice = \"0.0.0.0:5901\"\nspice_no_auth = true\n"
+      "[[desktop]]\nname = \"c\"\nsource = \"synthetic:idle\"\nspice = \":5902\"\nspice_no_auth = true\n",
+      f.path());
+  REQUIRE_FALSE(ports.ok());
+  INFO(ports.error_text());
+  CHECK(has_error(ports, 9, "desktop 'b' (line 9) listens on TCP port 5901, which desktop 'a' (line 4) already uses"));
+  CHECK(has_error(ports, 14, "listens on TCP port 5902, which [http] already uses"));
+}
+
+TEST_CASE("a missing ticket or token file is refused with the desktop's line", "[service][config]") {
+  Files f;
+  auto p = service::parse_config(
+      "[[desktop]]\nname = \"a\"\nsource = \"synthetic:idle\"\nspice = \":5901\"\nspice_ticket_file = "
+      "\"missing.ticket\"\n",
+      f.path());
+  REQUIRE_FALSE(p.ok());
+  INFO(p.error_text());
+  CHECK(has_error(p, 5, "cannot read the SPICE ticket file " + f.dir.file("missing.ticket")));
+
+  auto no_ticket = service::parse_config("[[desktop]]\nname = \"a\"\nsource = \"synthetic:idle\"\nspice = \":5901\"\n",
+                                         f.path());
+  CHECK(has_error(no_ticket, 4, "SPICE needs spice_ticket_file"));
+
+  auto token = service::parse_config("[http]\nlisten = \":18080\"\ntoken_file = \"nope.token\"\n", f.path());
+  CHECK(has_error(token, 2, "cannot read the token file"));
+}
+
+TEST_CASE("bad sources, bounds and syntax errors are explained with their line", "[service][config]") {
+  Files f;
+  auto p = service::parse_config(
+      "[[desktop]]\nname = \"a b\"\nsource = \"synthetic:jumping\"\n"
+      "[[desktop]]\nname = \"c\"\nsource = \"vnc:1\"\nbitrate_kbps = 900\nmax_bitrate_kbps = 800\n"
+      "[[desktop]]\nsource = \"synthetic:idle\"\nmax_fps = 1000\n",
+      f.path());
+  REQUIRE_FALSE(p.ok());
+  INFO(p.error_text());
+  CHECK(has_error(p, 2, "name must be"));
+  CHECK(has_error(p, 3, "jumping"));
+  CHECK(has_error(p, 6, "'vnc:1' is not a source"));
+  CHECK(has_error(p, 4, "min_bitrate_kbps 300 <= bitrate_kbps 900 <= max_bitrate_kbps 800"));
+  CHECK(has_error(p, 9, "needs a name"));
+  CHECK(has_error(p, 11, "max_fps = 1000 is out of range"));
+
+  auto syntax = service::parse_config("[[desktop]]\nname = \"a\nsource = 1\n", f.path());
+  REQUIRE(syntax.errors.size() == 1);
+  CHECK(syntax.errors[0].line == 2);
+}
+
+TEST_CASE("a desktop's fingerprint changes with its keys and with its ticket's contents", "[service][config]") {
+  Files f;
+  auto a = service::parse_config(kGood, f.path());
+  REQUIRE(a.ok());
+  auto same = service::parse_config(kGood, f.path());
+  CHECK(a.config.desktops[0].fingerprint() == same.config.desktops[0].fingerprint());
+  write(f.dir.file("a.ticket"), "another-secret\n");
+  auto new_ticket = service::parse_config(kGood, f.path());
+  REQUIRE(new_ticket.ok());
+  CHECK(a.config.desktops[0].fingerprint() != new_ticket.config.desktops[0].fingerprint());
+  CHECK(a.config.desktops[1].fingerprint() == new_ticket.config.desktops[1].fingerprint());
+}
+
+TEST_CASE("a configuration without desktops is valid and says it serves nothing", "[service][config]") {
+  auto p = service::parse_config("", "empty.toml");
+  CHECK(p.ok());
+  CHECK(p.config.desktops.empty());
+  CHECK(p.warnings.size() == 1);
+  auto missing = service::load_config("/nonexistent/vdistreamd.toml");
+  REQUIRE_FALSE(missing.ok());
+  CHECK_THAT(missing.error_text(), Catch::Contains("/nonexistent/vdistreamd.toml: cannot read"));
+}
