@@ -10,8 +10,9 @@ core::Result<std::unique_ptr<DesktopPipeline>> DesktopPipeline::create(const Pip
                                                                        const EncoderRegistry& registry) {
   auto choice = registry.choose(config.encoder, config.encoder_preference);
   if (!choice) return core::Error{choice.error()};
-  const Backend* backend = registry.find(choice->backend);
-  return std::unique_ptr<DesktopPipeline>(new DesktopPipeline(config, std::move(*choice), *backend));
+  // The chosen backend with the later usable ones behind it: a failure hands over with an IDR.
+  Backend backend = registry.with_fallback(*choice, config.name);
+  return std::unique_ptr<DesktopPipeline>(new DesktopPipeline(config, std::move(*choice), backend));
 }
 
 DesktopPipeline::DesktopPipeline(const PipelineConfig& config, EncoderChoice choice, const Backend& backend)

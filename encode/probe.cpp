@@ -1,14 +1,23 @@
 #include "encode/probe.hpp"
 
 #include <drm_fourcc.h>
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/udmabuf.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "core/annexb.hpp"
 #include "core/clock.hpp"
 #include "core/mapped_buffer.hpp"
+#include "encode/fallback_encoder.hpp"
+#include "encode/nvenc/nvenc_encoder.hpp"
+#include "encode/onevpl/onevpl_encoder.hpp"
 #include "encode/software/x264_encoder.hpp"
+#include "encode/vaapi/vaapi_encoder.hpp"
 
 namespace vdistream::encode {
 
@@ -17,8 +26,14 @@ constexpr int32_t kProbeWidth = 256;
 constexpr int32_t kProbeHeight = 144;
 }  // namespace
 
-EncoderRegistry EncoderRegistry::builtin() {
+EncoderRegistry EncoderRegistry::builtin(const HardwareOptions& hw) {
   EncoderRegistry r;
+  r.add({"nvenc", "NVIDIA NVENC through FFmpeg (h264_nvenc/hevc_nvenc), CUDA input, driver loaded at run time",
+         [hw](const EncoderConfig& c) { return NvencEncoder::create(c, hw); }, false});
+  r.add({"onevpl", "Intel oneVPL (API 2.8): dma-buf as a VA surface, VPP RGB4 to NV12, low-latency encode",
+         [hw](const EncoderConfig& c) { return OneVplEncoder::create(c, hw); }, true});
+  r.add({"vaapi", "VAAPI through FFmpeg: dma-buf mapped to a VA surface, scale_vaapi to NV12, h264_vaapi/hevc_vaapi",
+         [hw](const EncoderConfig& c) { return VaapiEncoder::create(c, hw); }, true});
   r.add({"software", "libx264 through libavcodec, libyuv colour conversion of damaged tiles", X264Encoder::create});
   return r;
 }
@@ -36,20 +51,60 @@ const Backend* EncoderRegistry::find(const std::string& name) const {
   return nullptr;
 }
 
-core::Status test_encode(Encoder& encoder) {
-  auto buffer = core::FrameBuffer::allocate_memfd(kProbeWidth, kProbeHeight, DRM_FORMAT_XRGB8888, "vdistream-probe");
+namespace {
+
+void draw_probe_picture(uint8_t* px, uint32_t pitch, int32_t width, int32_t height) {
+  for (int32_t y = 0; y < height; ++y)
+    for (int32_t x = 0; x < width; ++x) {
+      uint8_t* p = px + size_t(y) * pitch + size_t(x) * 4;
+      p[0] = uint8_t(x), p[1] = uint8_t(y), p[2] = uint8_t(x ^ y), p[3] = 0xff;
+    }
+}
+
+core::Result<core::FrameBufferPtr> make_memfd_picture(int32_t width, int32_t height) {
+  auto buffer = core::FrameBuffer::allocate_memfd(width, height, DRM_FORMAT_XRGB8888, "vdistream-probe");
   if (!buffer) return core::Error{buffer.error()};
-  {
-    auto mapped = core::MappedBuffer::map(**buffer, core::MappedBuffer::Access::ReadWrite);
-    if (!mapped) return core::Error{mapped.error()};
-    uint8_t* px = (*mapped)->writable_data();
-    for (int32_t y = 0; y < kProbeHeight; ++y)
-      for (int32_t x = 0; x < kProbeWidth; ++x) {
-        uint8_t* p = px + size_t(y) * (*mapped)->pitch() + size_t(x) * 4;
-        p[0] = uint8_t(x), p[1] = uint8_t(y), p[2] = uint8_t(x ^ y), p[3] = 0xff;
-      }
-  }
-  core::Frame frame{*buffer, core::DamageRegion::full(kProbeWidth, kProbeHeight), 0, {}};
+  auto mapped = core::MappedBuffer::map(**buffer, core::MappedBuffer::Access::ReadWrite);
+  if (!mapped) return core::Error{mapped.error()};
+  draw_probe_picture((*mapped)->writable_data(), (*mapped)->pitch(), width, height);
+  return buffer;
+}
+
+}  // namespace
+
+core::Result<core::FrameBufferPtr> make_udmabuf(int32_t width, int32_t height) {
+  core::UniqueFd dev(::open("/dev/udmabuf", O_RDWR | O_CLOEXEC));
+  if (!dev) return core::Error{fmt::format("/dev/udmabuf: {}", strerror(errno))};
+  const uint32_t pitch = uint32_t(width) * 4;
+  const long page = sysconf(_SC_PAGESIZE);
+  const uint64_t size = (uint64_t(pitch) * uint64_t(height) + uint64_t(page) - 1) / uint64_t(page) * uint64_t(page);
+  core::UniqueFd memfd(memfd_create("vdistream-probe-udmabuf", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!memfd) return core::Error{fmt::format("memfd_create: {}", strerror(errno))};
+  if (ftruncate(memfd.get(), off_t(size)) != 0) return core::Error{fmt::format("ftruncate: {}", strerror(errno))};
+  void* px = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd.get(), 0);
+  if (px == MAP_FAILED) return core::Error{fmt::format("mmap: {}", strerror(errno))};
+  draw_probe_picture(static_cast<uint8_t*>(px), pitch, width, height);
+  munmap(px, size);
+  if (fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_SHRINK) != 0) return core::Error{fmt::format("F_SEAL_SHRINK: {}", strerror(errno))};
+  udmabuf_create create{};
+  create.memfd = uint32_t(memfd.get());
+  create.flags = UDMABUF_FLAGS_CLOEXEC;
+  create.offset = 0;
+  create.size = size;
+  int fd = ioctl(dev.get(), UDMABUF_CREATE, &create);
+  if (fd < 0) return core::Error{fmt::format("UDMABUF_CREATE: {}", strerror(errno))};
+  std::array<core::Plane, core::FrameBuffer::kMaxPlanes> planes;
+  planes[0] = core::Plane{core::UniqueFd(fd), 0, pitch};
+  return core::FrameBuffer::create(width, height, core::PixelFormat{DRM_FORMAT_XRGB8888, DRM_FORMAT_MOD_LINEAR},
+                                   std::move(planes), 1);
+}
+
+core::Status test_encode(Encoder& encoder, bool dmabuf) {
+  core::Result<core::FrameBufferPtr> buffer = core::Error{"no dma-buf asked for"};
+  if (dmabuf) buffer = make_udmabuf(kProbeWidth, kProbeHeight);
+  if (!buffer) buffer = make_memfd_picture(kProbeWidth, kProbeHeight);
+  if (!buffer) return core::Error{buffer.error()};
+  core::Frame frame{*buffer, core::DamageRegion::full(kProbeWidth, kProbeHeight), true, 0, {}};
   frame.timestamps.captured_ns = core::monotonic_now_ns();
   encoder.request_keyframe();
   auto out = encoder.encode(frame);
@@ -79,7 +134,7 @@ std::vector<ProbeOutcome> EncoderRegistry::probe(const EncoderConfig& config,
     auto encoder = backend->create(probe_config);
     if (!encoder) {
       o.reason = "unavailable: " + encoder.error();
-    } else if (core::Status s = test_encode(**encoder); !s) {
+    } else if (core::Status s = test_encode(**encoder, backend->imports_dmabuf); !s) {
       o.reason = "unavailable: " + s.error();
     } else {
       o.usable = true;
@@ -108,6 +163,24 @@ core::Result<EncoderChoice> EncoderRegistry::choose(const EncoderConfig& config,
     passed_over += o.backend + " (" + o.reason + ")";
   }
   return core::Error{"no usable encoder backend: " + (passed_over.empty() ? "none in the preference list" : passed_over)};
+}
+
+Backend EncoderRegistry::with_fallback(const EncoderChoice& choice, const std::string& log_scope) const {
+  std::vector<FallbackLink> chain;
+  bool after_chosen = false;
+  for (const ProbeOutcome& o : choice.outcomes) {
+    after_chosen = after_chosen || o.backend == choice.backend;
+    const Backend* b = find(o.backend);
+    if (after_chosen && o.usable && b) chain.push_back({b->name, b->create});
+  }
+  const Backend* chosen = find(choice.backend);
+  Backend wrapped{choice.backend, chosen ? chosen->description : "", nullptr, chosen && chosen->imports_dmabuf};
+  wrapped.create = [chain, log_scope](const EncoderConfig& config) -> core::Result<std::unique_ptr<Encoder>> {
+    auto e = FallbackEncoder::create(chain, config, log_scope);
+    if (!e) return core::Error{e.error()};
+    return std::unique_ptr<Encoder>(std::move(*e));
+  };
+  return wrapped;
 }
 
 }  // namespace vdistream::encode

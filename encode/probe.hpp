@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "encode/encoder.hpp"
+#include "encode/hardware_options.hpp"
 
 namespace vdistream::encode {
 
@@ -15,6 +16,7 @@ struct Backend {
   std::string name;         // "software", later "nvenc", "onevpl", "vaapi"
   std::string description;  // one line for --probe
   std::function<core::Result<std::unique_ptr<Encoder>>(const EncoderConfig&)> create;
+  bool imports_dmabuf = false;  // test-encode a real dma-buf (udmabuf) where the host can make one
 };
 
 struct ProbeOutcome {
@@ -32,7 +34,7 @@ struct EncoderChoice {
 class EncoderRegistry {
  public:
   // Every backend compiled into this build, in the default preference order.
-  static EncoderRegistry builtin();
+  static EncoderRegistry builtin(const HardwareOptions& hw = {});
   static const std::vector<std::string>& default_preference();
 
   void add(Backend backend);
@@ -44,12 +46,22 @@ class EncoderRegistry {
   std::vector<ProbeOutcome> probe(const EncoderConfig& config, const std::vector<std::string>& preference) const;
   // Probes in order and picks the first usable backend.
   core::Result<EncoderChoice> choose(const EncoderConfig& config, const std::vector<std::string>& preference) const;
+  // The chosen backend wrapped with its fallbacks: its create() makes a FallbackEncoder over the
+  // chosen backend and every later one the probe found usable, so a backend that refuses a new
+  // session or fails mid-stream hands over to the next with an IDR.
+  Backend with_fallback(const EncoderChoice& choice, const std::string& log_scope = "encode") const;
 
  private:
   std::vector<Backend> backends_;
 };
 
-// Runs one encoder on a small synthetic frame; ok when an IDR access unit comes out.
-core::Status test_encode(Encoder& encoder);
+// Runs one encoder on a small synthetic frame; ok when an IDR access unit comes out. With
+// `dmabuf`, the frame is a real dma-buf (a memfd turned into one by /dev/udmabuf) when the host
+// allows it, as hardware importers need; otherwise, and without it, a memfd.
+core::Status test_encode(Encoder& encoder, bool dmabuf = false);
+
+// A linear XRGB8888 dma-buf made from a memfd by /dev/udmabuf; an error says why not (no module,
+// no permission). The pixels are written through the memfd before it is returned.
+core::Result<core::FrameBufferPtr> make_udmabuf(int32_t width, int32_t height);
 
 }  // namespace vdistream::encode
