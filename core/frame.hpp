@@ -51,6 +51,9 @@ class EncodedSink {
  public:
   virtual ~EncodedSink() = default;
   virtual void on_encoded(const EncodedFramePtr& frame) = 0;
+  // False while the sink is attached but nobody behind it wants video (a SPICE stream device
+  // with no client streaming): the encoder then rests. A sink that turns true asks for an IDR.
+  virtual bool wants_frames() const { return true; }
 };
 
 // What a sink uses to ask for an IDR (after a drop, a join, a decoder error).

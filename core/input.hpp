@@ -28,6 +28,9 @@ class InputSink {
  public:
   virtual ~InputSink() = default;
   virtual void send(const InputEvent& event) = 0;
+  // The VM's keyboard LEDs, for clients that show them: scroll lock 1, num lock 2, caps lock 4
+  // (QEMU's Keyboard.Modifiers and SPICE's modifier flags use the same bits). From any thread.
+  virtual uint32_t keyboard_leds() const { return 0; }
 };
 
 // A pointer image: 32-bit ARGB, premultiplied as QEMU sends it, row-major without padding.

@@ -59,6 +59,11 @@ size_t DesktopPipeline::sink_count() const {
   return sinks_.size();
 }
 
+bool DesktopPipeline::watched() const {
+  std::lock_guard lock(sinks_mutex_);
+  return std::any_of(sinks_.begin(), sinks_.end(), [](const auto& sink) { return sink->wants_frames(); });
+}
+
 std::vector<std::shared_ptr<core::EncodedSink>> DesktopPipeline::sinks_snapshot() const {
   std::lock_guard lock(sinks_mutex_);
   return sinks_;
@@ -109,7 +114,7 @@ void DesktopPipeline::run() {
                         1'000'000, last_output_ns_ + config_.keepalive_interval_ns - core::monotonic_now_ns()));
     std::optional<core::Frame> taken = slot_.take_until(deadline);
     if (!running_) break;
-    const bool watched = sink_count() > 0;
+    const bool is_watched = watched();
 
     if (taken) {
       struct Done {
@@ -117,7 +122,7 @@ void DesktopPipeline::run() {
         ~Done() { ++n; }
       } done{taken_done_};
       taken->timestamps.dequeued_ns = core::monotonic_now_ns();
-      if (!watched) {
+      if (!is_watched) {
         // Nobody watches: the encoder costs nothing, but its planes fall behind.
         planes_stale_ = true;
         damage_tracker_.reset();
@@ -145,7 +150,7 @@ void DesktopPipeline::run() {
     }
 
     // Woken without a frame: a keyframe request, or the keep-alive timer.
-    if (!watched || !last_frame_) continue;
+    if (!is_watched || !last_frame_) continue;
     core::Frame again = *last_frame_;
     again.damage = planes_stale_ ? core::DamageRegion::full(again.width(), again.height()) : core::DamageRegion();
     again.timestamps = {};

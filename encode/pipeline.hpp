@@ -1,5 +1,5 @@
 // One desktop's path from frames to access units: a latest-wins slot, an encode thread, and any
-// number of encoded sinks. The encoder runs only while a sink is attached.
+// number of encoded sinks. The encoder runs only while a sink wants frames.
 #pragma once
 
 #include <atomic>
@@ -44,6 +44,7 @@ class DesktopPipeline final : public core::KeyframeRequester {
   void add_sink(std::shared_ptr<core::EncodedSink> sink);  // a new sink gets an IDR
   void remove_sink(const std::shared_ptr<core::EncodedSink>& sink);
   size_t sink_count() const;
+  bool watched() const;  // some sink wants frames now (EncodedSink::wants_frames)
 
   void request_keyframe() override;  // coalesced: many requests before the next encode = one IDR
   void set_bitrate(uint32_t bps);

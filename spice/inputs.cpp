@@ -35,7 +35,7 @@ SpiceInputs* owner_of(Instance* sin) {
 }
 
 void kbd_push(SpiceKbdInstance* sin, uint8_t byte) { owner_of<KbdHandle>(sin)->key_byte(byte); }
-uint8_t kbd_leds(SpiceKbdInstance*) { return 0; }  // the InputSink does not report LEDs yet
+uint8_t kbd_leds(SpiceKbdInstance* sin) { return owner_of<KbdHandle>(sin)->leds(); }
 
 void mouse_motion(SpiceMouseInstance* sin, int dx, int dy, int dz, uint32_t buttons) {
   owner_of<MouseHandle>(sin)->relative(dx, dy, dz, buttons);
@@ -94,6 +94,13 @@ void SpiceInputs::free_server_state() {
 SpiceBaseInstance* SpiceInputs::keyboard() { return &instances_->kbd.sin.base; }
 SpiceBaseInstance* SpiceInputs::mouse() { return &instances_->mouse.sin.base; }
 SpiceBaseInstance* SpiceInputs::tablet() { return &instances_->tablet.sin.base; }
+
+void SpiceInputs::poll_leds() {
+  const uint8_t now = leds();
+  if (now == leds_sent_) return;
+  leds_sent_ = now;
+  spice_server_kbd_leds(&instances_->kbd.sin, now);
+}
 
 void SpiceInputs::key_byte(uint8_t byte) {
   if (auto key = decoder_.feed(byte)) send(core::InputEvent::key(key->qnum, key->pressed));

@@ -70,6 +70,12 @@ class SpiceInputs {
   void buttons(uint32_t buttons);
   void logical_size(int width, int height);
 
+  // The VM's keyboard LEDs (InputSink::keyboard_leds): what spice-server asks for when a client
+  // connects, and poll_leds() (desktop thread, after the keyboard was added) tells the clients
+  // when they changed.
+  uint8_t leds() const { return sink_ ? uint8_t(sink_->keyboard_leds() & 7u) : 0; }
+  void poll_leds();
+
  private:
   void send(const core::InputEvent& e) {
     if (sink_) sink_->send(e);
@@ -79,6 +85,7 @@ class SpiceInputs {
   ScancodeDecoder decoder_;
   ButtonTracker buttons_;
   int width_ = 0, height_ = 0;  // the tablet's logical size (the primary surface)
+  uint8_t leds_sent_ = 0;
 };
 
 }  // namespace vdistream::spice

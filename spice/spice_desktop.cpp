@@ -1,5 +1,6 @@
 #include "spice/spice_desktop.hpp"
 
+#include <glib.h>
 #include <spice.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,6 +9,10 @@
 #include "spice/inputs.hpp"
 
 namespace vdistream::spice {
+
+namespace {
+constexpr unsigned kLedPollMs = 250;
+}  // namespace
 
 core::Result<SpiceMode> parse_spice_mode(const std::string& name) {
   if (name == "qxl") return SpiceMode::Qxl;
@@ -47,12 +52,14 @@ core::Result<SpiceConfig> spice_config_from_options(const SpiceOptions& o, const
 }
 
 SpiceDesktop::SpiceDesktop(const SpiceConfig& config, core::InputSink* input, core::KeyframeRequester* keyframes)
-    : config_(config),
+    : input_(input),
+      config_(config),
       log_(config.name),
       thread_(log_),
       inputs_(std::make_unique<SpiceInputs>(input)),
       qxl_(log_, thread_) {
-  if (config.mode == SpiceMode::Stream) stream_ = std::make_shared<StreamProducer>(log_, thread_, keyframes);
+  if (config.mode == SpiceMode::Stream)
+    stream_ = std::make_shared<StreamProducer>(log_, thread_, keyframes, config.stream_trailing_delimiter);
 }
 
 core::Result<std::unique_ptr<SpiceDesktop>> SpiceDesktop::create(const SpiceConfig& config, core::InputSink* input,
@@ -133,6 +140,19 @@ core::Status SpiceDesktop::start_server() {
       spice_server_add_interface(server_, inputs_->mouse()) != 0)
     return fail("SPICE refused the keyboard or mouse");
   spice_server_vm_start(server_);
+  if (input_) {
+    // The VM's LEDs change rarely and the InputSink reports them by value: a slow poll suffices.
+    GSource* timer = g_timeout_source_new(kLedPollMs);
+    g_source_set_callback(
+        timer,
+        [](gpointer inputs) -> gboolean {
+          static_cast<SpiceInputs*>(inputs)->poll_leds();
+          return G_SOURCE_CONTINUE;
+        },
+        inputs_.get(), nullptr);
+    led_timer_ = g_source_attach(timer, thread_.context());
+    g_source_unref(timer);
+  }
   log_.info("SPICE serving on {}{} ({} mode, {})", at.to_string(),
             config_.tls ? fmt::format(", TLS on port {}", config_.tls->port ? config_.tls->port : at.port + 1) : "",
             config_.mode == SpiceMode::Qxl ? "qxl" : "stream", config_.no_auth ? "no authentication" : "ticket");
@@ -141,6 +161,10 @@ core::Status SpiceDesktop::start_server() {
 
 void SpiceDesktop::stop_server() {
   if (!server_) return;
+  if (led_timer_) {
+    if (GSource* timer = g_main_context_find_source_by_id(thread_.context(), led_timer_)) g_source_destroy(timer);
+    led_timer_ = 0;
+  }
   spice_server_vm_stop(server_);
   qxl_.destroy_primary();
   spice_server_destroy(server_);
@@ -152,6 +176,20 @@ void SpiceDesktop::stop_server() {
 core::Status SpiceDesktop::on_frame(const core::Frame& frame) {
   if (stream_) return core::Error{"SPICE stream mode takes encoded frames (stream_sink()), not frames"};
   return qxl_.on_frame(frame);
+}
+
+void SpiceDesktop::set_cursor(const core::CursorShape& shape, const core::CursorPosition& at) {
+  if (stream_)
+    stream_->set_cursor(shape, at);
+  else
+    qxl_.set_cursor(shape, at);
+}
+
+void SpiceDesktop::move_cursor(const core::CursorPosition& at) {
+  if (stream_)
+    stream_->move_cursor(at);
+  else
+    qxl_.move_cursor(at);
 }
 
 std::string SpiceDesktop::viewer_command(const std::string& password) const {

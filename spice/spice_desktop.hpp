@@ -34,6 +34,9 @@ struct SpiceConfig {
   std::optional<TlsFiles> tls;
   SpiceMode mode = SpiceMode::Qxl;
   bool lossy = false;  // let spice-server use JPEG (WAN); lossless otherwise
+  // Stream mode: end each DATA with an access unit delimiter (see stream::data_message). On by
+  // default; off only to measure what it gains.
+  bool stream_trailing_delimiter = true;
 };
 
 // vdistreamd's SPICE options as typed: --spice, --spice-mode, --spice-ticket-file, --no-auth,
@@ -71,9 +74,10 @@ class SpiceDesktop {
   std::shared_ptr<core::EncodedSink> stream_sink() const { return stream_; }
   StreamStats stream_stats() const { return stream_ ? stream_->stats() : StreamStats{}; }
 
-  // From any thread: the desktop's pointer image and position (QXL cursor commands).
-  void set_cursor(const core::CursorShape& shape, const core::CursorPosition& at) { qxl_.set_cursor(shape, at); }
-  void move_cursor(const core::CursorPosition& at) { qxl_.move_cursor(at); }
+  // From any thread: the desktop's pointer image and position (QXL cursor commands, or the
+  // stream device's CURSOR_SET / CURSOR_MOVE in stream mode).
+  void set_cursor(const core::CursorShape& shape, const core::CursorPosition& at);
+  void move_cursor(const core::CursorPosition& at);
 
   const SpiceConfig& config() const { return config_; }
   QxlStats stats() const { return qxl_.stats(); }
@@ -83,6 +87,7 @@ class SpiceDesktop {
 
  private:
   SpiceDesktop(const SpiceConfig& config, core::InputSink* input, core::KeyframeRequester* keyframes);
+  core::InputSink* input_;
   core::Status start_server();  // on the thread
   void stop_server();           // on the thread
 
@@ -93,6 +98,7 @@ class SpiceDesktop {
   QxlDisplay qxl_;
   std::shared_ptr<StreamProducer> stream_;  // stream mode only
   SpiceServer* server_ = nullptr;  // desktop thread only
+  unsigned led_timer_ = 0;         // GLib source id: polls the VM's keyboard LEDs
 };
 
 }  // namespace vdistream::spice

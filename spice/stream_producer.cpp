@@ -35,8 +35,13 @@ const SpiceCharDeviceInterface kInterface = {
 
 }  // namespace
 
-StreamProducer::StreamProducer(const core::Logger& log, ContextThread& thread, core::KeyframeRequester* keyframes)
-    : log_(log), thread_(thread), keyframes_(keyframes), handle_(std::make_unique<Handle>()) {
+StreamProducer::StreamProducer(const core::Logger& log, ContextThread& thread, core::KeyframeRequester* keyframes,
+                               bool trailing_delimiter)
+    : log_(log),
+      thread_(thread),
+      keyframes_(keyframes),
+      trailing_delimiter_(trailing_delimiter),
+      handle_(std::make_unique<Handle>()) {
   handle_->sin.base.sif = &kInterface.base;
   handle_->sin.subtype = "port";
   handle_->sin.portname = kPortName;
@@ -62,6 +67,52 @@ void StreamProducer::on_encoded(const core::EncodedFramePtr& frame) {
   thread_.post([this, frame] { deliver(frame); });
 }
 
+void StreamProducer::set_cursor(const core::CursorShape& shape, const core::CursorPosition& at) {
+  std::lock_guard lock(post_mutex_);
+  if (detached_) return;
+  thread_.post([this, shape, at] {
+    cursor_shape_ = shape;
+    cursor_at_ = at;
+    if (streaming_ && !broken_) send_cursor();
+  });
+}
+
+void StreamProducer::move_cursor(const core::CursorPosition& at) {
+  std::lock_guard lock(post_mutex_);
+  if (detached_) return;
+  thread_.post([this, at] {
+    const bool visibility_changed = at.visible != cursor_at_.visible;
+    cursor_at_ = at;
+    if (!streaming_ || broken_ || !cursor_shape_) return;
+    if (visibility_changed) {
+      send_cursor();  // shown or hidden: the shape changes
+      return;
+    }
+    queue(stream::cursor_move_message(at.x, at.y));
+    std::lock_guard stats_lock(stats_mutex_);
+    ++stats_.cursor_messages;
+  });
+}
+
+void StreamProducer::send_cursor() {
+  if (!cursor_shape_) return;
+  auto set = stream::cursor_set_message(cursor_at_.visible ? *cursor_shape_ : stream::invisible_cursor());
+  if (!set) {
+    log_.warn("pointer image not sent: {}", set.error());
+    return;
+  }
+  queue(std::move(*set));
+  queue(stream::cursor_move_message(cursor_at_.x, cursor_at_.y));
+  std::lock_guard lock(stats_mutex_);
+  stats_.cursor_messages += 2;
+}
+
+void StreamProducer::inject_for_testing(std::vector<uint8_t> bytes) {
+  std::lock_guard lock(post_mutex_);
+  if (detached_) return;
+  thread_.post([this, bytes = std::move(bytes)]() mutable { queue(std::move(bytes)); });
+}
+
 void StreamProducer::deliver(const core::EncodedFramePtr& frame) {
   if (!streaming_ || broken_) return;
   if (frame->codec != core::Codec::H264) return;  // the only codec we announce
@@ -81,7 +132,7 @@ void StreamProducer::deliver(const core::EncodedFramePtr& frame) {
     ++stats_.dropped;
     return;
   }
-  auto message = stream::data_message(frame->data);
+  auto message = stream::data_message(frame->data, trailing_delimiter_);
   if (!message) {
     log_.warn("{}", message.error());
     return;
@@ -144,12 +195,40 @@ void StreamProducer::handle(const stream::ServerMessage& message) {
     case stream::MessageType::NotifyError: {
       std::string text;
       if (message.payload.size() > 4) text.assign(message.payload.begin() + 4, message.payload.end());
-      log_.error("spice-server reports a stream device error: {}", text);
+      log_.error("spice-server reports a stream device error ({}); reopening the device", text);
+      recover();
       return;
     }
     default:
       return;  // CAPABILITIES: we use none of them
   }
+}
+
+void StreamProducer::recover() {
+  // spice-server has disabled the device and drains whatever we queue. What is queued is lost
+  // anyway; reopening the port (not from inside its write callback) resets the device and its
+  // stream channel, which asks the clients again: START_STOP, then FORMAT + IDR as usual.
+  out_.clear();
+  out_offset_ = queued_bytes_ = 0;
+  if (recovering_) return;
+  recovering_ = true;
+  std::lock_guard lock(post_mutex_);
+  if (detached_) return;
+  thread_.post([this] {
+    recovering_ = false;
+    out_.clear();
+    out_offset_ = queued_bytes_ = 0;
+    parser_ = stream::ServerMessageParser();
+    format_width_ = format_height_ = 0;
+    pacer_.reset();
+    spice_server_port_event(&handle_->sin, SPICE_PORT_EVENT_CLOSED);
+    spice_server_port_event(&handle_->sin, SPICE_PORT_EVENT_OPENED);
+    {
+      std::lock_guard stats_lock(stats_mutex_);
+      ++stats_.errors_recovered;
+    }
+    if (streaming_ && keyframes_) keyframes_->request_keyframe();
+  });
 }
 
 void StreamProducer::start(const std::vector<stream::VideoCodec>& codecs) {
@@ -173,6 +252,7 @@ void StreamProducer::start(const std::vector<stream::VideoCodec>& codecs) {
   pacer_.reset();
   streaming_ = true;
   if (keyframes_) keyframes_->request_keyframe();
+  send_cursor();
   log_.info("SPICE stream started (H.264)");
 }
 

@@ -10,6 +10,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "core/frame.hpp"
@@ -26,6 +27,8 @@ struct StreamStats {
   uint64_t dropped = 0;  // back-pressure, or waiting for an IDR
   uint64_t formats_sent = 0;
   uint64_t start_stops = 0;
+  uint64_t cursor_messages = 0;   // CURSOR_SET and CURSOR_MOVE
+  uint64_t errors_recovered = 0;  // NOTIFY_ERROR answered by reopening the device
   bool streaming = false;
 };
 
@@ -34,7 +37,9 @@ class StreamProducer final : public core::EncodedSink {
   // Queued bytes beyond which spice-server is not keeping up and frames are dropped.
   static constexpr size_t kMaxQueuedBytes = 2u << 20;
 
-  StreamProducer(const core::Logger& log, ContextThread& thread, core::KeyframeRequester* keyframes);
+  // `trailing_delimiter`: end each DATA with an access unit delimiter (see stream::data_message).
+  StreamProducer(const core::Logger& log, ContextThread& thread, core::KeyframeRequester* keyframes,
+                 bool trailing_delimiter = true);
   ~StreamProducer() override;
 
   SpiceBaseInstance* instance();
@@ -42,7 +47,18 @@ class StreamProducer final : public core::EncodedSink {
   void detach();    // before the desktop's thread goes: later access units are ignored
 
   void on_encoded(const core::EncodedFramePtr& frame) override;  // encode thread
+  // The encoder may rest while no client streams (START_STOP with no codecs, or none yet).
+  bool wants_frames() const override { return streaming_; }
   StreamStats stats() const;
+
+  // From any thread: the pointer goes to the clients as CURSOR_SET / CURSOR_MOVE, and again to
+  // every client that starts the stream.
+  void set_cursor(const core::CursorShape& shape, const core::CursorPosition& at);
+  void move_cursor(const core::CursorPosition& at);
+
+  // Tests only, from any thread: queue raw bytes on the device (e.g. a message type spice-server
+  // refuses, to exercise the NOTIFY_ERROR recovery).
+  void inject_for_testing(std::vector<uint8_t> bytes);
 
   struct Handle;
   // spice-server's char-device callbacks, on the desktop's thread.
@@ -54,10 +70,13 @@ class StreamProducer final : public core::EncodedSink {
   void handle(const stream::ServerMessage& message);
   void start(const std::vector<stream::VideoCodec>& codecs);
   void queue(std::vector<uint8_t> bytes);
+  void send_cursor();  // the current shape (or an invisible one) and position, if any
+  void recover();      // after NOTIFY_ERROR: reopen the device, FORMAT + IDR again
 
   core::Logger log_;
   ContextThread& thread_;
   core::KeyframeRequester* keyframes_;
+  const bool trailing_delimiter_;
   std::unique_ptr<Handle> handle_;
   std::mutex post_mutex_;  // on_encoded's post against detach
   bool detached_ = false;
@@ -70,6 +89,9 @@ class StreamProducer final : public core::EncodedSink {
   stream::Pacer pacer_{kMaxQueuedBytes};
   int32_t format_width_ = 0, format_height_ = 0;
   bool broken_ = false;
+  bool recovering_ = false;
+  std::optional<core::CursorShape> cursor_shape_;
+  core::CursorPosition cursor_at_;
   mutable std::mutex stats_mutex_;
   StreamStats stats_;
 };

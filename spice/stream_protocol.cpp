@@ -45,14 +45,63 @@ std::vector<uint8_t> format_message(uint32_t width, uint32_t height, VideoCodec 
   return out;
 }
 
-core::Result<std::vector<uint8_t>> data_message(const std::vector<uint8_t>& access_unit) {
-  if (access_unit.empty()) return core::Error{"stream device: empty access unit"};
-  if (access_unit.size() > kMaxDataSize)
+namespace {
+
+constexpr uint8_t kAccessUnitDelimiter[] = {0, 0, 0, 1, 9, 0xf0};  // primary_pic_type 7: any slice
+
+// Bytes of a leading access unit delimiter NAL (with its 3- or 4-byte start code), or 0.
+size_t leading_delimiter_size(const std::vector<uint8_t>& au) {
+  size_t start = 0;
+  if (au.size() >= 4 && au[0] == 0 && au[1] == 0 && au[2] == 0 && au[3] == 1)
+    start = 4;
+  else if (au.size() >= 3 && au[0] == 0 && au[1] == 0 && au[2] == 1)
+    start = 3;
+  if (!start || au.size() < start + 2 || (au[start] & 0x1f) != 9) return 0;
+  return start + 2;  // NAL header + primary_pic_type byte
+}
+
+}  // namespace
+
+core::Result<std::vector<uint8_t>> data_message(const std::vector<uint8_t>& access_unit, bool trailing_delimiter) {
+  const size_t skip = trailing_delimiter ? leading_delimiter_size(access_unit) : 0;
+  const size_t body = access_unit.size() - skip;
+  const size_t size = body + (trailing_delimiter ? sizeof(kAccessUnitDelimiter) : 0);
+  if (body == 0) return core::Error{"stream device: empty access unit"};
+  if (size > kMaxDataSize)
     return core::Error{fmt::format("stream device: access unit of {} bytes exceeds the {} byte limit of a DATA message",
-                                   access_unit.size(), kMaxDataSize)};
-  auto out = header(MessageType::Data, uint32_t(access_unit.size()));
-  out.insert(out.end(), access_unit.begin(), access_unit.end());
+                                   size, kMaxDataSize)};
+  auto out = header(MessageType::Data, uint32_t(size));
+  out.insert(out.end(), access_unit.begin() + ptrdiff_t(skip), access_unit.end());
+  if (trailing_delimiter) out.insert(out.end(), std::begin(kAccessUnitDelimiter), std::end(kAccessUnitDelimiter));
   return out;
+}
+
+core::Result<std::vector<uint8_t>> cursor_set_message(const core::CursorShape& shape) {
+  constexpr int32_t kMaxSide = 1024;  // STREAM_MSG_CURSOR_SET_MAX_WIDTH/HEIGHT
+  if (shape.width <= 0 || shape.height <= 0 || shape.width > kMaxSide || shape.height > kMaxSide)
+    return core::Error{fmt::format("stream device: cursor of {}x{} (1x1 to {}x{} allowed)", shape.width, shape.height,
+                                   kMaxSide, kMaxSide)};
+  const size_t pixels = size_t(shape.width) * size_t(shape.height);
+  if (shape.argb.size() != pixels)
+    return core::Error{fmt::format("stream device: cursor of {}x{} carries {} pixels, not {}", shape.width,
+                                   shape.height, shape.argb.size(), pixels)};
+  // StreamMsgCursorSet: u16 width, height, hot_spot_x, hot_spot_y; u8 type; u8 padding[3]; data.
+  auto out = header(MessageType::CursorSet, uint32_t(12 + pixels * 4));
+  put_u16(out, uint16_t(shape.width));
+  put_u16(out, uint16_t(shape.height));
+  put_u16(out, uint16_t(std::clamp(shape.hot_x, 0, shape.width - 1)));
+  put_u16(out, uint16_t(std::clamp(shape.hot_y, 0, shape.height - 1)));
+  out.push_back(0);  // SPICE_CURSOR_TYPE_ALPHA
+  out.insert(out.end(), 3, 0);
+  for (uint32_t px : shape.argb) put_u32(out, px);
+  return out;
+}
+
+core::CursorShape invisible_cursor() {
+  core::CursorShape shape;
+  shape.width = shape.height = 1;
+  shape.argb = {0};
+  return shape;
 }
 
 std::vector<uint8_t> cursor_move_message(int32_t x, int32_t y) {

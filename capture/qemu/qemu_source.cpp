@@ -133,6 +133,9 @@ core::Result<std::unique_ptr<QemuSource::Session>> QemuSource::connect_once(cons
   bool absolute = false;
   if (auto value = session->display->get_property(path, "org.qemu.Display1.Mouse", "IsAbsolute", cancellable_.get()))
     absolute = g_variant_get_boolean(value->get());
+  uint32_t leds = 0;  // the keyboard LEDs a client shows
+  if (auto value = session->display->get_property(path, "org.qemu.Display1.Keyboard", "Modifiers", cancellable_.get()))
+    if (g_variant_is_of_type(value->get(), G_VARIANT_TYPE_UINT32)) leds = g_variant_get_uint32(value->get()) & 7u;
 
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
@@ -164,7 +167,7 @@ core::Result<std::unique_ptr<QemuSource::Session>> QemuSource::connect_once(cons
   if (!reply) return core::Error{fmt::format("console {}: {}", console->id, reply.error())};
   session->listener = std::move(*listener);
 
-  input_.attach(session->display->connection(), session->display->peer_name(), path, absolute);
+  input_.attach(session->display->connection(), session->display->peer_name(), path, absolute, leds);
   return session;
 }
 

@@ -66,7 +66,7 @@ void VmInput::set_ui_info(uint32_t width, uint32_t height, std::function<void(co
 }
 
 void VmInput::attach(GDBusConnection* connection, const char* peer_name, const std::string& console_path,
-                     bool absolute) {
+                     bool absolute, uint32_t leds) {
   detach();
   connection_.reset(G_DBUS_CONNECTION(g_object_ref(connection)));
   cancellable_.reset(g_cancellable_new());
@@ -74,10 +74,12 @@ void VmInput::attach(GDBusConnection* connection, const char* peer_name, const s
   peer_name_ = peer_name ? peer_name : "";
   console_path_ = console_path;
   absolute_ = absolute;
-  // QEMU switches IsAbsolute when the guest's pointer device changes (a USB tablet appears).
+  leds_ = leds;
+  // QEMU switches IsAbsolute when the guest's pointer device changes (a USB tablet appears), and
+  // Keyboard.Modifiers when the guest sets its LEDs. arg0 (the interface) is checked on arrival.
   properties_subscription_ = g_dbus_connection_signal_subscribe(
       connection_.get(), peer_is_bus_ ? peer_name_.c_str() : nullptr, "org.freedesktop.DBus.Properties",
-      "PropertiesChanged", console_path_.c_str(), kMouse, G_DBUS_SIGNAL_FLAGS_NONE, &VmInput::on_properties_changed,
+      "PropertiesChanged", console_path_.c_str(), nullptr, G_DBUS_SIGNAL_FLAGS_NONE, &VmInput::on_properties_changed,
       this, nullptr);
   log_.debug("input to {} ({} mouse)", console_path_, absolute ? "absolute" : "relative");
 }
@@ -94,7 +96,16 @@ void VmInput::detach() {
 void VmInput::on_properties_changed(GDBusConnection*, const gchar*, const gchar*, const gchar*, const gchar*,
                                     GVariant* parameters, gpointer data) {
   auto* self = static_cast<VmInput*>(data);
+  if (!g_variant_is_of_type(parameters, G_VARIANT_TYPE("(sa{sv}as)"))) return;
+  const gchar* interface = nullptr;
+  g_variant_get_child(parameters, 0, "&s", &interface);
   GVariantPtr changed(g_variant_get_child_value(parameters, 1));
+  if (g_strcmp0(interface, kKeyboard) == 0) {
+    guint32 modifiers = 0;
+    if (g_variant_lookup(changed.get(), "Modifiers", "u", &modifiers)) self->leds_ = modifiers & 7u;
+    return;
+  }
+  if (g_strcmp0(interface, kMouse) != 0) return;
   gboolean absolute = FALSE;
   if (g_variant_lookup(changed.get(), "IsAbsolute", "b", &absolute)) {
     self->absolute_ = absolute != FALSE;

@@ -33,12 +33,14 @@ class VmInput final : public core::InputSink {
   void set_ui_info(uint32_t width, uint32_t height, std::function<void(core::Status)> done);
 
   // On the context's thread: the console events go to from now on, and its mouse mode.
-  void attach(GDBusConnection* connection, const char* peer_name, const std::string& console_path, bool absolute);
+  void attach(GDBusConnection* connection, const char* peer_name, const std::string& console_path, bool absolute,
+              uint32_t leds = 0);
   void detach();  // drops later events and cancels calls in flight
   // Calls whose answer has not been dispatched yet (the source drains them before it stops).
   int pending() const { return pending_; }
 
   bool absolute() const { return absolute_; }
+  uint32_t keyboard_leds() const override { return leds_; }  // Keyboard.Modifiers, followed
   VmInputCounters counters() const { return {sent_, dropped_, errors_}; }
 
  private:
@@ -61,6 +63,7 @@ class VmInput final : public core::InputSink {
   int32_t last_x_ = 0, last_y_ = 0;  // where we last put an absolute pointer
 
   std::atomic<bool> absolute_{false};
+  std::atomic<uint32_t> leds_{0};
   std::atomic<int> pending_{0};
   std::atomic<uint64_t> sent_{0}, dropped_{0}, errors_{0};
 };

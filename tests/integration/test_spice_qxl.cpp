@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <condition_variable>
@@ -37,6 +38,8 @@ class RecordingInput : public core::InputSink {
     }
     cv_.notify_all();
   }
+  uint32_t keyboard_leds() const override { return leds; }
+  std::atomic<uint32_t> leds{0};
   // Waits for an event matching `pred` after the first `from` events; returns its index.
   template <typename Pred>
   std::optional<size_t> wait(Pred pred, size_t from = 0) {
@@ -237,6 +240,19 @@ TEST_CASE("SPICE keys, pointer and buttons reach the desktop's InputSink as qnum
   REQUIRE(d.input.wait(
       [](const core::InputEvent& e) { return e.type == T::Button && e.button == core::MouseButton::Right && e.pressed; },
       *left));
+}
+
+TEST_CASE("the VM's keyboard LEDs reach the SPICE client, at connect and when they change", "[spice]") {
+  Desktop d;
+  d.input.leds = SPICE_KEYBOARD_MODIFIER_FLAGS_NUM_LOCK;
+  d.push();
+  SpiceTestClient client(d.client());
+  REQUIRE(client.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+  REQUIRE(client.wait_inputs(kWait));
+  CHECK(client.wait_key_modifiers(SPICE_KEYBOARD_MODIFIER_FLAGS_NUM_LOCK, kWait));
+  d.input.leds = SPICE_KEYBOARD_MODIFIER_FLAGS_NUM_LOCK | SPICE_KEYBOARD_MODIFIER_FLAGS_CAPS_LOCK;
+  CHECK(client.wait_key_modifiers(SPICE_KEYBOARD_MODIFIER_FLAGS_NUM_LOCK | SPICE_KEYBOARD_MODIFIER_FLAGS_CAPS_LOCK,
+                                  kWait));
 }
 
 TEST_CASE("SPICE serves on a unix socket", "[spice]") {

@@ -83,3 +83,98 @@ TEST_CASE("stream mode: a spice-glib client decodes our H.264 and shows the fram
   desktop->reset();  // before the pipeline it asks for keyframes
   (*pipeline)->stop();
 }
+
+namespace {
+
+// Renders and submits frames at about 30 fps until `done` or the limit; true if `done`.
+template <typename Done>
+bool pump_until(capture::SyntheticSource& source, encode::DesktopPipeline& pipeline, std::chrono::milliseconds limit,
+                Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto frame = source.render_next()) pipeline.submit(std::move(*frame));
+    std::this_thread::sleep_for(33ms);
+    if (done()) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("stream mode: the encoder rests without a streaming client, the pointer goes as CURSOR_SET, "
+          "and a NOTIFY_ERROR is recovered from", "[spice][stream]") {
+  capture::SyntheticConfig sc;
+  sc.workload = capture::Workload::Typing;
+  sc.width = 640;
+  sc.height = 480;
+  auto source = capture::SyntheticSource::create(sc);
+  REQUIRE(source);
+  encode::PipelineConfig pc;
+  pc.name = "spice-stream-rest";
+  pc.encoder.fps = 30;
+  auto pipeline = encode::DesktopPipeline::create(pc, encode::EncoderRegistry::builtin());
+  REQUIRE(pipeline);
+  spice::SpiceConfig config;
+  config.name = "spice-stream-rest";
+  config.mode = spice::SpiceMode::Stream;
+  config.listen.port = test::free_tcp_port();
+  config.no_auth = true;
+  auto desktop = spice::SpiceDesktop::create(config, nullptr, pipeline->get());
+  REQUIRE(desktop);
+  auto& d = **desktop;
+  auto& p = **pipeline;
+  p.add_sink(d.stream_sink());
+  p.start();
+
+  // No client yet: frames are captured, none encoded.
+  for (int i = 0; i < 10; ++i)
+    if (auto frame = (*source)->render_next()) p.submit(std::move(*frame));
+  REQUIRE(p.wait_idle(10s));
+  CHECK(p.stats().frames_encoded == 0);
+  CHECK(p.stats().frames_unwatched > 0);
+  CHECK_FALSE(d.stream_stats().streaming);
+
+  core::CursorShape arrow;
+  arrow.width = 12;
+  arrow.height = 20;
+  arrow.hot_x = 1;
+  arrow.hot_y = 2;
+  arrow.argb.assign(size_t(arrow.width * arrow.height), 0xff102030);
+  d.set_cursor(arrow, {40, 50, true});
+
+  test::SpiceClientOptions o;
+  o.port = config.listen.port;
+  {
+    SpiceTestClient client(o);
+    REQUIRE(client.wait_outcome(10s) == SpiceTestClient::Outcome::Opened);
+    REQUIRE(pump_until(**source, p, 20s, [&] { return !client.barcodes().empty(); }));
+    CHECK(p.stats().frames_encoded > 0);
+    auto cursor = client.wait_cursor(12, 20, 10s);
+    REQUIRE(cursor);
+    CHECK(cursor->hot_x == 1);
+    CHECK(cursor->hot_y == 2);
+    CHECK(d.stream_stats().cursor_messages >= 2);
+
+    // A message type 0.15.1 refuses (QUALITY_INDICATOR, 9): it answers NOTIFY_ERROR and disables
+    // the device; the producer reopens it and the client sees new frames again.
+    auto producer = std::dynamic_pointer_cast<spice::StreamProducer>(d.stream_sink());
+    REQUIRE(producer);
+    producer->inject_for_testing({1, 0, 9, 0, 2, 0, 0, 0, 'x', 0});
+    REQUIRE(pump_until(**source, p, 20s, [&] { return d.stream_stats().errors_recovered == 1; }));
+    const uint32_t last_before = client.barcodes().back().barcode;
+    const bool recovered = pump_until(**source, p, 30s, [&] { return client.barcodes().back().barcode > last_before + 5; });
+    INFO("last barcode before the error " << last_before << ", now " << client.barcodes().back().barcode);
+    CHECK(recovered);
+  }
+  // The client is gone: spice-server stops the stream and the encoder rests again.
+  REQUIRE(pump_until(**source, p, 10s, [&] { return !d.stream_stats().streaming; }));
+  REQUIRE(p.wait_idle(10s));
+  const uint64_t encoded = p.stats().frames_encoded;
+  for (int i = 0; i < 10; ++i)
+    if (auto frame = (*source)->render_next()) p.submit(std::move(*frame));
+  REQUIRE(p.wait_idle(10s));
+  CHECK(p.stats().frames_encoded == encoded);
+
+  desktop->reset();
+  p.stop();
+}

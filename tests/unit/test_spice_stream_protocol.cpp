@@ -103,3 +103,53 @@ TEST_CASE("under back-pressure the producer drops, then sends nothing until an I
   pacer.reset();  // a new START_STOP
   CHECK(pacer.on_access_unit(false, 0) == D::Drop);
 }
+
+TEST_CASE("with a trailing delimiter, a DATA ends with an AUD and a leading AUD moves there") {
+  const std::vector<uint8_t> with_aud = {0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x65, 0x88};
+  auto data = data_message(with_aud, true);
+  REQUIRE(data);
+  StreamDevHeader h{};
+  std::memcpy(&h, data->data(), sizeof(h));
+  const std::vector<uint8_t> expected = {0, 0, 0, 1, 0x65, 0x88, 0, 0, 0, 1, 0x09, 0xf0};
+  CHECK(h.size == expected.size());
+  CHECK(std::vector<uint8_t>(data->begin() + kHeaderSize, data->end()) == expected);
+
+  // Without a leading AUD (3-byte start code), the access unit is kept whole.
+  auto plain = data_message({0, 0, 1, 0x65, 0x88}, true);
+  REQUIRE(plain);
+  CHECK(std::vector<uint8_t>(plain->begin() + kHeaderSize, plain->end()) ==
+        std::vector<uint8_t>{0, 0, 1, 0x65, 0x88, 0, 0, 0, 1, 0x09, 0xf0});
+  // An access unit that is nothing but a delimiter is empty.
+  CHECK_THAT(data_message({0, 0, 0, 1, 0x09, 0xf0}, true).error(), Catch::Contains("empty"));
+}
+
+TEST_CASE("CURSOR_SET matches StreamMsgCursorSet with an ALPHA image; bad shapes are refused") {
+  vdistream::core::CursorShape shape;
+  shape.width = 3;
+  shape.height = 2;
+  shape.hot_x = 1;
+  shape.hot_y = 1;
+  shape.argb = {0xff000000, 0xffffffff, 0x80808080, 0, 1, 2};
+  auto set = cursor_set_message(shape);
+  REQUIRE(set);
+  StreamDevHeader h{};
+  std::memcpy(&h, set->data(), sizeof(h));
+  CHECK(h.type == STREAM_TYPE_CURSOR_SET);
+  REQUIRE(h.size == sizeof(StreamMsgCursorSet) + 6 * 4);
+  StreamMsgCursorSet c{};
+  std::memcpy(&c, set->data() + sizeof(h), sizeof(c));
+  CHECK(c.width == 3);
+  CHECK(c.height == 2);
+  CHECK(c.hot_spot_x == 1);
+  CHECK(c.hot_spot_y == 1);
+  CHECK(c.type == SPICE_CURSOR_TYPE_ALPHA);
+  uint32_t second = 0;
+  std::memcpy(&second, set->data() + sizeof(h) + sizeof(c) + 4, 4);
+  CHECK(second == 0xffffffff);
+
+  shape.argb.pop_back();
+  CHECK_THAT(cursor_set_message(shape).error(), Catch::Contains("5 pixels, not 6"));
+  shape.width = 1025;
+  CHECK_THAT(cursor_set_message(shape).error(), Catch::Contains("1025x2"));
+  CHECK(cursor_set_message(invisible_cursor()));
+}
