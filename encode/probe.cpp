@@ -1,13 +1,8 @@
 #include "encode/probe.hpp"
 
 #include <drm_fourcc.h>
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <linux/udmabuf.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 
-#include <cerrno>
 #include <cstring>
 
 #include "core/annexb.hpp"
@@ -17,6 +12,7 @@
 #include "encode/nvenc/nvenc_encoder.hpp"
 #include "encode/onevpl/onevpl_encoder.hpp"
 #include "encode/software/x264_encoder.hpp"
+#include "encode/vaapi/udmabuf.hpp"
 #include "encode/vaapi/vaapi_encoder.hpp"
 
 namespace vdistream::encode {
@@ -73,30 +69,9 @@ core::Result<core::FrameBufferPtr> make_memfd_picture(int32_t width, int32_t hei
 }  // namespace
 
 core::Result<core::FrameBufferPtr> make_udmabuf(int32_t width, int32_t height) {
-  core::UniqueFd dev(::open("/dev/udmabuf", O_RDWR | O_CLOEXEC));
-  if (!dev) return core::Error{fmt::format("/dev/udmabuf: {}", strerror(errno))};
-  const uint32_t pitch = uint32_t(width) * 4;
-  const long page = sysconf(_SC_PAGESIZE);
-  const uint64_t size = (uint64_t(pitch) * uint64_t(height) + uint64_t(page) - 1) / uint64_t(page) * uint64_t(page);
-  core::UniqueFd memfd(memfd_create("vdistream-probe-udmabuf", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (!memfd) return core::Error{fmt::format("memfd_create: {}", strerror(errno))};
-  if (ftruncate(memfd.get(), off_t(size)) != 0) return core::Error{fmt::format("ftruncate: {}", strerror(errno))};
-  void* px = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd.get(), 0);
-  if (px == MAP_FAILED) return core::Error{fmt::format("mmap: {}", strerror(errno))};
-  draw_probe_picture(static_cast<uint8_t*>(px), pitch, width, height);
-  munmap(px, size);
-  if (fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_SHRINK) != 0) return core::Error{fmt::format("F_SEAL_SHRINK: {}", strerror(errno))};
-  udmabuf_create create{};
-  create.memfd = uint32_t(memfd.get());
-  create.flags = UDMABUF_FLAGS_CLOEXEC;
-  create.offset = 0;
-  create.size = size;
-  int fd = ioctl(dev.get(), UDMABUF_CREATE, &create);
-  if (fd < 0) return core::Error{fmt::format("UDMABUF_CREATE: {}", strerror(errno))};
-  std::array<core::Plane, core::FrameBuffer::kMaxPlanes> planes;
-  planes[0] = core::Plane{core::UniqueFd(fd), 0, pitch};
-  return core::FrameBuffer::create(width, height, core::PixelFormat{DRM_FORMAT_XRGB8888, DRM_FORMAT_MOD_LINEAR},
-                                   std::move(planes), 1);
+  auto memfd = make_memfd_picture(width, height);
+  if (!memfd) return memfd;
+  return wrap_memfd_as_dmabuf(**memfd);
 }
 
 core::Status test_encode(Encoder& encoder, bool dmabuf) {

@@ -60,8 +60,8 @@ class EncoderRegistry {
 // allows it, as hardware importers need; otherwise, and without it, a memfd.
 core::Status test_encode(Encoder& encoder, bool dmabuf = false);
 
-// A linear XRGB8888 dma-buf made from a memfd by /dev/udmabuf; an error says why not (no module,
-// no permission). The pixels are written through the memfd before it is returned.
+// A linear XRGB8888 dma-buf made from a memfd by /dev/udmabuf (see vaapi/udmabuf.hpp), holding
+// the probe picture; an error says why not (no module, no permission).
 core::Result<core::FrameBufferPtr> make_udmabuf(int32_t width, int32_t height);
 
 }  // namespace vdistream::encode

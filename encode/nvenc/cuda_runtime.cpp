@@ -3,10 +3,7 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 
-// ffnvcodec prints load failures to stderr; we report them ourselves, with dlerror()'s words.
-#define FFNV_LOG_FUNC(logctx, msg, ...) ((void)(logctx))
-#define FFNV_DEBUG_LOG_FUNC(logctx, msg, ...) ((void)(logctx))
-#include <ffnvcodec/dynlink_loader.h>
+#include "encode/nvenc/ffnvcodec.hpp"
 
 namespace vdistream::encode {
 

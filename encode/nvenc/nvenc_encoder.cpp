@@ -1,15 +1,19 @@
 #include "encode/nvenc/nvenc_encoder.hpp"
 
+#include "encode/nvenc/ffnvcodec.hpp"  // before hwcontext_cuda.h: it defines the CUDA types
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavutil/hwcontext.h>
+#include <libavutil/hwcontext_cuda.h>
 }
 #include <drm_fourcc.h>
 #include <fmt/format.h>
 
 #include "core/clock.hpp"
 #include "core/mapped_buffer.hpp"
+#include "core/log.hpp"
 #include "encode/ffmpeg_log.hpp"
+#include "encode/nvenc/egl_cuda_importer.hpp"
 
 namespace vdistream::encode {
 
@@ -63,6 +67,7 @@ NvencEncoder::NvencEncoder(const EncoderConfig& config, int device)
     : config_(config), device_(device), bitrate_(config.bitrate_bps) {}
 
 NvencEncoder::~NvencEncoder() {
+  egl_.reset();
   close();
   av_buffer_unref(&cuda_device_);
 }
@@ -73,7 +78,7 @@ std::string NvencEncoder::name() const {
 }
 
 void NvencEncoder::close() {
-  session_.reset();
+  session_.reset();  // the importer stays: its imports do not depend on the frame size
   av_frame_free(&upload_);
   av_buffer_unref(&cuda_frames_);
 }
@@ -109,12 +114,52 @@ core::Result<std::vector<core::EncodedFrame>> NvencEncoder::encode(const core::F
   const core::FrameBuffer& fb = *frame.buffer;
   if (nvenc_input_format(fb.format().fourcc) != AV_PIX_FMT_BGR0)
     return core::Error{fmt::format("NVENC input {} is not supported by this version (XRGB/ARGB8888 only)", fb.format().name())};
-  if (core::Status s = fb.check_cpu_readable(); !s)
-    return core::Error{"NVENC needs the EGL/GL/CUDA interop for this buffer, which this version lacks: " + s.error()};
   if (!session_ || fb.width() != width_ || fb.height() != height_ || bitrate_ != applied_bitrate_) {
     if (session_) ++counters_.reconfigurations;
     if (core::Status s = open(fb.width(), fb.height()); !s) return core::Error{s.error()};
   }
+  av_frame_unref(upload_);
+  if (int err = av_hwframe_get_buffer(cuda_frames_, upload_, 0); err < 0)
+    return core::Error{fmt::format("CUDA frame: {}", av_error_string(err))};
+  bool copied_on_gpu = false;
+  if (fb.backing() == core::BackingKind::DmaBuf) {
+    if (EglCudaImporter* egl = egl_importer()) {
+      core::Status s = egl->copy(frame.buffer, reinterpret_cast<CUdeviceptr>(upload_->data[0]), size_t(upload_->linesize[0]));
+      if (!s && !fb.check_cpu_readable()) return core::Error{s.error()};
+      copied_on_gpu = s.ok();
+    } else if (core::Status readable = fb.check_cpu_readable(); !readable) {
+      return core::Error{"NVENC cannot take this dma-buf: " + egl_unavailable_ + "; and " + readable.error()};
+    }
+  }
+  if (!copied_on_gpu) {
+    if (core::Status s = fb.check_cpu_readable(); !s) return core::Error{s.error()};
+    if (core::Status s = upload_from_host(fb); !s) return core::Error{s.error()};
+  }
+  core::Frame stamped = frame;
+  stamped.timestamps.converted_ns = core::monotonic_now_ns();
+  auto out = session_->encode(upload_, keyframe_requested_.exchange(false), stamped);
+  if (!out) return out;
+  counters_.frames += out->size();
+  for (const auto& ef : *out) counters_.keyframes += ef.keyframe ? 1 : 0;
+  return out;
+}
+
+EglCudaImporter* NvencEncoder::egl_importer() {
+  if (!egl_tried_) {
+    egl_tried_ = true;
+    auto* dev = static_cast<AVCUDADeviceContext*>(reinterpret_cast<AVHWDeviceContext*>(cuda_device_->data)->hwctx);
+    auto importer = EglCudaImporter::create(runtime_->cuda(), dev->cuda_ctx, device_);
+    if (importer) {
+      egl_ = std::move(*importer);
+    } else {
+      egl_unavailable_ = importer.error();
+      core::Logger("nvenc").warn("no EGL/CUDA interop, dma-bufs go through the CPU mapping: {}", egl_unavailable_);
+    }
+  }
+  return egl_.get();
+}
+
+core::Status NvencEncoder::upload_from_host(const core::FrameBuffer& fb) {
   auto mapped = core::MappedBuffer::map(fb, core::MappedBuffer::Access::Read);
   if (!mapped) return core::Error{mapped.error()};
   AVFrame* host = av_frame_alloc();
@@ -124,22 +169,15 @@ core::Result<std::vector<core::EncodedFrame>> NvencEncoder::encode(const core::F
   host->height = fb.height();
   host->data[0] = const_cast<uint8_t*>((*mapped)->data());
   host->linesize[0] = int((*mapped)->pitch());
-  av_frame_unref(upload_);
-  int err = av_hwframe_get_buffer(cuda_frames_, upload_, 0);
-  if (err >= 0) {
+  int err = 0;
+  {
     core::MappedBuffer::CpuAccess access(**mapped);  // DMA_BUF_IOCTL_SYNC around the read
     err = av_hwframe_transfer_data(upload_, host, 0);  // cuMemcpy2D host -> device
   }
   av_frame_free(&host);
   if (err < 0) return core::Error{fmt::format("upload to CUDA: {}", av_error_string(err))};
   ++counters_.full_frame_copies;
-  core::Frame stamped = frame;
-  stamped.timestamps.converted_ns = core::monotonic_now_ns();
-  auto out = session_->encode(upload_, keyframe_requested_.exchange(false), stamped);
-  if (!out) return out;
-  counters_.frames += out->size();
-  for (const auto& ef : *out) counters_.keyframes += ef.keyframe ? 1 : 0;
-  return out;
+  return {};
 }
 
 }  // namespace vdistream::encode

@@ -1,8 +1,7 @@
-// NVENC through FFmpeg (h264_nvenc / hevc_nvenc) with CUDA frames as input. A CPU-mappable
-// (linear) buffer is uploaded with cuMemcpy2D straight from its mapping (no CPU-side copy; the
-// upload is counted as a full-frame copy since it moves every pixel across the bus). Tiled
-// dma-bufs need the EGL → GL → CUDA interop, which this version does not have yet: such a
-// frame fails with a reason and the fallback moves on.
+// NVENC through FFmpeg (h264_nvenc / hevc_nvenc) with CUDA frames as input. A dma-buf goes
+// through EGL into a GL texture registered with CUDA and is copied on the GPU (EglCudaImporter);
+// a memfd, or a linear dma-buf the EGL path refuses, is uploaded with cuMemcpy2D straight from
+// its mapping (counted as a full-frame copy: every pixel crosses the bus from host memory).
 #pragma once
 
 #include <atomic>
@@ -17,6 +16,8 @@ struct AVBufferRef;
 struct AVFrame;
 
 namespace vdistream::encode {
+
+class EglCudaImporter;
 
 FfmpegEncoderSettings nvenc_settings(const EncoderConfig& config);
 
@@ -36,6 +37,9 @@ class NvencEncoder final : public Encoder {
   NvencEncoder(const EncoderConfig& config, int device);
   core::Status open(int32_t width, int32_t height);
   void close();
+  core::Status upload_from_host(const core::FrameBuffer& fb);
+  // The EGL path for dma-bufs: created at the first one; nullptr with the reason when it cannot be.
+  EglCudaImporter* egl_importer();
 
   EncoderConfig config_;
   int device_ = 0;
@@ -47,6 +51,9 @@ class NvencEncoder final : public Encoder {
   AVBufferRef* cuda_frames_ = nullptr;
   AVFrame* upload_ = nullptr;
   std::unique_ptr<FfmpegHwSession> session_;
+  std::unique_ptr<EglCudaImporter> egl_;
+  bool egl_tried_ = false;
+  std::string egl_unavailable_;
   int32_t width_ = 0, height_ = 0;
   EncoderCounters counters_;
 };

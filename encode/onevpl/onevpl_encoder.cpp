@@ -6,6 +6,7 @@
 
 #include "core/clock.hpp"
 #include "encode/onevpl/onevpl_params.hpp"
+#include "encode/vaapi/udmabuf.hpp"
 #include "encode/vaapi/va_prime.hpp"
 
 namespace vdistream::encode {
@@ -231,7 +232,13 @@ core::Result<VASurfaceID*> OneVplEncoder::import(const core::FrameBufferPtr& buf
     for (auto& [id, imp] : imports_) vaDestroySurfaces(display_->get(), imp.surface, 1);
     imports_.clear();
   }
-  auto layout = describe_dmabuf(*buffer);
+  core::FrameBufferPtr importable = buffer;
+  if (buffer->backing() == core::BackingKind::Memory) {  // a memfd reaches the GPU as a udmabuf
+    auto wrapped = wrap_memfd_as_dmabuf(*buffer);
+    if (!wrapped) return core::Error{"a memfd frame cannot reach the GPU without a copy: " + wrapped.error()};
+    importable = *wrapped;
+  }
+  auto layout = describe_dmabuf(*importable);
   if (!layout) return core::Error{layout.error()};
   auto descriptor = va_prime_descriptor(*layout);
   if (!descriptor) return core::Error{descriptor.error()};
@@ -253,7 +260,7 @@ core::Result<VASurfaceID*> OneVplEncoder::import(const core::FrameBufferPtr& buf
                                    core::modifier_name(buffer->format().modifier), vaErrorStr(st))};
   surfaces_.push_back(id);
   VASurfaceID* stable = &surfaces_.back();
-  imports_.emplace(buffer->id(), Import{buffer, stable});
+  imports_.emplace(buffer->id(), Import{importable, stable});
   return stable;
 }
 

@@ -16,6 +16,7 @@ extern "C" {
 #include "core/clock.hpp"
 #include "encode/ffmpeg_log.hpp"
 #include "encode/vaapi/drm_prime.hpp"
+#include "encode/vaapi/udmabuf.hpp"
 #include "encode/vaapi/va_display.hpp"
 
 namespace vdistream::encode {
@@ -166,9 +167,17 @@ core::Result<AVFrame*> VaapiEncoder::import(const core::FrameBufferPtr& buffer) 
     }
     imports_.clear();
   }
-  auto descriptor = drm_frame_descriptor(*buffer);
+  // A memfd (QEMU's Scanout surface, the synthetic desktop) reaches the GPU as a udmabuf over
+  // the same pages; a real dma-buf goes as it is.
+  core::FrameBufferPtr importable = buffer;
+  if (buffer->backing() == core::BackingKind::Memory) {
+    auto wrapped = wrap_memfd_as_dmabuf(*buffer);
+    if (!wrapped) return core::Error{"a memfd frame cannot reach the GPU without a copy: " + wrapped.error()};
+    importable = *wrapped;
+  }
+  auto descriptor = drm_frame_descriptor(*importable);
   if (!descriptor) return core::Error{descriptor.error()};
-  Import imp{buffer, av_frame_alloc(), av_frame_alloc()};
+  Import imp{importable, av_frame_alloc(), av_frame_alloc()};
   auto* desc = static_cast<AVDRMFrameDescriptor*>(av_mallocz(sizeof(AVDRMFrameDescriptor)));
   if (!imp.drm || !imp.va || !desc) {
     av_free(desc);

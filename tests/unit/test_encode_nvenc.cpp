@@ -2,7 +2,10 @@
 
 #include <dlfcn.h>
 
+#include <drm_fourcc.h>
+
 #include "encode/nvenc/cuda_runtime.hpp"
+#include "encode/nvenc/egl_cuda_importer.hpp"
 #include "encode/nvenc/nvenc_encoder.hpp"
 
 extern "C" {
@@ -77,4 +80,44 @@ TEST_CASE("without the NVIDIA driver the NVENC backend refuses to open, naming t
   auto e = encode::NvencEncoder::create(encode::EncoderConfig{}, encode::HardwareOptions{});
   REQUIRE_FALSE(e.ok());
   CHECK_THAT(e.error(), Catch::StartsWith("libcuda.so.1 not found"));
+}
+
+TEST_CASE("the EGL dma-buf import attributes carry every plane and the modifier's two halves", "[encode][nvenc]") {
+  encode::DmaBufLayout layout;
+  layout.drm_fourcc = DRM_FORMAT_XRGB8888;
+  layout.width = 1920;
+  layout.height = 1080;
+  layout.object_count = 1;
+  layout.objects[0] = {42, 8'294'400, I915_FORMAT_MOD_Y_TILED_CCS};
+  layout.plane_count = 1;
+  layout.planes[0] = {0, 0, 7680};
+  auto a = encode::egl_dmabuf_attributes(layout);
+  REQUIRE(a.size() == 6 + 10 + 1);
+  CHECK(a.back() == EGL_NONE);
+  auto value = [&](EGLint key) {
+    for (size_t i = 0; i + 1 < a.size(); i += 2)
+      if (a[i] == key) return a[i + 1];
+    return EGLint(-1);
+  };
+  CHECK(value(EGL_WIDTH) == 1920);
+  CHECK(value(EGL_HEIGHT) == 1080);
+  CHECK(uint32_t(value(EGL_LINUX_DRM_FOURCC_EXT)) == DRM_FORMAT_XRGB8888);
+  CHECK(value(EGL_DMA_BUF_PLANE0_FD_EXT) == 42);
+  CHECK(value(EGL_DMA_BUF_PLANE0_PITCH_EXT) == 7680);
+  CHECK(value(EGL_DMA_BUF_PLANE0_OFFSET_EXT) == 0);
+  CHECK(uint32_t(value(EGL_DMA_BUF_PLANE0_MODIFIER_LO_EXT)) == uint32_t(I915_FORMAT_MOD_Y_TILED_CCS & 0xffffffffu));
+  CHECK(uint32_t(value(EGL_DMA_BUF_PLANE0_MODIFIER_HI_EXT)) == uint32_t(I915_FORMAT_MOD_Y_TILED_CCS >> 32));
+
+  // Two planes in two objects; no modifier attributes when the modifier is unknown (implicit).
+  layout.drm_fourcc = DRM_FORMAT_NV12;
+  layout.object_count = 2;
+  layout.objects[0] = {10, 2'073'600, DRM_FORMAT_MOD_INVALID};
+  layout.objects[1] = {11, 1'036'800, DRM_FORMAT_MOD_INVALID};
+  layout.plane_count = 2;
+  layout.planes[0] = {0, 0, 1920};
+  layout.planes[1] = {1, 0, 1920};
+  a = encode::egl_dmabuf_attributes(layout);
+  CHECK(a.size() == 6 + 6 + 6 + 1);
+  CHECK(value(EGL_DMA_BUF_PLANE1_FD_EXT) == 11);
+  CHECK(value(EGL_DMA_BUF_PLANE0_MODIFIER_LO_EXT) == -1);
 }
