@@ -23,6 +23,7 @@ packages=(
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   # tests and benchmarks
   catch2 ffmpeg qemu-system-x86 dbus virt-viewer xvfb x11-apps imagemagick chromium openssl
+  gstreamer1.0-x  # ximagesink: remote-viewer shows SPICE stream mode through it (no sink, no picture)
   gnuplot-nox
 )
 

@@ -223,7 +223,9 @@ int main(int argc, char** argv) {
   app.add_option("--profile", o.profile, "H.264 profile: constrained-baseline or main")
       ->capture_default_str()
       ->check(CLI::IsMember({"constrained-baseline", "baseline", "main"}));
-  app.add_option("--encoder", o.encoders, "Encoder backends in order of preference (comma-separated)")
+  app.add_option("--encoder", o.encoders,
+                 "Encoder backends in order of preference (comma-separated: nvenc, onevpl, vaapi, software); "
+                 "a backend that fails hands over to the next")
       ->delimiter(',')
       ->capture_default_str()
       ->type_name("LIST");
