@@ -1,74 +1,182 @@
-// vdistream-bench: the latency benchmark tool. Prints figures and writes JSON; asserts nothing.
+// vdistream-bench: the latency benchmark tool. Prints a table, writes JSON, CSV and PNG plots;
+// asserts nothing.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <sys/utsname.h>
-#include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
-#include <thread>
+#include <ctime>
 
+#include "benchmarks/encode_bench.hpp"
 #include "benchmarks/pipeline_bench.hpp"
+#include "benchmarks/plots.hpp"
+#include "benchmarks/report.hpp"
+#include "benchmarks/spice_bench.hpp"
+#include "capture/synthetic/synthetic_source.hpp"
 #include "core/log.hpp"
 
 using namespace vdistream;
 
 namespace {
 
-nlohmann::json machine() {
-  utsname u{};
-  uname(&u);
-  std::string cpu;
-  std::ifstream info("/proc/cpuinfo");
-  for (std::string line; std::getline(info, line);)
-    if (line.rfind("model name", 0) == 0) {
-      cpu = line.substr(line.find(':') + 2);
-      break;
+struct CommonOptions {
+  std::string out = "bench-out";
+  bool plots = true;
+};
+
+void add_common(CLI::App* sub, CommonOptions& c) {
+  sub->add_option("--out", c.out, "Directory for NAME.json (summaries, baseline ratios, every frame), NAME.csv (one row per "
+                                  "frame) and the plots NAME-cdf.png, NAME-timeline.png, NAME-bitrate.png")
+      ->capture_default_str();
+  sub->add_flag("!--no-plots", c.plots, "Do not run gnuplot (JSON and CSV only)");
+}
+
+std::string timestamp() {
+  char buf[32];
+  std::time_t now = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return buf;
+}
+
+// Writes the files and draws the plots; prints where they went. 0 on success.
+int finish(const CommonOptions& c, const std::string& name, const std::string& title, nlohmann::json header,
+           const std::vector<bench::Run>& runs, const nlohmann::json& extra) {
+  bench::Written written;
+  if (auto err = bench::write_report(c.out, name, header, runs, extra, written)) {
+    fmt::print(stderr, "{}\n", *err);
+    return 1;
+  }
+  fmt::print("\nJSON: {}\nCSV:  {}\n", written.json, written.csv);
+  if (c.plots) {
+    bench::PlotFiles plots;
+    if (auto err = bench::draw_plots(c.out, name, title, runs, plots)) {
+      fmt::print(stderr, "plots: {}\n", *err);
+      return 1;
     }
-  return {{"cpu", cpu}, {"cores", std::thread::hardware_concurrency()}, {"kernel", u.release}};
+    for (const auto& png : plots.pngs) fmt::print("plot: {}\n", png);
+  }
+  for (const auto& r : runs)
+    if (!r.error.empty()) return 2;  // figures written, but something did not run
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"vdistream-bench — measures every stage of vdistream's path and writes JSON.\n"};
+  CLI::App app{
+      "vdistream-bench — measures every stage of vdistream's path on synthetic desktops whose frames carry a frame-number "
+      "barcode, read back after decoding, so every latency is on one clock for the same frame. Writes a table to stdout, "
+      "a progress bar to stderr (on a terminal), and JSON, CSV and PNG plots (gnuplot) to --out.\n"
+      "Exit status: 0 all ran, 1 cannot write the results, 2 some configuration failed (see its error in the JSON).\n"};
   app.require_subcommand(1);
-  std::string json_path = "bench-out/pipeline.json";
+  CommonOptions common;
+
+  bench::EncodeBenchOptions eo;
+  auto* enc = app.add_subcommand(
+      "encode",
+      "The same frames through vdistream's encoder (damaged tiles converted, unchanged macroblocks skipped) and two baselines "
+      "doing the same job the usual way: GStreamer (appsrc ! videoconvert ! x264enc tune=zerolatency ! appsink) and FFmpeg "
+      "(libswscale + libx264 via libavcodec), same bitrate, preset and threads. One frame at a time, as fast as each goes: "
+      "conversion and encode time per frame, p50/p95/p99/max, throughput fps, bitrate, luma PSNR; every output decoded "
+      "and its barcode checked. Ratios baseline/vdistream per stage.");
+  enc->add_option("--backend", eo.backend, "vdistream encoder backend (software, vaapi, onevpl, nvenc) or 'all' that pass the probe")
+      ->capture_default_str();
+  enc->add_option("--baselines", eo.baselines, "Baselines to run beside vdistream: gstreamer, ffmpeg (none: --baselines '')")
+      ->delimiter(',')
+      ->capture_default_str();
+  enc->add_option("--workloads", eo.workloads, fmt::format("Workloads ({})", capture::workload_list()))
+      ->delimiter(',')
+      ->capture_default_str();
+  enc->add_option("--sizes", eo.sizes, "Desktop sizes WIDTHxHEIGHT (at least 576 wide, for the barcode)")->delimiter(',')->capture_default_str();
+  enc->add_option("--fps", eo.fps, "Source frame rate: what the workloads' motion and the bitrate figures are per second of")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 240.0));
+  enc->add_option("--frames", eo.frames, "Measured frames per workload × size")->capture_default_str()->check(CLI::Range(1, 100000));
+  enc->add_option("--warmup", eo.warmup, "Frames encoded first and left out of the figures (encoder start, first IDR)")
+      ->capture_default_str();
+  enc->add_option("--bitrate", eo.bitrate_kbps, "Bitrate in kbit/s, for every encoder (one-frame VBV)")->capture_default_str();
+  enc->add_option("--preset", eo.preset, "x264 preset, for every encoder")->capture_default_str();
+  enc->add_option("--threads", eo.threads, "x264 threads (sliced), for every encoder")->capture_default_str();
+  enc->add_option("--psnr-every", eo.psnr_every, "Luma PSNR against the source on every Nth frame (0: never)")->capture_default_str();
+  add_common(enc, common);
+
   bench::PipelineBenchOptions po;
   auto* pipeline = app.add_subcommand(
       "pipeline",
-      "Synthetic desktop → latest-wins slot → encoder → sink, paced like a real source: host processing latency "
-      "per stage (captured → dequeued → converted → encoded), fps, bitrate, drops, CPU, copies.");
-  pipeline->add_option("--workloads", po.workloads, "Workloads to run")->delimiter(',')->capture_default_str();
+      "Synthetic desktop → latest-wins slot → encode thread → sink, paced like a real source: host processing latency per "
+      "stage (captured → dequeued → converted → encoded) for every access unit, fps, bitrate, drops (frames replaced in "
+      "the slot), skips (nothing changed), full-frame copies, CPU; every access unit decoded afterwards and its barcode checked.");
+  pipeline->add_option("--workloads", po.workloads, fmt::format("Workloads ({})", capture::workload_list()))
+      ->delimiter(',')
+      ->capture_default_str();
   pipeline->add_option("--sizes", po.sizes, "Desktop sizes WIDTHxHEIGHT")->delimiter(',')->capture_default_str();
   pipeline->add_option("--fps", po.fps, "Frames per second the source produces")->capture_default_str()->check(CLI::Range(1.0, 240.0));
-  pipeline->add_option("--seconds", po.seconds, "Length of each run")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
-  pipeline->add_option("--warmup", po.warmup, "Seconds at the start of each run (encoder start, first IDR) left out of the latency figures")
+  pipeline->add_option("--seconds", po.seconds, "Measured seconds per run, after the warm-up")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  pipeline->add_option("--warmup", po.warmup, "Seconds at the start of each run (encoder start, first IDR) left out of the figures")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 60.0));
   pipeline->add_option("--bitrate", po.bitrate_kbps, "Encoder bitrate in kbit/s")->capture_default_str();
   pipeline->add_option("--preset", po.preset, "x264 preset")->capture_default_str();
   pipeline->add_option("--threads", po.threads, "x264 slice threads")->capture_default_str();
-  pipeline->add_option("--json", json_path, "Where to write the JSON report")->capture_default_str();
+  add_common(pipeline, common);
+
+  bench::SpiceBenchOptions so;
+  auto* spice = app.add_subcommand(
+      "spice",
+      "Glass to glass through SPICE: the synthetic desktop → an embedded spice-server (vdistream's SpiceDesktop) → a "
+      "spice-glib client in this process (libspice-client-glib, over a unix socket) whose decoded surface is read for the "
+      "barcode after every update. Per frame: drawn → handed to spice-server → shown in the client. QXL mode (spice-server "
+      "compresses the damaged rectangles) and/or stream mode (vdistream's H.264 through spice-server's stream device).");
+  spice->add_option("--modes", so.modes, "SPICE modes: qxl, stream")->delimiter(',')->capture_default_str();
+  spice->add_option("--workloads", so.workloads, fmt::format("Workloads ({})", capture::workload_list()))
+      ->delimiter(',')
+      ->capture_default_str();
+  spice->add_option("--sizes", so.sizes, "Desktop sizes WIDTHxHEIGHT (at least 576 wide)")->delimiter(',')->capture_default_str();
+  spice->add_option("--fps", so.fps, "Frames per second the source produces")->capture_default_str()->check(CLI::Range(1.0, 120.0));
+  spice->add_option("--seconds", so.seconds, "Measured seconds per run, after the warm-up")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  spice->add_option("--warmup", so.warmup, "Seconds at the start of each run (client start, first IDR; stream mode also spice-glib settling its clock) left out of the figures")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 60.0));
+  spice->add_option("--bitrate", so.bitrate_kbps, "Encoder bitrate in kbit/s (stream mode)")->capture_default_str();
+  add_common(spice, common);
+
   CLI11_PARSE(app, argc, argv);
   core::set_log_level(core::LogLevel::Warn);
 
-  nlohmann::json report{{"tool", "vdistream-bench"}, {"machine", machine()}};
+  nlohmann::json header{{"tool", "vdistream-bench"}, {"started", timestamp()}, {"machine", bench::machine_json()}};
+  if (*enc) {
+    bench::Progress progress(bench::encode_bench_units(eo));
+    auto result = bench::run_encode_bench(eo, progress);
+    progress.clear();
+    bench::print_encode_table(eo, result);
+    header["subcommand"] = "encode";
+    header["options"] = {{"backend", eo.backend}, {"baselines", eo.baselines}, {"fps", eo.fps}, {"frames", eo.frames},
+                         {"warmup_frames", eo.warmup}, {"bitrate_kbps", eo.bitrate_kbps}, {"preset", eo.preset},
+                         {"threads", eo.threads}, {"psnr_every", eo.psnr_every}};
+    return finish(common, "encode", "vdistream-bench encode", header, result.runs,
+                  {{"ratios", result.ratios}, {"contenders", result.contenders}, {"probe", result.probe}});
+  }
   if (*pipeline) {
-    fmt::print("pipeline: {} fps, {:.1f} s per run, x264 {} with {} threads, {} kbit/s\n", po.fps, po.seconds, po.preset,
-               po.threads, po.bitrate_kbps);
-    report["subcommand"] = "pipeline";
-    report["runs"] = bench::run_pipeline_bench(po);
+    bench::Progress progress(uint64_t(bench::pipeline_bench_seconds(po) * 1000));
+    auto runs = bench::run_pipeline_bench(po, progress);
+    progress.clear();
+    bench::print_pipeline_table(po, runs);
+    header["subcommand"] = "pipeline";
+    header["options"] = {{"fps", po.fps}, {"seconds", po.seconds}, {"warmup_seconds", po.warmup},
+                         {"bitrate_kbps", po.bitrate_kbps}, {"preset", po.preset}, {"threads", po.threads}};
+    return finish(common, "pipeline", "vdistream-bench pipeline", header, runs, nlohmann::json::object());
   }
-  std::error_code ec;
-  std::filesystem::path out(json_path);
-  if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path(), ec);
-  std::ofstream f(json_path);
-  if (!f) {
-    fmt::print(stderr, "cannot write {}\n", json_path);
-    return 1;
+  if (*spice) {
+    bench::Progress progress(uint64_t(bench::spice_bench_seconds(so) * 1000));
+    auto runs = bench::run_spice_bench(so, progress);
+    progress.clear();
+    bench::print_spice_table(so, runs);
+    header["subcommand"] = "spice";
+    header["options"] = {{"modes", so.modes}, {"fps", so.fps}, {"seconds", so.seconds}, {"warmup_seconds", so.warmup},
+                         {"bitrate_kbps", so.bitrate_kbps}};
+    return finish(common, "spice", "vdistream-bench spice", header, runs, nlohmann::json::object());
   }
-  f << report.dump(2) << "\n";
-  fmt::print("JSON: {}\n", json_path);
   return 0;
 }
