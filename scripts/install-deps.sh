@@ -12,7 +12,7 @@ packages=(
   # encode: FFmpeg (x264 inside libavcodec), libyuv, hardware APIs
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev
   libyuv-dev libx264-dev libvpl-dev libva-dev
-  libffmpeg-nvenc-dev  # ffnvcodec headers: the NVENC backend dlopen()s the NVIDIA libraries through them
+  libffmpeg-nvenc-dev libegl-dev  # ffnvcodec and EGL headers: NVENC dlopen()s libcuda, libnvidia-encode, libEGL
   # spice
   libspice-server-dev libspice-protocol-dev libspice-client-glib-2.0-dev
   # transport: GStreamer webrtcbin, libsoup
