@@ -194,7 +194,9 @@ void StreamProducer::handle(const stream::ServerMessage& message) {
     }
     case stream::MessageType::NotifyError: {
       std::string text;
-      if (message.payload.size() > 4) text.assign(message.payload.begin() + 4, message.payload.end());
+      if (message.payload.size() > 4)  // u32 error_code, then a NUL-terminated message
+        text.assign(reinterpret_cast<const char*>(message.payload.data()) + 4,
+                    strnlen(reinterpret_cast<const char*>(message.payload.data()) + 4, message.payload.size() - 4));
       log_.error("spice-server reports a stream device error ({}); reopening the device", text);
       recover();
       return;

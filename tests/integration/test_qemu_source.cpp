@@ -12,8 +12,11 @@
 #include "core/mapped_buffer.hpp"
 #include "encode/decoder.hpp"
 #include "encode/software/x264_encoder.hpp"
+#include "fixtures/process.hpp"
 #include "fixtures/qemu_vm.hpp"
 #include "fixtures/reference.hpp"
+#include "fixtures/spice_client.hpp"
+#include "spice/spice_desktop.hpp"
 
 using namespace vdistream;
 using namespace std::chrono_literals;
@@ -238,6 +241,45 @@ TEST_CASE("ESC sent through the InputSink opens SeaBIOS's boot menu") {
   CHECK(source->vm_input().counters().sent == 2);
   CHECK(source->vm_input().counters().errors == 0);
   source->stop();
+}
+
+TEST_CASE("ESC pressed in a SPICE client reaches the VM and opens SeaBIOS's boot menu", "[spice]") {
+  test::QemuVm vm({.boot_menu_ms = 60000});
+  auto source = make_source(vm);
+  spice::SpiceConfig config;
+  config.name = "test-vm";
+  config.listen.port = test::free_tcp_port();
+  config.ticket = spice::Ticket{"esc-ticket", 0};
+  auto desktop = spice::SpiceDesktop::create(config, source->input());
+  REQUIRE(desktop);
+  Observer seen;
+  capture::SourceCallbacks callbacks = seen.callbacks();
+  callbacks.on_frame = [&, observe = callbacks.on_frame](core::Frame frame) {
+    (void)(*desktop)->on_frame(frame);  // QXL mode: the damaged rectangles go to the client
+    observe(std::move(frame));
+  };
+  REQUIRE(source->start(callbacks).ok());
+  INFO(vm.qemu_log());
+  REQUIRE(seen.wait_frame([](const core::Frame& f) {
+    if (!is_seabios_screen(f)) return false;
+    auto rows = text_rows(f);
+    return rows.size() > 2 && rows[0] && rows[2];
+  }));
+  const size_t before = count(text_rows(seen.latest()));
+
+  test::SpiceClientOptions o;
+  o.port = config.listen.port;
+  o.password = "esc-ticket";
+  test::SpiceTestClient client(o);
+  REQUIRE(client.wait_outcome(30s) == test::SpiceTestClient::Outcome::Opened);
+  REQUIRE(client.wait_inputs(30s));
+  client.key_press(0x01);  // Escape, as the client's keyboard sends it (PC AT scancode)
+  client.key_release(0x01);
+  CHECK(seen.wait_frame([&](const core::Frame& f) { return count(text_rows(f)) > before; }, 30s));
+  CHECK(source->vm_input().counters().sent >= 2);
+  CHECK(source->vm_input().counters().errors == 0);
+  source->stop();
+  desktop->reset();
 }
 
 TEST_CASE("when QEMU is killed mid-stream the source reports it and picks up a new QEMU on the same bus") {
