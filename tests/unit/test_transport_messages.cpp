@@ -1,0 +1,110 @@
+// Signalling and data-channel messages: what is accepted, what is refused, and why.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "transport/messages.hpp"
+#include "transport/webrtc_desktop.hpp"
+
+using namespace vdistream;
+using namespace vdistream::transport;
+
+TEST_CASE("Signalling: an SDP answer and ICE candidates are read; anything else is refused with a reason") {
+  auto answer = parse_signal_message(R"({"type":"sdp","data":{"type":"answer","sdp":"v=0\r\n"}})");
+  REQUIRE(answer);
+  REQUIRE(std::holds_alternative<SdpAnswer>(*answer));
+  CHECK(std::get<SdpAnswer>(*answer).sdp == "v=0\r\n");
+
+  auto ice = parse_signal_message(R"({"type":"ice","data":{"sdpMLineIndex":0,"candidate":"candidate:1 1 UDP 1 127.0.0.1 5000 typ host"}})");
+  REQUIRE(ice);
+  CHECK(std::get<IceCandidate>(*ice).mline_index == 0);
+
+  auto frames = parse_signal_message(R"({"type":"frames","frames":[[7,1000.5,1010.25],[8,1033,1040]]})");
+  REQUIRE(frames);
+  REQUIRE(std::get<FrameReport>(*frames).frames.size() == 2);
+  CHECK(std::get<FrameReport>(*frames).frames[1].barcode == 8);
+
+  CHECK(parse_signal_message("not json").error() == "not JSON");
+  CHECK(parse_signal_message("[1,2]").error() == "not a JSON object");
+  CHECK(!parse_signal_message(R"({"data":{}})"));
+  CHECK(parse_signal_message(R"({"type":"shutdown"})").error() == "unknown message type \"shutdown\"");
+  CHECK(!parse_signal_message(R"({"type":"sdp","data":{"type":"offer","sdp":"v=0"}})"));  // we make the offers
+  CHECK(!parse_signal_message(R"({"type":"sdp","data":"v=0"})"));
+  CHECK(!parse_signal_message(R"({"type":"ice","data":{"sdpMLineIndex":-1,"candidate":"x"}})"));
+  CHECK(!parse_signal_message(R"({"type":"ice","data":{"sdpMLineIndex":0}})"));
+  CHECK(!parse_signal_message(R"({"type":"frames","frames":[[1,2]]})"));
+  std::string huge = R"({"type":"sdp","data":{"type":"answer","sdp":")" + std::string(kMaxSignalBytes, 'x') + "\"}}";
+  CHECK(parse_signal_message(huge).error().find("> limit") != std::string::npos);
+}
+
+TEST_CASE("Offers and candidates go out as the page expects them") {
+  auto offer = nlohmann::json::parse(offer_message("v=0\r\n"));
+  CHECK(offer["type"] == "sdp");
+  CHECK(offer["data"]["type"] == "offer");
+  CHECK(offer["data"]["sdp"] == "v=0\r\n");
+  auto ice = nlohmann::json::parse(ice_message(0, "candidate:x"));
+  CHECK(ice["data"]["sdpMLineIndex"] == 0);
+  CHECK(ice["data"]["candidate"] == "candidate:x");
+}
+
+TEST_CASE("Input: KeyboardEvent.code becomes a qnum, pointer in desktop pixels clamped, DOM buttons, wheel") {
+  auto key = parse_input_message(R"({"t":"key","code":"KeyA","down":true})", 1280, 720);
+  REQUIRE(key);
+  REQUIRE(key->size() == 1);
+  CHECK((*key)[0].type == core::InputEvent::Type::Key);
+  CHECK((*key)[0].qnum == 0x1e);
+  CHECK((*key)[0].pressed);
+  auto up = parse_input_message(R"({"t":"key","code":"ArrowUp","down":false})", 1280, 720);
+  REQUIRE(up);
+  CHECK((*up)[0].qnum == 0xc8);  // 0x80 | 0x48: an extended key
+  CHECK(!(*up)[0].pressed);
+
+  auto move = parse_input_message(R"({"t":"move","x":640,"y":360})", 1280, 720);
+  REQUIRE(move);
+  CHECK((*move)[0].type == core::InputEvent::Type::MoveAbsolute);
+  CHECK((*move)[0].x == 640);
+  CHECK((*move)[0].y == 360);
+  auto outside = parse_input_message(R"({"t":"move","x":5000,"y":-20})", 1280, 720);
+  REQUIRE(outside);
+  CHECK((*outside)[0].x == 1279);
+  CHECK((*outside)[0].y == 0);
+
+  auto right = parse_input_message(R"({"t":"button","b":2,"down":true})", 1280, 720);
+  REQUIRE(right);
+  CHECK((*right)[0].button == core::MouseButton::Right);
+  auto wheel = parse_input_message(R"({"t":"wheel","dy":-1})", 1280, 720);
+  REQUIRE(wheel);
+  REQUIRE(wheel->size() == 2);  // a click of the wheel-up button
+  CHECK((*wheel)[0].button == core::MouseButton::WheelUp);
+  CHECK((*wheel)[0].pressed);
+  CHECK(!(*wheel)[1].pressed);
+
+  CHECK(!parse_input_message(R"({"t":"key","code":"NoSuchKey","down":true})", 1280, 720));
+  CHECK(!parse_input_message(R"({"t":"key","code":"KeyA"})", 1280, 720));
+  CHECK(!parse_input_message(R"({"t":"button","b":9,"down":true})", 1280, 720));
+  CHECK(!parse_input_message(R"({"t":"move","x":"1","y":2})", 1280, 720));
+  CHECK(!parse_input_message(R"({"t":"reboot"})", 1280, 720));
+  CHECK(!parse_input_message(std::string(2000, ' '), 1280, 720));
+}
+
+TEST_CASE("Cursor images go to the page with straight alpha") {
+  core::CursorShape shape;
+  shape.width = 2;
+  shape.height = 1;
+  shape.hot_x = 1;
+  shape.argb = {0x80400000u, 0xff00ff00u};  // premultiplied half-transparent red, opaque green
+  auto j = nlohmann::json::parse(cursor_shape_message(shape));
+  CHECK(j["t"] == "cursor");
+  CHECK(j["w"] == 2);
+  CHECK(j["hx"] == 1);
+  CHECK(j["rgba"] == "fwAAgAD/AP8=");  // 7f 00 00 80 | 00 ff 00 ff
+  auto pos = nlohmann::json::parse(cursor_position_message({10, 20, false}));
+  CHECK(pos["x"] == 10);
+  CHECK(pos["visible"] == false);
+}
+
+TEST_CASE("The web client is embedded in the binary") {
+  CHECK(web_asset("index.html").find("<video") != std::string_view::npos);
+  CHECK(web_asset("client.js").find("RTCPeerConnection") != std::string_view::npos);
+  CHECK(web_asset("nothing.txt").empty());
+}

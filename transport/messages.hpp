@@ -1,0 +1,62 @@
+// What travels between the page and the host, as JSON text: signalling on the WebSocket, input
+// and cursor on the data channel. Parsed with nlohmann-json; anything unknown, malformed or too
+// large is refused with a reason and changes nothing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/input.hpp"
+#include "core/status.hpp"
+
+namespace vdistream::transport {
+
+constexpr size_t kMaxSignalBytes = 64 * 1024;  // an SDP answer is a few kB
+constexpr size_t kMaxInputBytes = 1024;
+
+// {"type":"sdp","data":{"type":"answer","sdp":"v=0..."}}
+struct SdpAnswer {
+  std::string sdp;
+};
+// {"type":"ice","data":{"sdpMLineIndex":0,"candidate":"candidate:..."}}
+struct IceCandidate {
+  uint32_t mline_index = 0;
+  std::string candidate;
+};
+// {"type":"frames","frames":[[barcode, receive_ms, present_ms], ...]}: what the page decoded,
+// on the machine's wall clock (performance.timeOrigin + t).
+struct FrameReport {
+  struct Entry {
+    uint32_t barcode = 0;
+    double receive_ms = 0, present_ms = 0;
+  };
+  std::vector<Entry> frames;
+};
+// {"type":"stats","fps":..,"kbps":..,"rtt_ms":..,"latency_ms":..}: the page's overlay figures.
+struct ViewerStatsReport {
+  double fps = 0, kbps = 0, rtt_ms = 0, latency_ms = -1;
+};
+
+using SignalMessage = std::variant<SdpAnswer, IceCandidate, FrameReport, ViewerStatsReport>;
+core::Result<SignalMessage> parse_signal_message(std::string_view text);
+
+std::string offer_message(const std::string& sdp);
+std::string ice_message(uint32_t mline_index, const std::string& candidate);
+std::string error_message(const std::string& why);
+
+// Data channel input: {"t":"key","code":"KeyA","down":true}, {"t":"move","x":10,"y":20},
+// {"t":"button","b":0,"down":true} (DOM button numbers), {"t":"wheel","dy":-1}. Coordinates are
+// desktop pixels, clamped to the desktop.
+core::Result<std::vector<core::InputEvent>> parse_input_message(std::string_view text, int32_t width, int32_t height);
+
+// Cursor out: {"t":"cursor","w":..,"h":..,"hx":..,"hy":..,"rgba":"<base64, straight alpha>"},
+// {"t":"pos","x":..,"y":..,"visible":true}.
+std::string cursor_shape_message(const core::CursorShape& shape);
+std::string cursor_position_message(const core::CursorPosition& position);
+// {"t":"size","w":..,"h":..}: the desktop's size, for the page's coordinate mapping.
+std::string desktop_size_message(int32_t width, int32_t height);
+
+}  // namespace vdistream::transport

@@ -1,0 +1,260 @@
+// vdistream web client: WebRTC video of one desktop, keyboard and pointer back over a data
+// channel, the desktop's cursor drawn by the browser, a stats overlay, and reconnects.
+"use strict";
+(() => {
+  const params = new URLSearchParams(location.search);
+  const token = params.get("token");
+  const selftest = params.get("selftest");  // "input": the test suite's synthetic events
+  const wsUrl = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
+      location.pathname.replace(/[^/]*$/, "") + "ws" + (token ? "?token=" + encodeURIComponent(token) : "");
+
+  const video = document.getElementById("video");
+  const screen = document.getElementById("screen");
+  const overlay = document.getElementById("overlay");
+  const stateBox = document.getElementById("state");
+  const hint = document.getElementById("hint");
+
+  let ws = null, pc = null, channel = null, retryDelay = 500, reconnectTimer = null, framesThisConnection = 0;
+  let desktop = { w: 0, h: 0 };
+  let cursorCss = "default", cursorVisible = true;
+  const shown = { state: "connecting", fps: 0, kbps: 0, rtt: null, latency: null, frames: 0 };
+  window.vdistream = shown;  // for tests and curious users
+
+  function setState(text, hidden) {
+    shown.state = text;
+    stateBox.textContent = text;
+    stateBox.className = hidden ? "hidden" : "";
+  }
+
+  function send(obj) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(obj)); }
+  function sendInput(obj) { if (channel && channel.readyState === "open") channel.send(JSON.stringify(obj)); }
+
+  function teardown() {
+    if (channel) { channel.onmessage = null; channel = null; }
+    if (pc) { pc.ontrack = pc.onicecandidate = pc.onconnectionstatechange = pc.ondatachannel = null; pc.close(); pc = null; }
+    if (ws) { ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null; try { ws.close(); } catch (e) {} ws = null; }
+  }
+
+  function scheduleReconnect(why) {
+    teardown();
+    setState("Disconnected (" + why + "), reconnecting…", false);
+    clearTimeout(reconnectTimer);
+    reconnectTimer = setTimeout(connect, retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 5000);
+  }
+
+  function connect() {
+    teardown();
+    framesThisConnection = 0;
+    setState("Connecting…", false);
+    ws = new WebSocket(wsUrl);
+    pc = new RTCPeerConnection({ iceServers: [] });
+    pc.ontrack = (e) => {
+      // Lowest playout delay: render as soon as a frame is decodable.
+      try { e.receiver.jitterBufferTarget = 0; } catch (err) {}
+      try { e.receiver.playoutDelayHint = 0; } catch (err) {}
+      video.srcObject = e.streams[0] || new MediaStream([e.track]);
+      video.play().catch(() => {});
+    };
+    pc.onicecandidate = (e) => {
+      if (e.candidate) send({ type: "ice", data: { sdpMLineIndex: e.candidate.sdpMLineIndex, candidate: e.candidate.candidate } });
+    };
+    pc.onconnectionstatechange = () => {
+      const s = pc.connectionState;
+      if (s === "connected") { setState("connected", true); retryDelay = 500; hint.className = ""; }
+      else if (s === "failed" || s === "closed") scheduleReconnect(s);
+      else if (s === "disconnected") setState("Connection interrupted…", false);
+    };
+    pc.ondatachannel = (e) => {
+      channel = e.channel;
+      channel.onmessage = (m) => onChannelMessage(m.data);
+      channel.onopen = () => { if (selftest === "input") setTimeout(runInputSelftest, 300); };
+    };
+    ws.onmessage = async (m) => {
+      let msg;
+      try { msg = JSON.parse(m.data); } catch (e) { return; }
+      if (msg.type === "sdp" && msg.data.type === "offer") {
+        await pc.setRemoteDescription(msg.data);
+        const answer = await pc.createAnswer();
+        await pc.setLocalDescription(answer);
+        send({ type: "sdp", data: { type: "answer", sdp: answer.sdp } });
+      } else if (msg.type === "ice") {
+        try { await pc.addIceCandidate(msg.data); } catch (e) {}
+      } else if (msg.type === "latency") {
+        shown.latency = msg.p50_ms;
+      } else if (msg.type === "error") {
+        console.warn("server: " + msg.message);
+      }
+    };
+    ws.onclose = (e) => scheduleReconnect(e.code === 1006 ? "no server" : "closed " + e.code);
+  }
+
+  // ---- cursor and desktop size from the host ----
+  function onChannelMessage(text) {
+    let m;
+    try { m = JSON.parse(text); } catch (e) { return; }
+    if (m.t === "size") { desktop = { w: m.w, h: m.h }; }
+    else if (m.t === "cursor") {
+      const c = document.createElement("canvas");
+      c.width = m.w; c.height = m.h;
+      const bytes = Uint8ClampedArray.from(atob(m.rgba), (ch) => ch.charCodeAt(0));
+      if (bytes.length === m.w * m.h * 4 && m.w > 0 && m.h > 0) {
+        c.getContext("2d").putImageData(new ImageData(bytes, m.w, m.h), 0, 0);
+        cursorCss = "url(" + c.toDataURL() + ") " + m.hx + " " + m.hy + ", default";
+      }
+      applyCursor();
+    } else if (m.t === "pos") {
+      cursorVisible = m.visible;
+      applyCursor();
+    }
+  }
+  function applyCursor() { video.style.cursor = cursorVisible ? cursorCss : "none"; }
+
+  // ---- input: only while the desktop has the focus ----
+  // Maps a point in the page to desktop pixels, minus the letterbox bars of object-fit: contain.
+  function toDesktop(clientX, clientY) {
+    const r = video.getBoundingClientRect();
+    const w = desktop.w || video.videoWidth, h = desktop.h || video.videoHeight;
+    if (!w || !h) return null;
+    const scale = Math.min(r.width / w, r.height / h);
+    const left = r.left + (r.width - w * scale) / 2, top = r.top + (r.height - h * scale) / 2;
+    const x = Math.round((clientX - left) / scale), y = Math.round((clientY - top) / scale);
+    return { x: Math.max(0, Math.min(w - 1, x)), y: Math.max(0, Math.min(h - 1, y)) };
+  }
+  const focused = () => document.activeElement === screen;
+  screen.addEventListener("mousedown", () => screen.focus());
+  for (const type of ["keydown", "keyup"]) {
+    document.addEventListener(type, (e) => {
+      if (!focused() || !e.code) return;
+      e.preventDefault();
+      if (e.repeat && type === "keyup") return;
+      sendInput({ t: "key", code: e.code, down: type === "keydown" });
+    });
+  }
+  screen.addEventListener("blur", () => {
+    // Release what may be held, so no key stays down in the desktop.
+    for (const code of ["ShiftLeft", "ShiftRight", "ControlLeft", "ControlRight", "AltLeft", "AltRight", "MetaLeft", "MetaRight"])
+      sendInput({ t: "key", code, down: false });
+  });
+  video.addEventListener("pointermove", (e) => {
+    const p = toDesktop(e.clientX, e.clientY);
+    if (p) sendInput({ t: "move", x: p.x, y: p.y });
+  });
+  for (const type of ["pointerdown", "pointerup"]) {
+    video.addEventListener(type, (e) => {
+      const p = toDesktop(e.clientX, e.clientY);
+      if (p) sendInput({ t: "move", x: p.x, y: p.y });
+      if (e.button >= 0 && e.button <= 4) sendInput({ t: "button", b: e.button, down: type === "pointerdown" });
+      e.preventDefault();
+    });
+  }
+  video.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    if (e.deltaY !== 0) sendInput({ t: "wheel", dy: e.deltaY < 0 ? -1 : 1 });
+  }, { passive: false });
+  video.addEventListener("contextmenu", (e) => e.preventDefault());
+
+  // Test suite hook (?selftest=input): the same handlers, driven by synthetic DOM events.
+  function runInputSelftest() {
+    screen.focus();
+    const r = video.getBoundingClientRect();
+    const cx = r.left + r.width / 2, cy = r.top + r.height / 2;
+    document.dispatchEvent(new KeyboardEvent("keydown", { code: "KeyA", key: "a", bubbles: true }));
+    document.dispatchEvent(new KeyboardEvent("keyup", { code: "KeyA", key: "a", bubbles: true }));
+    document.dispatchEvent(new KeyboardEvent("keydown", { code: "ArrowUp", key: "ArrowUp", bubbles: true }));
+    document.dispatchEvent(new KeyboardEvent("keyup", { code: "ArrowUp", key: "ArrowUp", bubbles: true }));
+    video.dispatchEvent(new PointerEvent("pointermove", { clientX: cx, clientY: cy, bubbles: true }));
+    video.dispatchEvent(new PointerEvent("pointerdown", { clientX: cx, clientY: cy, button: 2, bubbles: true }));
+    video.dispatchEvent(new PointerEvent("pointerup", { clientX: cx, clientY: cy, button: 2, bubbles: true }));
+    video.dispatchEvent(new WheelEvent("wheel", { clientX: cx, clientY: cy, deltaY: -120, bubbles: true, cancelable: true }));
+    document.dispatchEvent(new KeyboardEvent("keydown", { code: "Enter", key: "Enter", bubbles: true }));
+    document.dispatchEvent(new KeyboardEvent("keyup", { code: "Enter", key: "Enter", bubbles: true }));
+  }
+
+  // ---- frames: the barcode of the synthetic desktop, for the latency figure ----
+  // Layout (capture/synthetic/barcode.hpp): 16-px blocks at the top left: white, black sync,
+  // 24 data bits, 8 CRC-8 bits, black, white end.
+  const BLOCK = 16, BLOCKS = 36;
+  const probe = document.createElement("canvas");
+  probe.width = BLOCKS * BLOCK; probe.height = BLOCK;
+  const probeCtx = probe.getContext("2d", { willReadFrequently: true });
+  function crc8(v) {
+    let crc = 0;
+    for (let shift = 16; shift >= 0; shift -= 8) {
+      crc ^= (v >> shift) & 255;
+      for (let b = 0; b < 8; ++b) crc = (crc & 0x80) ? ((crc << 1) ^ 7) & 255 : (crc << 1) & 255;
+    }
+    return crc;
+  }
+  function readBarcode() {
+    const w = video.videoWidth, h = video.videoHeight;
+    if (w < BLOCKS * BLOCK || h < BLOCK) return null;
+    probeCtx.drawImage(video, 0, 0, BLOCKS * BLOCK, BLOCK, 0, 0, BLOCKS * BLOCK, BLOCK);
+    const px = probeCtx.getImageData(0, 0, BLOCKS * BLOCK, BLOCK).data;
+    const level = [];
+    for (let b = 0; b < BLOCKS; ++b) {
+      let sum = 0;
+      for (let y = 4; y < 12; ++y)
+        for (let x = b * BLOCK + 4; x < b * BLOCK + 12; ++x) {
+          const i = (y * BLOCKS * BLOCK + x) * 4;
+          sum += (px[i] * 77 + px[i + 1] * 150 + px[i + 2] * 29) >> 8;
+        }
+      level.push(sum / 64);
+    }
+    if (level[0] - level[1] < 32) return null;
+    const t = (level[0] + level[1]) / 2, white = (b) => level[b] > t;
+    if (white(34) || !white(35)) return null;
+    let v = 0, c = 0;
+    for (let i = 0; i < 24; ++i) v = v * 2 + (white(2 + i) ? 1 : 0);
+    for (let i = 0; i < 8; ++i) c = c * 2 + (white(26 + i) ? 1 : 0);
+    return c === crc8(v) ? v : null;
+  }
+  let pending = [], framesThisSecond = 0, lastBarcode = -1;
+  function onFrame(now, meta) {
+    ++framesThisSecond;
+    ++shown.frames;
+    // Test suite hook (?selftest=cycles): hang up after a few frames and connect again.
+    if (selftest === "cycles" && ++framesThisConnection === 5) setTimeout(connect, 0);
+    const code = readBarcode();
+    if (code !== null && code !== lastBarcode) {
+      lastBarcode = code;
+      const origin = performance.timeOrigin;
+      pending.push([code, origin + (meta.receiveTime || now), origin + (meta.presentationTime || now)]);
+    }
+    video.requestVideoFrameCallback(onFrame);
+  }
+  if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) video.requestVideoFrameCallback(onFrame);
+  setInterval(() => {
+    if (pending.length) { send({ type: "frames", frames: pending.splice(0, 1000) }); }
+  }, 200);
+
+  // ---- overlay ----
+  let lastBytes = 0, lastTime = 0;
+  setInterval(async () => {
+    shown.fps = framesThisSecond;
+    framesThisSecond = 0;
+    if (pc) {
+      try {
+        const stats = await pc.getStats();
+        stats.forEach((s) => {
+          if (s.type === "inbound-rtp" && s.kind === "video") {
+            if (lastTime) shown.kbps = Math.round((s.bytesReceived - lastBytes) * 8 / (s.timestamp - lastTime));
+            lastBytes = s.bytesReceived; lastTime = s.timestamp;
+          } else if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) {
+            shown.rtt = s.currentRoundTripTime * 1000;
+          }
+        });
+      } catch (e) {}
+    }
+    overlay.textContent =
+        shown.state + "  " + (desktop.w ? desktop.w + "×" + desktop.h : "") + "\n" +
+        "fps " + shown.fps + "   " + (shown.kbps / 1000).toFixed(1) + " Mbit/s\n" +
+        "rtt " + (shown.rtt === null ? "–" : shown.rtt.toFixed(1) + " ms") +
+        "   latency " + (shown.latency === null ? "–" : shown.latency.toFixed(0) + " ms");
+    send({ type: "stats", fps: shown.fps, kbps: shown.kbps, rtt_ms: shown.rtt || 0,
+           latency_ms: shown.latency === null ? -1 : shown.latency });
+  }, 1000);
+
+  if (!token && params.has("token")) setState("No token in the address", false);
+  connect();
+})();

@@ -1,0 +1,377 @@
+#include "transport/webrtc_desktop.hpp"
+
+#include <glib.h>
+#include <time.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "core/clock.hpp"
+#include "transport/main_loop_thread.hpp"
+
+namespace vdistream::transport {
+
+namespace {
+
+int64_t realtime_minus_monotonic_ns() {
+  timespec rt{}, mono{};
+  clock_gettime(CLOCK_REALTIME, &rt);
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  return (int64_t(rt.tv_sec) - int64_t(mono.tv_sec)) * 1'000'000'000 + (rt.tv_nsec - mono.tv_nsec);
+}
+
+bool valid_name(const std::string& name) {
+  return !name.empty() && name.size() <= 64 &&
+         std::all_of(name.begin(), name.end(), [](char c) { return g_ascii_isalnum(c) || c == '-' || c == '_'; });
+}
+
+}  // namespace
+
+WebRtcDesktop::WebRtcDesktop(HttpServer& server, const WebRtcDesktopConfig& config, WebRtcDesktopHooks hooks)
+    : server_(server), config_(config), hooks_(std::move(hooks)), log_(config.name), rate_(config.rate) {}
+
+core::Result<std::shared_ptr<WebRtcDesktop>> WebRtcDesktop::create(HttpServer& server,
+                                                                   const WebRtcDesktopConfig& config,
+                                                                   WebRtcDesktopHooks hooks) {
+  if (!valid_name(config.name))
+    return core::Error{"desktop name '" + config.name + "': use 1-64 letters, digits, '-' or '_'"};
+  // Probe once that the pipeline can be built, so a missing plugin is an error now, not per viewer.
+  {
+    auto probe = WebRtcPeer::create(0, core::Logger(config.name), PeerCallbacks{});
+    if (!probe) return core::Error{probe.error()};
+  }
+  std::shared_ptr<WebRtcDesktop> d(new WebRtcDesktop(server, config, std::move(hooks)));
+  std::weak_ptr<WebRtcDesktop> weak = d;
+  server.add_handler(d->path(), [weak](const HttpRequest& request) {
+    auto self = weak.lock();
+    return self ? self->serve_page(request) : HttpResponse::text(404, "no such desktop\n");
+  });
+  WebSocketOptions ws;
+  ws.max_message_bytes = kMaxSignalBytes;
+  ws.check = [token = config.token](const HttpRequest& request) { return check_token(request, token); };
+  ws.on_open = [weak](const std::shared_ptr<WebSocket>& socket, const HttpRequest& request) {
+    if (auto self = weak.lock()) self->open_viewer(socket, request);
+    else socket->close(1001, "desktop gone");
+  };
+  server.add_websocket_handler(d->path() + "ws", std::move(ws));
+  server.run_on_thread([&] {
+    GSource* timer = g_timeout_source_new(guint(config.stats_interval_ms));
+    g_source_set_callback(
+        timer,
+        [](gpointer data) -> gboolean {
+          if (auto self = static_cast<std::weak_ptr<WebRtcDesktop>*>(data)->lock()) self->poll_stats();
+          return G_SOURCE_CONTINUE;
+        },
+        new std::weak_ptr<WebRtcDesktop>(weak), [](gpointer data) { delete static_cast<std::weak_ptr<WebRtcDesktop>*>(data); });
+    d->stats_timer_ = g_source_attach(timer, server.thread().context());
+    g_source_unref(timer);
+  });
+  d->log_.info("WebRTC at {}{}", d->path(), config.token.empty() ? " (no token: --no-auth)" : "");
+  return d;
+}
+
+WebRtcDesktop::~WebRtcDesktop() {
+  server_.remove_handler(path() + "ws");
+  server_.remove_handler(path());
+  std::map<uint64_t, Viewer> viewers;
+  server_.run_on_thread([&] {
+    if (GSource* timer = g_main_context_find_source_by_id(server_.thread().context(), stats_timer_))
+      g_source_destroy(timer);
+    std::lock_guard lock(viewers_mutex_);
+    viewers.swap(viewers_);
+    for (auto& [id, v] : viewers) {
+      v.socket->on_text = nullptr;
+      v.socket->on_closed = nullptr;
+      v.socket->close(1001, "desktop stopped");
+    }
+  });
+  viewers.clear();  // the peers' pipelines stop here, on this thread
+  if (hooks_.set_active) hooks_.set_active(false);
+}
+
+std::string WebRtcDesktop::url(const std::string& base) const {
+  if (config_.token.empty()) return base + path();
+  gchar* escaped = g_uri_escape_string(config_.token.c_str(), nullptr, FALSE);
+  std::string u = base + path() + "?token=" + escaped;
+  g_free(escaped);
+  return u;
+}
+
+HttpResponse WebRtcDesktop::serve_page(const HttpRequest& request) const {
+  if (auto refused = check_token(request, config_.token)) return *refused;
+  const std::string rest = request.path.substr(std::min(request.path.size(), path().size()));
+  if (request.method != "GET" && request.method != "HEAD") return HttpResponse::text(405, "GET only\n");
+  if (rest.empty() || rest == "index.html") {
+    // One document: the script goes inline, so no second request has to carry the token.
+    std::string page(web_asset("index.html"));
+    const std::string tag = "<script src=\"client.js\"></script>";
+    if (auto at = page.find(tag); at != std::string::npos)
+      page.replace(at, tag.size(), "<script>\n" + std::string(web_asset("client.js")) + "\n</script>");
+    HttpResponse r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = std::move(page);
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                           "connect-src 'self' ws: wss:; img-src data:; media-src 'self' blob: mediastream:");
+    r.headers.emplace_back("Referrer-Policy", "no-referrer");
+    return r;
+  }
+  return HttpResponse::text(404, "not found\n");
+}
+
+void WebRtcDesktop::open_viewer(const std::shared_ptr<WebSocket>& socket, const HttpRequest& request) {
+  const uint64_t id = next_id_++;
+  {
+    std::lock_guard lock(viewers_mutex_);
+    if (viewers_.size() >= config_.max_viewers) {
+      ++sessions_refused_;
+      socket->send_text(error_message("too many viewers (" + std::to_string(config_.max_viewers) + ")"));
+      socket->close(1013, "too many viewers");
+      return;
+    }
+  }
+  std::weak_ptr<WebRtcDesktop> weak = weak_from_this();
+  std::weak_ptr<WebSocket> weak_socket = socket;
+  PeerCallbacks callbacks;
+  callbacks.send_signal = [weak_socket](std::string text) {
+    if (auto s = weak_socket.lock()) s->send_text(std::move(text));
+  };
+  callbacks.request_keyframe = [this] { request_keyframe(); };
+  callbacks.on_input = [this](std::string_view text) { on_input(text); };
+  callbacks.on_state = [weak, id, this](PeerState state) {
+    if (state == PeerState::Failed || state == PeerState::Closed)
+      server_.thread().post([weak, id] {
+        if (auto self = weak.lock()) self->remove_viewer(id);
+      });
+  };
+  callbacks.on_congestion = [this, id](const CongestionReport& report) {
+    std::optional<RateDecision> decision;
+    {
+      std::lock_guard lock(rate_mutex_);
+      decision = rate_.report(id, report);
+    }
+    if (decision) {
+      log_.info("bitrate: {}", decision->reason);
+      if (hooks_.set_bitrate) hooks_.set_bitrate(decision->bitrate_bps);
+    }
+  };
+  callbacks.on_channel_open = [this] {
+    std::vector<std::string> messages;
+    std::lock_guard lock(cursor_mutex_);
+    if (width_ > 0) messages.push_back(desktop_size_message(width_, height_));
+    if (!cursor_shape_message_.empty()) messages.push_back(cursor_shape_message_);
+    if (!cursor_position_message_.empty()) messages.push_back(cursor_position_message_);
+    return messages;
+  };
+  auto peer = WebRtcPeer::create(id, log_, std::move(callbacks));
+  if (!peer) {
+    ++sessions_refused_;
+    log_.error("viewer {}: {}", id, peer.error());
+    socket->send_text(error_message("the server could not start a session"));
+    socket->close(1011, "no session");
+    return;
+  }
+  socket->on_text = [weak, id](const std::string& text) {
+    if (auto self = weak.lock()) self->on_signal(id, text);
+  };
+  socket->on_closed = [weak, id] {
+    if (auto self = weak.lock()) self->remove_viewer(id);
+  };
+  bool first = false;
+  {
+    std::lock_guard lock(viewers_mutex_);
+    first = viewers_.empty();
+    Viewer v;
+    v.peer = std::move(*peer);
+    v.socket = socket;
+    v.remote_address = request.remote_address;
+    viewers_.emplace(id, std::move(v));
+  }
+  {
+    std::lock_guard lock(rate_mutex_);
+    rate_.add_viewer(id, core::monotonic_now_ns());
+  }
+  ++viewers_total_;
+  log_.info("viewer {} from {}", id, request.remote_address);
+  if (first && hooks_.set_active) hooks_.set_active(true);
+  WebRtcPeer* started = nullptr;
+  {
+    std::lock_guard lock(viewers_mutex_);
+    started = viewers_.at(id).peer.get();
+  }
+  if (core::Status s = started->start(); !s) {
+    ++sessions_refused_;
+    log_.error("viewer {}: {}", id, s.error());
+    socket->send_text(error_message("the server could not start a session"));
+    remove_viewer(id);
+  }
+}
+
+void WebRtcDesktop::on_signal(uint64_t id, const std::string& text) {
+  auto message = parse_signal_message(text);
+  if (message) {
+    if (auto* frames = std::get_if<FrameReport>(&*message)) {
+      handle_frames(id, *frames);
+      return;
+    }
+  }
+  std::lock_guard lock(viewers_mutex_);
+  auto it = viewers_.find(id);
+  if (it == viewers_.end()) return;
+  Viewer& v = it->second;
+  if (!message) {
+    ++messages_refused_;
+    log_.warn("viewer {}: signalling message refused: {}", id, message.error());
+    v.socket->send_text(error_message("refused: " + message.error()));
+    return;
+  }
+  if (auto* answer = std::get_if<SdpAnswer>(&*message)) {
+    v.peer->handle_answer(answer->sdp);
+  } else if (auto* ice = std::get_if<IceCandidate>(&*message)) {
+    v.peer->handle_ice(ice->mline_index, ice->candidate);
+  } else if (auto* page = std::get_if<ViewerStatsReport>(&*message)) {
+    v.page = *page;
+  }
+}
+
+void WebRtcDesktop::handle_frames(uint64_t id, const FrameReport& report) {
+  const double offset_ms = double(realtime_minus_monotonic_ns()) / 1e6;
+  std::vector<double> latencies;
+  {
+    std::lock_guard lock(capture_mutex_);
+    for (const auto& f : report.frames) {
+      const auto& [sequence, captured_ns] = capture_ring_[f.barcode % kCaptureRing];
+      if ((sequence & 0xffffff) != f.barcode || captured_ns == 0) continue;
+      latencies.push_back(f.present_ms - (double(captured_ns) / 1e6 + offset_ms));
+    }
+  }
+  if (!latencies.empty()) {
+    std::nth_element(latencies.begin(), latencies.begin() + ptrdiff_t(latencies.size() / 2), latencies.end());
+    const double p50 = latencies[latencies.size() / 2];
+    std::lock_guard lock(viewers_mutex_);
+    auto it = viewers_.find(id);
+    if (it != viewers_.end()) {
+      it->second.latency_p50_ms = p50;
+      it->second.socket->send_text(nlohmann::json{{"type", "latency"}, {"p50_ms", p50}}.dump());
+    }
+  }
+  if (hooks_.on_frames) hooks_.on_frames(id, report);
+}
+
+void WebRtcDesktop::on_input(std::string_view text) {
+  auto events = parse_input_message(text, width_, height_);
+  if (!events) {
+    ++messages_refused_;
+    log_.debug("input refused: {}", events.error());
+    return;
+  }
+  if (!hooks_.input) return;
+  std::lock_guard lock(input_mutex_);
+  for (const auto& e : *events) hooks_.input->send(e);
+}
+
+void WebRtcDesktop::remove_viewer(uint64_t id) {
+  Viewer gone;
+  bool last = false;
+  {
+    std::lock_guard lock(viewers_mutex_);
+    auto it = viewers_.find(id);
+    if (it == viewers_.end()) return;
+    gone = std::move(it->second);
+    viewers_.erase(it);
+    last = viewers_.empty();
+  }
+  std::optional<RateDecision> decision;
+  {
+    std::lock_guard lock(rate_mutex_);
+    rate_.remove_viewer(id, core::monotonic_now_ns());
+    if (!rate_.decisions().empty() && rate_.bitrate() != 0) decision = rate_.decisions().back();
+  }
+  gone.socket->on_text = nullptr;
+  gone.socket->on_closed = nullptr;
+  gone.socket->close(1000, "session ended");
+  gone.peer.reset();
+  log_.info("viewer {} left", id);
+  if (last && hooks_.set_active) hooks_.set_active(false);
+  if (decision && hooks_.set_bitrate) hooks_.set_bitrate(rate_.bitrate());
+}
+
+void WebRtcDesktop::request_keyframe() {
+  ++idr_requests_;
+  if (hooks_.keyframes) hooks_.keyframes->request_keyframe();
+}
+
+void WebRtcDesktop::poll_stats() {
+  const int64_t now = core::monotonic_now_ns();
+  std::lock_guard lock(viewers_mutex_);
+  for (auto& [id, v] : viewers_) v.peer->poll_stats(now);
+}
+
+void WebRtcDesktop::on_encoded(const core::EncodedFramePtr& frame) {
+  width_ = frame->width;
+  height_ = frame->height;
+  {
+    std::lock_guard lock(capture_mutex_);
+    capture_ring_[(frame->sequence & 0xffffff) % kCaptureRing] = {frame->sequence, frame->timestamps.captured_ns};
+  }
+  std::lock_guard lock(viewers_mutex_);
+  for (auto& [id, v] : viewers_) v.peer->push(frame);
+}
+
+void WebRtcDesktop::set_cursor(const core::CursorShape& shape) {
+  std::string message = cursor_shape_message(shape);
+  {
+    std::lock_guard lock(cursor_mutex_);
+    cursor_shape_message_ = message;
+  }
+  std::lock_guard lock(viewers_mutex_);
+  for (auto& [id, v] : viewers_) v.peer->send_data(message);
+}
+
+void WebRtcDesktop::move_cursor(const core::CursorPosition& position) {
+  std::string message = cursor_position_message(position);
+  {
+    std::lock_guard lock(cursor_mutex_);
+    cursor_position_message_ = message;
+  }
+  std::lock_guard lock(viewers_mutex_);
+  for (auto& [id, v] : viewers_) v.peer->send_data(message);
+}
+
+void WebRtcDesktop::drop_rtp_packets(uint32_t count) {
+  std::lock_guard lock(viewers_mutex_);
+  for (auto& [id, v] : viewers_) v.peer->drop_rtp_packets(count);
+}
+
+WebRtcStats WebRtcDesktop::stats() const {
+  WebRtcStats s;
+  s.name = config_.name;
+  s.viewers_total = viewers_total_;
+  s.sessions_refused = sessions_refused_;
+  s.messages_refused = messages_refused_;
+  s.idr_requests = idr_requests_;
+  {
+    std::lock_guard lock(rate_mutex_);
+    s.bitrate_bps = rate_.bitrate();
+    s.decisions = rate_.decisions();
+  }
+  std::lock_guard lock(viewers_mutex_);
+  s.viewers = viewers_.size();
+  for (const auto& [id, v] : viewers_) {
+    ViewerStats vs;
+    vs.id = id;
+    vs.state = to_string(v.peer->state());
+    vs.remote_address = v.remote_address;
+    vs.counters = v.peer->counters();
+    vs.page = v.page;
+    vs.latency_p50_ms = v.latency_p50_ms;
+    {
+      std::lock_guard rate_lock(rate_mutex_);
+      vs.estimate_bps = rate_.estimate(id);
+    }
+    s.per_viewer.push_back(vs);
+  }
+  return s;
+}
+
+}  // namespace vdistream::transport

@@ -1,0 +1,135 @@
+// One desktop served to browsers: the page at /desktops/<name>/ and its signalling WebSocket at
+// /desktops/<name>/ws on the service's HttpServer, one WebRtcPeer per viewer fed with the
+// desktop's shared access units, input back to the desktop's InputSink, cursor out to the page,
+// and a rate controller that sets the encoder's bitrate for the slowest viewer.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/frame.hpp"
+#include "core/input.hpp"
+#include "core/log.hpp"
+#include "core/status.hpp"
+#include "transport/http_server.hpp"
+#include "transport/messages.hpp"
+#include "transport/rate_controller.hpp"
+#include "transport/webrtc_peer.hpp"
+
+namespace vdistream::transport {
+
+struct WebRtcDesktopConfig {
+  std::string name = "default";
+  std::string token;  // empty: no token needed (only when the operator disabled auth)
+  RateControllerConfig rate;
+  size_t max_viewers = 16;
+  int64_t stats_interval_ms = 1000;
+};
+
+// How the desktop reaches the rest of the service; every member is optional.
+struct WebRtcDesktopHooks {
+  core::KeyframeRequester* keyframes = nullptr;  // coalesces across viewers
+  core::InputSink* input = nullptr;
+  std::function<void(uint32_t bps)> set_bitrate;
+  // true with the first viewer, false after the last: attach/detach from the encode pipeline.
+  std::function<void(bool active)> set_active;
+  // What a page decoded (barcodes with wall-clock receive/present times): tests and benchmarks.
+  std::function<void(uint64_t viewer, const FrameReport&)> on_frames;
+};
+
+struct ViewerStats {
+  uint64_t id = 0;
+  std::string state;
+  std::string remote_address;
+  PeerCounters counters;
+  uint32_t estimate_bps = 0;      // the rate controller's estimate for this viewer
+  ViewerStatsReport page;         // what the page's overlay shows
+  double latency_p50_ms = -1;     // glass-to-glass from the page's barcode reports, last report
+};
+
+struct WebRtcStats {
+  std::string name;
+  size_t viewers = 0;
+  uint64_t viewers_total = 0;      // sessions ever opened
+  uint64_t sessions_refused = 0;   // too many viewers, pipeline failures
+  uint64_t messages_refused = 0;   // malformed/unknown signalling or input
+  uint64_t idr_requests = 0;       // asked of the encoder (connects, PLI/FIR, drops)
+  uint32_t bitrate_bps = 0;
+  std::vector<ViewerStats> per_viewer;
+  std::deque<RateDecision> decisions;
+};
+
+class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_from_this<WebRtcDesktop> {
+ public:
+  static core::Result<std::shared_ptr<WebRtcDesktop>> create(HttpServer& server, const WebRtcDesktopConfig& config,
+                                                             WebRtcDesktopHooks hooks);
+  ~WebRtcDesktop() override;  // unregisters its paths, closes every viewer
+  WebRtcDesktop(const WebRtcDesktop&) = delete;
+  WebRtcDesktop& operator=(const WebRtcDesktop&) = delete;
+
+  void on_encoded(const core::EncodedFramePtr& frame) override;  // encode thread, never blocks
+
+  void set_cursor(const core::CursorShape& shape);
+  void move_cursor(const core::CursorPosition& position);
+
+  WebRtcStats stats() const;
+  std::string path() const { return "/desktops/" + config_.name + "/"; }
+  // The page's URL on `base` (e.g. HttpServer::base_url()), with the token.
+  std::string url(const std::string& base) const;
+
+  void drop_rtp_packets(uint32_t count);  // every viewer loses its next `count` RTP packets
+
+ private:
+  struct Viewer {
+    std::unique_ptr<WebRtcPeer> peer;
+    std::shared_ptr<WebSocket> socket;
+    std::string remote_address;
+    ViewerStatsReport page;
+    double latency_p50_ms = -1;
+  };
+  WebRtcDesktop(HttpServer& server, const WebRtcDesktopConfig& config, WebRtcDesktopHooks hooks);
+  HttpResponse serve_page(const HttpRequest& request) const;
+  void open_viewer(const std::shared_ptr<WebSocket>& socket, const HttpRequest& request);
+  void on_signal(uint64_t id, const std::string& text);
+  void on_input(std::string_view text);
+  void remove_viewer(uint64_t id);
+  void poll_stats();
+  void request_keyframe();
+  void handle_frames(uint64_t id, const FrameReport& report);
+
+  HttpServer& server_;
+  WebRtcDesktopConfig config_;
+  WebRtcDesktopHooks hooks_;
+  core::Logger log_;
+  std::atomic<uint64_t> next_id_{1};
+  std::atomic<int32_t> width_{0}, height_{0};
+  std::atomic<uint64_t> idr_requests_{0}, viewers_total_{0}, sessions_refused_{0}, messages_refused_{0};
+  unsigned stats_timer_ = 0;  // GSource id on the server's context
+
+  mutable std::mutex viewers_mutex_;  // also serialises pushes
+  std::map<uint64_t, Viewer> viewers_;
+  std::mutex cursor_mutex_;
+  std::string cursor_shape_message_, cursor_position_message_;
+
+  std::mutex input_mutex_;
+
+  mutable std::mutex rate_mutex_;
+  RateController rate_;
+
+  // Capture times by barcode value (frame sequence modulo 2^24), for the latency figure.
+  static constexpr size_t kCaptureRing = 1024;
+  mutable std::mutex capture_mutex_;
+  std::vector<std::pair<uint64_t, int64_t>> capture_ring_ = std::vector<std::pair<uint64_t, int64_t>>(kCaptureRing);
+};
+
+// The web client's files, embedded at build time: "index.html", "client.js". Empty if unknown.
+std::string_view web_asset(std::string_view name);
+
+}  // namespace vdistream::transport

@@ -1,0 +1,445 @@
+#include "transport/webrtc_peer.hpp"
+
+#define GST_USE_UNSTABLE_API
+#include <gst/app/gstappsrc.h>
+#include <gst/gst.h>
+#include <gst/rtp/gstrtphdrext.h>
+#include <gst/sdp/sdp.h>
+#include <gst/video/video.h>
+#include <gst/webrtc/webrtc.h>
+
+#include <mutex>
+
+namespace vdistream::transport {
+
+namespace {
+
+constexpr const char* kTwccUri = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+constexpr guint64 kMaxQueuedBytes = 2 * 1024 * 1024;  // beyond this the viewer is not keeping up
+
+void init_gstreamer() {
+  static std::once_flag once;
+  std::call_once(once, [] { gst_init(nullptr, nullptr); });
+}
+
+}  // namespace
+
+const char* to_string(PeerState state) {
+  switch (state) {
+    case PeerState::Negotiating: return "negotiating";
+    case PeerState::Connected: return "connected";
+    case PeerState::Failed: return "failed";
+    case PeerState::Closed: return "closed";
+  }
+  return "?";
+}
+
+// Every GStreamer callback reaches the peer through this guard: the destructor clears it (waiting
+// for a callback in flight), so callbacks from webrtcbin's threads never see a dead peer.
+struct PeerGlue {
+  std::recursive_mutex mutex;
+  WebRtcPeer* peer = nullptr;
+
+  using Ptr = std::shared_ptr<PeerGlue>;
+  static gpointer hold(const Ptr& glue) { return new Ptr(glue); }
+  static void release(gpointer data, GClosure* = nullptr) { delete static_cast<Ptr*>(data); }
+  static void release_notify(gpointer data) { delete static_cast<Ptr*>(data); }
+  template <typename F>
+  static void with(gpointer data, F fn) {
+    Ptr glue = *static_cast<Ptr*>(data);
+    std::lock_guard lock(glue->mutex);
+    if (glue->peer) fn(*glue->peer);
+  }
+
+  static void negotiation_needed(GstElement*, gpointer data) {
+    with(data, [](WebRtcPeer& p) { p.on_negotiation_needed(); });
+  }
+  static void offer_created(GstPromise* promise, gpointer data) {
+    with(data, [promise](WebRtcPeer& p) { p.on_offer_created(promise); });
+    gst_promise_unref(promise);
+  }
+  static void ice_candidate(GstElement*, guint mline, gchar* candidate, gpointer data) {
+    with(data, [&](WebRtcPeer& p) { p.callbacks_.send_signal(ice_message(mline, candidate)); });
+  }
+  static void connection_state(GstElement*, GParamSpec*, gpointer data) {
+    with(data, [](WebRtcPeer& p) { p.on_connection_state(); });
+  }
+  static void channel_open(GObject*, gpointer data) {
+    with(data, [](WebRtcPeer& p) {
+      p.channel_open_ = true;
+      if (p.callbacks_.on_channel_open)
+        for (const auto& m : p.callbacks_.on_channel_open()) p.send_data(m);
+    });
+  }
+  static void channel_message(GObject*, gchar* text, gpointer data) {
+    with(data, [text](WebRtcPeer& p) {
+      if (text && p.callbacks_.on_input) p.callbacks_.on_input(text);
+    });
+  }
+  static void channel_close(GObject*, gpointer data) {
+    with(data, [](WebRtcPeer& p) { p.channel_open_ = false; });
+  }
+  // A PLI/FIR from the browser arrives as an upstream force-key-unit event that appsrc ignores.
+  static GstPadProbeReturn upstream_event(GstPad*, GstPadProbeInfo* info, gpointer data) {
+    GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+    if (event && gst_video_event_is_force_key_unit(event)) {
+      with(data, [](WebRtcPeer& p) {
+        {
+          std::lock_guard lock(p.counters_mutex_);
+          ++p.counters_.keyframe_requests;
+        }
+        p.callbacks_.request_keyframe();
+      });
+    }
+    return GST_PAD_PROBE_OK;
+  }
+  // Loses video RTP packets where they leave for the network (after the RTX history has kept
+  // them, as a real loss would), so NACK can bring them back.
+  static bool take_drop(WebRtcPeer& p, GstBuffer* buffer) {
+    guint8 head[2] = {0, 0};
+    if (gst_buffer_extract(buffer, 0, head, 2) != 2) return false;
+    const bool rtp = head[0] >= 128 && head[0] < 192 && (head[1] & 0x7f) == 96;  // SRTP video, not RTX/RTCP/DTLS
+    if (!rtp) return false;
+    uint32_t n = p.drop_rtp_.load();
+    while (n > 0 && !p.drop_rtp_.compare_exchange_weak(n, n - 1)) {
+    }
+    if (n == 0) return false;
+    std::lock_guard lock(p.counters_mutex_);
+    ++p.counters_.rtp_packets_dropped;
+    return true;
+  }
+  static GstPadProbeReturn outgoing_packet(GstPad*, GstPadProbeInfo* info, gpointer data) {
+    GstPadProbeReturn result = GST_PAD_PROBE_OK;
+    with(data, [&](WebRtcPeer& p) {
+      if (p.drop_rtp_ == 0) return;
+      if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+        if (take_drop(p, GST_PAD_PROBE_INFO_BUFFER(info))) result = GST_PAD_PROBE_DROP;
+      } else if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+        GstBufferList* list = gst_buffer_list_make_writable(GST_PAD_PROBE_INFO_BUFFER_LIST(info));
+        GST_PAD_PROBE_INFO_DATA(info) = list;
+        for (guint i = 0; i < gst_buffer_list_length(list);) {
+          if (take_drop(p, gst_buffer_list_get(list, i))) gst_buffer_list_remove(list, i, 1);
+          else ++i;
+        }
+      }
+    });
+    return result;
+  }
+  struct StatsRequest {
+    Ptr glue;
+    int64_t now_ns;
+  };
+  static void stats_ready(GstPromise* promise, gpointer data) {
+    auto* request = static_cast<StatsRequest*>(data);
+    if (gst_promise_wait(promise) == GST_PROMISE_RESULT_REPLIED) {
+      const GstStructure* reply = gst_promise_get_reply(promise);
+      std::lock_guard lock(request->glue->mutex);
+      if (request->glue->peer && reply) request->glue->peer->on_stats(reply, request->now_ns);
+    }
+    gst_promise_unref(promise);
+  }
+  static void free_stats_request(gpointer data) { delete static_cast<StatsRequest*>(data); }
+};
+
+WebRtcPeer::WebRtcPeer(uint64_t id, const core::Logger& log, PeerCallbacks callbacks)
+    : id_(id),
+      log_(log.scope() + " viewer " + std::to_string(id)),
+      callbacks_(std::move(callbacks)),
+      glue_(std::make_shared<PeerGlue>()) {
+  glue_->peer = this;
+}
+
+core::Result<std::unique_ptr<WebRtcPeer>> WebRtcPeer::create(uint64_t id, const core::Logger& log,
+                                                             PeerCallbacks callbacks) {
+  init_gstreamer();
+  std::unique_ptr<WebRtcPeer> p(new WebRtcPeer(id, log, std::move(callbacks)));
+  GError* error = nullptr;
+  p->pipeline_ = gst_parse_launch(
+      "appsrc name=src is-live=true format=time do-timestamp=true block=false max-bytes=4194304 "
+      "caps=video/x-h264,stream-format=byte-stream,alignment=au "
+      "! h264parse ! rtph264pay name=pay config-interval=-1 aggregate-mode=zero-latency mtu=1200 "
+      "! application/x-rtp,media=video,encoding-name=H264,payload=96 "
+      "! webrtcbin name=webrtc bundle-policy=max-bundle latency=0",
+      &error);
+  if (!p->pipeline_) {
+    std::string why = error ? error->message : "unknown";
+    if (error) g_error_free(error);
+    return core::Error{"cannot build the WebRTC pipeline (are gstreamer1.0-plugins-bad and gstreamer1.0-nice "
+                       "installed?): " + why};
+  }
+  if (error) g_error_free(error);  // a warning with a pipeline still made
+  gst_object_ref_sink(p->pipeline_);
+  p->appsrc_ = gst_bin_get_by_name(GST_BIN(p->pipeline_), "src");
+  p->webrtc_ = gst_bin_get_by_name(GST_BIN(p->pipeline_), "webrtc");
+  GstElement* pay = gst_bin_get_by_name(GST_BIN(p->pipeline_), "pay");
+  if (!p->appsrc_ || !p->webrtc_ || !pay) {
+    if (pay) gst_object_unref(pay);
+    return core::Error{"the WebRTC pipeline lacks its appsrc, payloader or webrtcbin"};
+  }
+  const auto& glue = p->glue_;
+
+  // Congestion feedback: the transport-wide sequence numbers the browser reports back on.
+  if (GstRTPHeaderExtension* twcc = gst_rtp_header_extension_create_from_uri(kTwccUri)) {
+    gst_rtp_header_extension_set_id(twcc, 1);
+    g_signal_emit_by_name(pay, "add-extension", twcc);
+    gst_object_unref(twcc);
+  } else {
+    p->log_.warn("no TWCC header extension (gst-plugins-good rtpmanager): congestion control sees RTCP only");
+  }
+  gst_object_unref(pay);
+  GstPad* src_pad = gst_element_get_static_pad(p->appsrc_, "src");
+  gst_pad_add_probe(src_pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, PeerGlue::upstream_event, PeerGlue::hold(glue),
+                    PeerGlue::release_notify);
+  gst_object_unref(src_pad);
+
+  // Send-only video with NACK + RTX: without them one lost packet freezes Chromium until its PLI.
+  GstWebRTCRTPTransceiver* transceiver = nullptr;
+  g_signal_emit_by_name(p->webrtc_, "get-transceiver", 0, &transceiver);
+  if (!transceiver) return core::Error{"webrtcbin made no transceiver for the video"};
+  g_object_set(transceiver, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "do-nack", TRUE, nullptr);
+  gst_object_unref(transceiver);
+
+  g_signal_connect_data(p->webrtc_, "on-negotiation-needed", G_CALLBACK(PeerGlue::negotiation_needed),
+                        PeerGlue::hold(glue), PeerGlue::release, GConnectFlags(0));
+  g_signal_connect_data(p->webrtc_, "on-ice-candidate", G_CALLBACK(PeerGlue::ice_candidate), PeerGlue::hold(glue),
+                        PeerGlue::release, GConnectFlags(0));
+  g_signal_connect_data(p->webrtc_, "notify::connection-state", G_CALLBACK(PeerGlue::connection_state),
+                        PeerGlue::hold(glue), PeerGlue::release, GConnectFlags(0));
+  return p;
+}
+
+core::Status WebRtcPeer::start() {
+  if (gst_element_set_state(pipeline_, GST_STATE_READY) == GST_STATE_CHANGE_FAILURE)
+    return core::Error{"the WebRTC pipeline refused to get READY"};
+  // The data channel before PLAYING, so it is in the first offer.
+  GstStructure* options = gst_structure_new("options", "ordered", G_TYPE_BOOLEAN, TRUE, nullptr);
+  GObject* channel = nullptr;
+  g_signal_emit_by_name(webrtc_, "create-data-channel", "input", options, &channel);
+  gst_structure_free(options);
+  if (!channel) return core::Error{"webrtcbin made no data channel (is the sctp plugin there?)"};
+  channel_ = channel;
+  g_signal_connect_data(channel, "on-open", G_CALLBACK(PeerGlue::channel_open), PeerGlue::hold(glue_),
+                        PeerGlue::release, GConnectFlags(0));
+  g_signal_connect_data(channel, "on-message-string", G_CALLBACK(PeerGlue::channel_message), PeerGlue::hold(glue_),
+                        PeerGlue::release, GConnectFlags(0));
+  g_signal_connect_data(channel, "on-close", G_CALLBACK(PeerGlue::channel_close), PeerGlue::hold(glue_),
+                        PeerGlue::release, GConnectFlags(0));
+  if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    return core::Error{"the WebRTC pipeline refused to play"};
+  // The offer needs caps on webrtcbin's pad: the first IDR brings them.
+  callbacks_.request_keyframe();
+  return core::Status::success();
+}
+
+WebRtcPeer::~WebRtcPeer() {
+  {
+    std::lock_guard lock(glue_->mutex);  // waits for a callback in flight
+    glue_->peer = nullptr;
+  }
+  if (pipeline_) gst_element_set_state(pipeline_, GST_STATE_NULL);
+  if (channel_) g_object_unref(channel_);
+  if (appsrc_) gst_object_unref(appsrc_);
+  if (webrtc_) gst_object_unref(webrtc_);
+  if (pipeline_) gst_object_unref(pipeline_);
+}
+
+void WebRtcPeer::on_negotiation_needed() {
+  GstPromise* promise = gst_promise_new_with_change_func(PeerGlue::offer_created, PeerGlue::hold(glue_),
+                                                         PeerGlue::release_notify);
+  g_signal_emit_by_name(webrtc_, "create-offer", nullptr, promise);
+}
+
+void WebRtcPeer::on_offer_created(GstPromise* promise) {
+  if (gst_promise_wait(promise) != GST_PROMISE_RESULT_REPLIED) return;
+  const GstStructure* reply = gst_promise_get_reply(promise);
+  GstWebRTCSessionDescription* offer = nullptr;
+  if (!reply || !gst_structure_get(reply, "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &offer, nullptr) || !offer) {
+    log_.error("webrtcbin made no offer");
+    set_state(PeerState::Failed);
+    return;
+  }
+  g_signal_emit_by_name(webrtc_, "set-local-description", offer, nullptr);
+  gchar* text = gst_sdp_message_as_text(offer->sdp);
+  callbacks_.send_signal(offer_message(text));
+  g_free(text);
+  gst_webrtc_session_description_free(offer);
+}
+
+void WebRtcPeer::handle_answer(const std::string& sdp_text) {
+  GstSDPMessage* sdp = nullptr;
+  if (gst_sdp_message_new_from_text(sdp_text.c_str(), &sdp) != GST_SDP_OK || !sdp) {
+    log_.warn("unreadable SDP answer refused");
+    if (sdp) gst_sdp_message_free(sdp);
+    return;
+  }
+  GstWebRTCSessionDescription* answer = gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, sdp);
+  g_signal_emit_by_name(webrtc_, "set-remote-description", answer, nullptr);
+  gst_webrtc_session_description_free(answer);
+}
+
+void WebRtcPeer::handle_ice(uint32_t mline_index, const std::string& candidate) {
+  if (candidate.empty()) return;  // end of candidates
+  g_signal_emit_by_name(webrtc_, "add-ice-candidate", mline_index, candidate.c_str());
+}
+
+void WebRtcPeer::set_state(PeerState state) {
+  if (state_.exchange(state) == state) return;
+  log_.info("{}", to_string(state));
+  if (callbacks_.on_state) callbacks_.on_state(state);
+}
+
+void WebRtcPeer::on_connection_state() {
+  GstWebRTCPeerConnectionState s = GST_WEBRTC_PEER_CONNECTION_STATE_NEW;
+  g_object_get(webrtc_, "connection-state", &s, nullptr);
+  switch (s) {
+    case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED:
+      // Whatever went in before the connection was up may be lost: start again from an IDR.
+      waiting_for_idr_ = true;
+      set_state(PeerState::Connected);
+      callbacks_.request_keyframe();
+      break;
+    case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED: set_state(PeerState::Failed); break;
+    case GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED: set_state(PeerState::Closed); break;
+    default: break;
+  }
+}
+
+void WebRtcPeer::push(const core::EncodedFramePtr& frame) {
+  const PeerState state = state_;
+  bool send = false;
+  if (state == PeerState::Negotiating) {
+    // One IDR gives webrtcbin's pad its caps, so the offer can be made; nothing else until the
+    // connection is up.
+    send = frame->keyframe && !caps_given_.exchange(true);
+  } else if (state == PeerState::Connected) {
+    if (waiting_for_idr_ && frame->keyframe) waiting_for_idr_ = false;
+    send = !waiting_for_idr_;
+    if (send && gst_app_src_get_current_level_bytes(GST_APP_SRC(appsrc_)) > kMaxQueuedBytes) {
+      // The viewer is not keeping up: drop, and start again from an IDR.
+      waiting_for_idr_ = true;
+      send = false;
+      callbacks_.request_keyframe();
+    }
+  }
+  if (!send) {
+    if (state == PeerState::Connected) {
+      std::lock_guard lock(counters_mutex_);
+      ++counters_.frames_discarded;
+    }
+    return;
+  }
+  auto* hold = new core::EncodedFramePtr(frame);
+  GstBuffer* buffer = gst_buffer_new_wrapped_full(
+      GST_MEMORY_FLAG_READONLY, const_cast<uint8_t*>(frame->data.data()), frame->data.size(), 0, frame->data.size(),
+      hold, [](gpointer data) { delete static_cast<core::EncodedFramePtr*>(data); });
+  if (!frame->keyframe) GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+  if (gst_app_src_push_buffer(GST_APP_SRC(appsrc_), buffer) != GST_FLOW_OK) {
+    waiting_for_idr_ = true;
+    return;
+  }
+  std::lock_guard lock(counters_mutex_);
+  ++counters_.frames_sent;
+  counters_.bytes_sent += frame->data.size();
+}
+
+void WebRtcPeer::send_data(const std::string& text) {
+  if (!channel_ || !channel_open_) return;
+  g_signal_emit_by_name(channel_, "send-string", text.c_str());
+}
+
+void WebRtcPeer::drop_rtp_packets(uint32_t count) {
+  if (!loss_probe_installed_.exchange(true)) {
+    // webrtcbin makes its nicesink with the transport, after negotiation: look for it now.
+    GstIterator* it = gst_bin_iterate_recurse(GST_BIN(webrtc_));
+    GValue item = G_VALUE_INIT;
+    while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+      auto* element = GST_ELEMENT(g_value_get_object(&item));
+      GstElementFactory* factory = gst_element_get_factory(element);
+      if (factory && std::string(GST_OBJECT_NAME(factory)) == "nicesink") {
+        if (GstPad* sink = gst_element_get_static_pad(element, "sink")) {
+          gst_pad_add_probe(sink, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                            PeerGlue::outgoing_packet, PeerGlue::hold(glue_), PeerGlue::release_notify);
+          gst_object_unref(sink);
+        }
+      }
+      g_value_reset(&item);
+    }
+    g_value_unset(&item);
+    gst_iterator_free(it);
+  }
+  drop_rtp_ += count;
+}
+
+PeerCounters WebRtcPeer::counters() const {
+  std::lock_guard lock(counters_mutex_);
+  return counters_;
+}
+
+void WebRtcPeer::poll_stats(int64_t now_ns) {
+  if (state_ != PeerState::Connected) return;
+  auto* request = new PeerGlue::StatsRequest{glue_, now_ns};
+  GstPromise* promise = gst_promise_new_with_change_func(PeerGlue::stats_ready, request, PeerGlue::free_stats_request);
+  g_signal_emit_by_name(webrtc_, "get-stats", nullptr, promise);
+}
+
+void WebRtcPeer::on_stats(const GstStructure* stats, int64_t now_ns) {
+  CongestionReport report;
+  report.now_ns = now_ns;
+  struct Found {
+    double rtt_s = -1, lost = -1;
+    guint nacks = 0, plis = 0;
+  } found;
+  gst_structure_foreach(
+      stats,
+      [](GQuark, const GValue* value, gpointer data) -> gboolean {
+        if (!GST_VALUE_HOLDS_STRUCTURE(value)) return TRUE;
+        auto* f = static_cast<Found*>(data);
+        const GstStructure* s = gst_value_get_structure(value);
+        const std::string name = gst_structure_get_name(s);
+        if (name == "remote-inbound-rtp") {
+          gst_structure_get_double(s, "round-trip-time", &f->rtt_s);
+          gst_structure_get_double(s, "fraction-lost", &f->lost);
+        } else if (name == "outbound-rtp") {
+          gst_structure_get_uint(s, "nack-count", &f->nacks);
+          gst_structure_get_uint(s, "pli-count", &f->plis);
+        }
+        return TRUE;
+      },
+      &found);
+  if (found.rtt_s >= 0) report.rtt_ms = found.rtt_s * 1000.0;
+  if (found.lost >= 0) report.fraction_lost = found.lost;
+
+  // The RTP session's view of the transport-wide feedback.
+  if (GstElement* rtpbin = gst_bin_get_by_name(GST_BIN(webrtc_), "rtpbin")) {
+    GObject* session = nullptr;
+    g_signal_emit_by_name(rtpbin, "get-internal-session", 0u, &session);
+    if (session && g_object_class_find_property(G_OBJECT_GET_CLASS(session), "twcc-stats")) {
+      GstStructure* twcc = nullptr;
+      g_object_get(session, "twcc-stats", &twcc, nullptr);
+      if (twcc) {
+        guint recv = 0;
+        gdouble loss_pct = -1;
+        gint64 dod = 0;
+        guint packets_sent = 0;
+        if (gst_structure_get_uint(twcc, "bitrate-recv", &recv)) report.received_bps = recv;
+        gst_structure_get_uint(twcc, "packets-sent", &packets_sent);
+        if (gst_structure_get_double(twcc, "packet-loss-pct", &loss_pct) && loss_pct >= 0 && packets_sent > 0)
+          report.fraction_lost = std::max(report.fraction_lost, loss_pct / 100.0);
+        if (gst_structure_get_int64(twcc, "avg-delta-of-delta", &dod)) report.delay_gradient_ms = double(dod) / 1e6;
+        gst_structure_free(twcc);
+      }
+    }
+    if (session) g_object_unref(session);
+    gst_object_unref(rtpbin);
+  }
+  {
+    std::lock_guard lock(counters_mutex_);
+    counters_.rtt_ms = report.rtt_ms;
+    counters_.fraction_lost = report.fraction_lost;
+    counters_.nacks = found.nacks;
+    counters_.plis = found.plis;
+  }
+  if (callbacks_.on_congestion) callbacks_.on_congestion(report);
+}
+
+}  // namespace vdistream::transport

@@ -1,0 +1,107 @@
+// One browser viewer: an appsrc of the desktop's shared access units (no re-encode) into
+// h264parse → rtph264pay (TWCC extension) → webrtcbin (NACK/RTX), plus the "input" data
+// channel. Feedback goes out through callbacks: keyframe requests (connect, PLI/FIR, drops),
+// congestion reports, input events, failure.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/frame.hpp"
+#include "core/input.hpp"
+#include "core/log.hpp"
+#include "core/status.hpp"
+#include "transport/messages.hpp"
+#include "transport/rate_controller.hpp"
+
+typedef struct _GstElement GstElement;
+typedef struct _GstPromise GstPromise;
+typedef struct _GstStructure GstStructure;
+typedef struct _GObject GObject;
+
+namespace vdistream::transport {
+
+struct PeerGlue;
+
+enum class PeerState { Negotiating, Connected, Failed, Closed };
+const char* to_string(PeerState state);
+
+struct PeerCallbacks {
+  std::function<void(std::string)> send_signal;  // JSON text to the page's WebSocket (any thread)
+  std::function<void()> request_keyframe;        // coalesced by the desktop
+  std::function<void(std::string_view text)> on_input;  // data channel text (a GStreamer thread)
+  std::function<void(PeerState)> on_state;              // a GStreamer thread
+  std::function<void(const CongestionReport&)> on_congestion;
+  // The data channel is open: what to send first (desktop size, cursor).
+  std::function<std::vector<std::string>()> on_channel_open;
+};
+
+struct PeerCounters {
+  uint64_t frames_sent = 0;
+  uint64_t frames_discarded = 0;  // waiting for an IDR, or the queue was full
+  uint64_t bytes_sent = 0;
+  uint64_t keyframe_requests = 0;  // PLI/FIR from the browser (force-key-unit events)
+  uint64_t rtp_packets_dropped = 0;  // on purpose (tests)
+  uint64_t nacks = 0, plis = 0;
+  double rtt_ms = 0, fraction_lost = 0;
+};
+
+class WebRtcPeer {
+ public:
+  static core::Result<std::unique_ptr<WebRtcPeer>> create(uint64_t id, const core::Logger& log, PeerCallbacks callbacks);
+  ~WebRtcPeer();  // call from a thread that is not one of this pipeline's
+  WebRtcPeer(const WebRtcPeer&) = delete;
+  WebRtcPeer& operator=(const WebRtcPeer&) = delete;
+
+  core::Status start();
+  void handle_answer(const std::string& sdp);
+  void handle_ice(uint32_t mline_index, const std::string& candidate);
+
+  // Encode thread; never blocks. Discards until an IDR whenever the picture would break.
+  void push(const core::EncodedFramePtr& frame);
+  void send_data(const std::string& text);  // on the data channel, when open
+  void poll_stats(int64_t now_ns);          // asks webrtcbin and the RTP session; reports async
+  void drop_rtp_packets(uint32_t count);    // loses the next `count` RTP packets on purpose
+
+  uint64_t id() const { return id_; }
+  PeerState state() const { return state_; }
+  PeerCounters counters() const;
+
+ private:
+  WebRtcPeer(uint64_t id, const core::Logger& log, PeerCallbacks callbacks);
+  void on_negotiation_needed();
+  void on_offer_created(GstPromise* promise);
+  void on_connection_state();
+  void on_stats(const GstStructure* stats, int64_t now_ns);
+  void set_state(PeerState state);
+
+  const uint64_t id_;
+  core::Logger log_;
+  PeerCallbacks callbacks_;
+  GstElement* pipeline_ = nullptr;
+  GstElement* appsrc_ = nullptr;
+  GstElement* webrtc_ = nullptr;
+  GObject* channel_ = nullptr;  // GstWebRTCDataChannel
+  std::atomic<PeerState> state_{PeerState::Negotiating};
+  std::atomic<bool> caps_given_{false};     // the first IDR went in so negotiation can start
+  std::atomic<bool> waiting_for_idr_{true};
+  std::atomic<bool> channel_open_{false};
+  std::atomic<uint32_t> drop_rtp_{0};
+  std::atomic<bool> loss_probe_installed_{false};
+  std::shared_ptr<PeerGlue> glue_;
+  int64_t first_pts_ns_ = -1;
+
+  mutable std::mutex counters_mutex_;
+  PeerCounters counters_;
+  uint64_t last_twcc_packets_ = 0;
+
+  friend struct PeerGlue;
+};
+
+}  // namespace vdistream::transport
