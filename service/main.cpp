@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "capture/source.hpp"
@@ -18,6 +19,8 @@
 #include "service/source_factory.hpp"
 #include "service/stats_report.hpp"
 #include "spice/spice_desktop.hpp"
+#include "transport/http_server.hpp"
+#include "transport/webrtc_desktop.hpp"
 
 using namespace vdistream;
 
@@ -29,6 +32,14 @@ void on_signal(int) { g_stop = true; }
 constexpr const char* kDemoSource = "synthetic:window-drag@1280x720@30";
 constexpr uint64_t kDemoFrames = 300;
 constexpr const char* kDemoSpice = "127.0.0.1:5900";
+constexpr const char* kDemoHttp = "127.0.0.1:8080";
+
+// --http, --token-file, --tls-cert, --tls-key: the desktop for browsers over WebRTC.
+struct WebRtcOptions {
+  std::string http;
+  std::string token_file;
+  std::string tls_cert, tls_key;
+};
 
 struct Options {
   std::string source;
@@ -43,6 +54,7 @@ struct Options {
   std::string log_level = "info";
   bool log_json = false;
   spice::SpiceOptions spice;  // --spice, --spice-mode, --spice-ticket-file, --no-auth, --spice-tls-dir
+  WebRtcOptions webrtc;
 };
 
 // The SPICE server of the desktop, when --spice (or --demo) asks for one. --demo without a
@@ -70,6 +82,67 @@ core::Result<std::unique_ptr<spice::SpiceDesktop>> make_spice(const Options& o, 
                 o.spice.no_auth ? "no password: --no-auth" : "the password is in ", o.spice.ticket_file.c_str());
   std::fflush(stdout);
   return desktop;
+}
+
+// The HTTP server and the desktop's WebRTC endpoint, when --http (or --demo) asks for them. The
+// token comes from --token-file, or is made up and printed with the URL; --no-auth drops it.
+struct WebRtcServing {
+  std::unique_ptr<transport::HttpServer> server;  // declared first: outlives the desktop
+  std::shared_ptr<transport::WebRtcDesktop> desktop;
+};
+
+core::Result<WebRtcServing> make_webrtc(const Options& o, const encode::EncoderConfig& encoder,
+                                        encode::DesktopPipeline& pipeline, core::InputSink* input) {
+  auto http = transport::parse_http_address(o.webrtc.http);
+  if (!http) return core::Error{http.error()};
+  http->tls_cert_file = o.webrtc.tls_cert;
+  http->tls_key_file = o.webrtc.tls_key;
+  transport::WebRtcDesktopConfig config;
+  if (!o.spice.no_auth) {
+    if (o.webrtc.token_file.empty()) {
+      config.token = transport::generate_token();
+    } else {
+      std::ifstream file(o.webrtc.token_file);
+      std::getline(file, config.token);
+      while (!config.token.empty() && std::isspace(static_cast<unsigned char>(config.token.back()))) config.token.pop_back();
+      if (config.token.size() < 16)
+        return core::Error{"token file " + o.webrtc.token_file + ": the first line must hold a token of 16 characters or more"};
+    }
+  }
+  // The encoder follows the slowest viewer, between an eighth of --bitrate and --bitrate.
+  config.rate.max_bps = config.rate.start_bps = encoder.bitrate_bps;
+  config.rate.min_bps = std::max<uint32_t>(300'000, encoder.bitrate_bps / 8);
+  WebRtcServing serving;
+  auto server = transport::HttpServer::create(*http);
+  if (!server) return core::Error{server.error()};
+  serving.server = std::move(*server);
+  transport::WebRtcDesktopHooks hooks;
+  hooks.keyframes = &pipeline;
+  hooks.input = input;
+  hooks.set_bitrate = [&pipeline](uint32_t bps) { pipeline.set_bitrate(bps); };
+  auto weak = std::make_shared<std::weak_ptr<transport::WebRtcDesktop>>();
+  hooks.set_active = [&pipeline, weak](bool active) {  // the encoder runs only while someone watches
+    if (auto desktop = weak->lock()) active ? pipeline.add_sink(desktop) : pipeline.remove_sink(desktop);
+  };
+  auto desktop = transport::WebRtcDesktop::create(*serving.server, config, std::move(hooks));
+  if (!desktop) return core::Error{desktop.error()};
+  serving.desktop = *desktop;
+  *weak = serving.desktop;
+  std::printf("Open in a browser:\n  %s%s\n", serving.desktop->url(serving.server->base_url()).c_str(),
+              o.spice.no_auth ? "   (no token: --no-auth)" : "");
+  std::fflush(stdout);
+  return serving;
+}
+
+void add_webrtc_cursor(capture::SourceCallbacks& callbacks, transport::WebRtcDesktop& desktop) {
+  callbacks.on_cursor_shape = [&desktop, next = callbacks.on_cursor_shape](const core::CursorShape& shape) {
+    if (next) next(shape);
+    desktop.set_cursor(shape);
+  };
+  callbacks.on_cursor_position = [&desktop, next = callbacks.on_cursor_position](const core::CursorPosition& at) {
+    if (next) next(at);
+    desktop.move_cursor(at);
+  };
 }
 
 int run_probe(const Options& o, const encode::EncoderConfig& config) {
@@ -108,8 +181,8 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
     return 2;
   }
   if ((*source)->frame_rate() > 0) encoder_config.fps = (*source)->frame_rate();
-  if (o.record.empty() && o.spice.address.empty()) {
-    log.error("nothing to do: give --record FILE and/or --spice ADDRESS:PORT");
+  if (o.record.empty() && o.spice.address.empty() && o.webrtc.http.empty()) {
+    log.error("nothing to do: give --record FILE, --spice ADDRESS:PORT and/or --http ADDRESS:PORT");
     return 2;
   }
   const bool spice_stream = !o.spice.address.empty() && o.spice.mode == "stream";
@@ -124,7 +197,7 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
     recorder = *opened;
   }
   std::unique_ptr<encode::DesktopPipeline> pipeline;
-  if (recorder || spice_stream) {
+  if (recorder || spice_stream || !o.webrtc.http.empty()) {
     encode::PipelineConfig pc;
     pc.encoder = encoder_config;
     pc.encoder_preference = o.encoders;
@@ -145,6 +218,15 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
     spice_desktop = std::move(*created);
     if (spice_stream) pipeline->add_sink(spice_desktop->stream_sink());
   }
+  WebRtcServing webrtc;
+  if (!o.webrtc.http.empty()) {
+    auto created = make_webrtc(o, encoder_config, *pipeline, (*source)->input());
+    if (!created) {
+      log.error("{}", created.error());
+      return 2;
+    }
+    webrtc = std::move(*created);
+  }
   if (recorder) pipeline->add_sink(recorder);
   if (pipeline) pipeline->start();
 
@@ -157,6 +239,7 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
     if (pipeline) pipeline->submit(std::move(frame));
   };
   if (spice_desktop) add_spice_cursor(callbacks, *spice_desktop);
+  if (webrtc.desktop) add_webrtc_cursor(callbacks, *webrtc.desktop);
   callbacks.on_state = [&](bool connected, const std::string& why) {
     log.info("source {}: {}", connected ? "connected" : "disconnected", why);
   };
@@ -172,6 +255,8 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
   (*source)->stop();
   if (pipeline && !pipeline->wait_idle(std::chrono::seconds(10))) log.warn("the encoder did not catch up within 10 s");
   spice_desktop.reset();  // before the pipeline it asks for keyframes
+  if (webrtc.desktop) pipeline->remove_sink(webrtc.desktop);
+  webrtc = {};  // the desktop, then its HTTP server
   if (!recorder) return 0;
 
   pipeline->stop();
@@ -197,20 +282,22 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{
       "vdistreamd — streams virtual desktops (QEMU VMs, or a synthetic desktop) with low latency.\n"
-      "This version serves one desktop to SPICE clients and/or records its H.264 stream to a file;\n"
-      "WebRTC serving and the multi-desktop service come in later versions.\n\n"
+      "This version serves one desktop to SPICE clients and to browsers (WebRTC), and/or records its\n"
+      "H.264 stream to a file; the multi-desktop service comes in a later version.\n\n"
       "Examples:\n"
-      "  vdistreamd --demo                      a synthetic desktop on SPICE 127.0.0.1:5900; prints the\n"
-      "                                         remote-viewer command with a fresh password\n"
+      "  vdistreamd --demo                      a synthetic desktop on SPICE 127.0.0.1:5900 and WebRTC\n"
+      "                                         http://127.0.0.1:8080; prints the remote-viewer command\n"
+      "                                         and the browser URL with a fresh password and token\n"
+      "  vdistreamd --source synthetic:typing@1920x1080@60 --http 127.0.0.1:8080 --token-file desk.token\n"
       "  vdistreamd --source qemu-dbus:unix:path=/run/libvirt/qemu/dbus/1-vm.sock \\\n"
       "             --spice 127.0.0.1:5901 --spice-ticket-file /etc/vdistream/vm.ticket\n"
       "  vdistreamd --source synthetic:typing@1920x1080@60 --record typing.mp4 --frames 600\n"
       "  vdistreamd --probe                     which encoders this host can use\n"};
   app.get_formatter()->column_width(40);
   app.add_flag("--demo", o.demo,
-               fmt::format("Serve {} over SPICE on {} with a fresh password and print the remote-viewer command "
-                           "(with --record FILE: also record {} frames)",
-                           kDemoSource, kDemoSpice, kDemoFrames));
+               fmt::format("Serve {} over SPICE on {} and WebRTC on {} with a fresh password and token, and print "
+                           "the remote-viewer command and the browser URL (with --record FILE: also record {} frames)",
+                           kDemoSource, kDemoSpice, kDemoHttp, kDemoFrames));
   app.add_option("--source", o.source, "The desktop to capture.\n" + service::source_spec_help())
       ->type_name("SPEC");
   app.add_option("--record", o.record, "Write the encoded stream to FILE: .h264 (Annex-B) or .mp4/.mkv")
@@ -246,8 +333,26 @@ int main(int argc, char** argv) {
                                 "SPICE password on the first line, optional 'lifetime=SECONDS' on the second")
                      ->type_name("FILE")
                      ->check(CLI::ExistingFile);
-  app.add_flag("--no-auth", o.spice.no_auth, "Serve SPICE without a password: anyone who can connect gets the desktop")
-      ->excludes(ticket);
+  app.add_option("--http", o.webrtc.http,
+                 "Serve the desktop to browsers over WebRTC: HTTP on ADDRESS:PORT (127.0.0.1 if only :PORT), the "
+                 "page at /desktops/default/")
+      ->type_name("ADDRESS:PORT");
+  auto* token_file = app.add_option("--token-file", o.webrtc.token_file,
+                                    "WebRTC access token on the first line (default: a fresh one, printed with the URL)")
+                         ->type_name("FILE")
+                         ->check(CLI::ExistingFile);
+  auto* tls_cert = app.add_option("--tls-cert", o.webrtc.tls_cert, "Serve HTTPS with this PEM certificate")
+                       ->type_name("FILE")
+                       ->check(CLI::ExistingFile);
+  auto* tls_key = app.add_option("--tls-key", o.webrtc.tls_key, "... and this PEM private key")
+                      ->type_name("FILE")
+                      ->check(CLI::ExistingFile);
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
+  app.add_flag("--no-auth", o.spice.no_auth,
+               "Serve SPICE without a password and WebRTC without a token: anyone who can connect gets the desktop")
+      ->excludes(ticket)
+      ->excludes(token_file);
   app.add_option("--spice-tls-dir", o.spice.tls_dir,
                  "Also serve SPICE over TLS on PORT+1 with DIR/ca-cert.pem, server-cert.pem, server-key.pem")
       ->type_name("DIR")
@@ -271,6 +376,7 @@ int main(int argc, char** argv) {
   if (o.demo) {
     if (o.source.empty()) o.source = kDemoSource;
     if (o.spice.address.empty()) o.spice.address = kDemoSpice;
+    if (o.webrtc.http.empty()) o.webrtc.http = kDemoHttp;
     if (!o.record.empty() && o.frames == 0) o.frames = kDemoFrames;
   }
   if (o.source.empty()) {
