@@ -178,3 +178,49 @@ TEST_CASE("stream mode: the encoder rests without a streaming client, the pointe
   desktop->reset();
   p.stop();
 }
+
+TEST_CASE("stream mode: a client that stops reading makes the producer drop, then resume at an IDR",
+          "[spice][stream]") {
+  capture::SyntheticConfig sc;
+  sc.workload = capture::Workload::FullMotion;
+  sc.width = 1280;
+  sc.height = 720;
+  auto source = capture::SyntheticSource::create(sc);
+  REQUIRE(source);
+  encode::PipelineConfig pc;
+  pc.name = "spice-stream-stall";
+  pc.encoder.fps = 30;
+  pc.encoder.bitrate_bps = 40'000'000;  // full motion at a high rate fills the socket fast
+  auto pipeline = encode::DesktopPipeline::create(pc, encode::EncoderRegistry::builtin());
+  REQUIRE(pipeline);
+  spice::SpiceConfig config;
+  config.name = "spice-stream-stall";
+  config.mode = spice::SpiceMode::Stream;
+  config.listen.port = test::free_tcp_port();
+  config.no_auth = true;
+  auto desktop = spice::SpiceDesktop::create(config, nullptr, pipeline->get());
+  REQUIRE(desktop);
+  auto& d = **desktop;
+  auto& p = **pipeline;
+  p.add_sink(d.stream_sink());
+  p.start();
+
+  test::SpiceClientOptions o;
+  o.port = config.listen.port;
+  SpiceTestClient client(o);
+  REQUIRE(client.wait_outcome(10s) == SpiceTestClient::Outcome::Opened);
+  REQUIRE(pump_until(**source, p, 20s, [&] { return !client.barcodes().empty(); }));
+
+  auto release = std::make_shared<std::atomic<bool>>(false);
+  client.stall(release);
+  const bool dropped = pump_until(**source, p, 60s, [&] { return d.stream_stats().dropped > 0; });
+  const uint64_t keyframes_before = p.stats().keyframes;
+  *release = true;
+  INFO("access units sent " << d.stream_stats().access_units_sent << ", dropped " << d.stream_stats().dropped);
+  REQUIRE(dropped);
+  const uint32_t last_before = client.barcodes().back().barcode;
+  CHECK(pump_until(**source, p, 30s, [&] { return client.barcodes().back().barcode > last_before + 5; }));
+  CHECK(p.stats().keyframes > keyframes_before);  // the resumption began with an IDR
+  desktop->reset();
+  p.stop();
+}
