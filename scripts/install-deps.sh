@@ -25,6 +25,7 @@ packages=(
   catch2 ffmpeg qemu-system-x86 dbus virt-viewer xvfb x11-apps imagemagick chromium openssl
   gstreamer1.0-x  # ximagesink: remote-viewer shows SPICE stream mode through it (no sink, no picture)
   gnuplot-nox
+  python3-prometheus-client  # the service tests parse /metrics with Prometheus's own parser
 )
 
 missing=()

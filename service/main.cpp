@@ -16,6 +16,8 @@
 #include "encode/file_sink.hpp"
 #include "encode/pipeline.hpp"
 #include "encode/probe.hpp"
+#include "service/config.hpp"
+#include "service/service_runner.hpp"
 #include "service/source_factory.hpp"
 #include "service/stats_report.hpp"
 #include "spice/spice_desktop.hpp"
@@ -52,6 +54,8 @@ struct Options {
   std::vector<std::string> encoders = encode::EncoderRegistry::default_preference();
   bool intra_refresh = false;
   std::string log_level = "info";
+  std::string config_file;        // --config: every desktop of a configuration file
+  std::string check_config_file;  // --check-config: validate and exit
   bool log_json = false;
   spice::SpiceOptions spice;  // --spice, --spice-mode, --spice-ticket-file, --no-auth, --spice-tls-dir
   WebRtcOptions webrtc;
@@ -304,6 +308,13 @@ int main(int argc, char** argv) {
       ->type_name("FILE");
   app.add_option("--frames", o.frames, "Stop after N captured frames (default: run until Ctrl-C)")->type_name("N");
   app.add_flag("--probe", o.probe, "Test-encode with every encoder backend, say which is usable and why, and exit");
+  auto* config_option =
+      app.add_option("--config", o.config_file,
+                     "Serve every desktop of a TOML configuration file (SIGHUP reloads it, SIGTERM stops)")
+          ->type_name("FILE");
+  app.add_option("--check-config", o.check_config_file, "Check a configuration file, explain every error with its line, and exit")
+      ->type_name("FILE")
+      ->excludes(config_option);
   app.add_option("--bitrate", o.bitrate_kbps, "Target bitrate in kbit/s (CBR, one-frame VBV)")
       ->capture_default_str()
       ->check(CLI::Range(100u, 500000u));
@@ -357,6 +368,7 @@ int main(int argc, char** argv) {
                  "Also serve SPICE over TLS on PORT+1 with DIR/ca-cert.pem, server-cert.pem, server-key.pem")
       ->type_name("DIR")
       ->check(CLI::ExistingDirectory);
+  app.footer("\n" + service::config_help());
   app.set_version_flag("--version", std::string("vdistreamd ") + VDISTREAM_VERSION);
   CLI11_PARSE(app, argc, argv);
 
@@ -373,6 +385,8 @@ int main(int argc, char** argv) {
   config.intra_refresh = o.intra_refresh;
 
   if (o.probe) return run_probe(o, config);
+  if (!o.check_config_file.empty()) return service::check_config_file(o.check_config_file);
+  if (!o.config_file.empty()) return service::run_config_file(o.config_file);
   if (o.demo) {
     if (o.source.empty()) o.source = kDemoSource;
     if (o.spice.address.empty()) o.spice.address = kDemoSpice;

@@ -1,0 +1,108 @@
+#include "service/control_api.hpp"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "service/metrics.hpp"
+
+namespace vdistream::service {
+
+namespace {
+
+using transport::HttpRequest;
+using transport::HttpResponse;
+
+HttpResponse json(int status, const nlohmann::json& j) { return HttpResponse::json(status, j.dump(2) + "\n"); }
+
+HttpResponse problem(int status, const std::string& message) { return json(status, {{"error", message}}); }
+
+HttpResponse wrong_method(const HttpRequest& r, const char* allowed) {
+  HttpResponse out = problem(405, fmt::format("{} {}: use {}", r.method, r.path, allowed));
+  out.headers.emplace_back("Allow", allowed);
+  return out;
+}
+
+}  // namespace
+
+ControlApi::ControlApi(Host& host, std::string token, std::function<std::string()> reload,
+                       std::function<nlohmann::json()> service_info)
+    : host_(host), reload_(std::move(reload)), service_info_(std::move(service_info)), token_(std::move(token)) {}
+
+void ControlApi::set_token(std::string token) {
+  std::lock_guard lock(token_mutex_);
+  token_ = std::move(token);
+}
+
+HttpResponse ControlApi::handle(const HttpRequest& request) {
+  {
+    std::lock_guard lock(token_mutex_);
+    if (auto refused = transport::check_token(request, token_)) return *refused;
+  }
+  const std::string& path = request.path;
+  if (path == "/metrics") {
+    if (request.method != "GET") return wrong_method(request, "GET");
+    HttpResponse r = HttpResponse::text(200, prometheus_text(host_.statuses()));
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return r;
+  }
+  if (path == "/api/desktops" || path == "/api/desktops/") {
+    if (request.method != "GET") return wrong_method(request, "GET");
+    auto list = nlohmann::json::array();
+    for (const auto& s : host_.statuses()) list.push_back(status_json(s, false));
+    return json(200, {{"desktops", list}});
+  }
+  constexpr std::string_view kDesktop = "/api/desktops/";
+  if (path.starts_with(kDesktop)) return desktop_route(request, path.substr(kDesktop.size()));
+  if (path == "/api/reload") {
+    if (request.method != "POST") return wrong_method(request, "POST");
+    if (!reload_) return problem(409, "this service runs without a configuration file: nothing to reload");
+    return json(202, {{"reload", reload_()}});
+  }
+  if (path == "/api/service") {
+    if (request.method != "GET") return wrong_method(request, "GET");
+    return json(200, service_info_ ? service_info_() : nlohmann::json::object());
+  }
+  if (path == "/api" || path == "/api/")
+    return json(200, {{"routes",
+                       {"GET /api/desktops", "GET /api/desktops/NAME", "POST /api/desktops/NAME/keyframe",
+                        "POST /api/desktops/NAME/disconnect", "POST /api/reload", "GET /api/service", "GET /metrics"}}});
+  return problem(404, fmt::format("no such route: {}", path));
+}
+
+HttpResponse ControlApi::desktop_route(const HttpRequest& request, const std::string& rest) {
+  const size_t slash = rest.find('/');
+  const std::string name = rest.substr(0, slash);
+  const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  auto session = host_.find(name);
+  if (!session) return problem(404, fmt::format("no desktop named '{}'", name));
+  if (action.empty()) {
+    if (request.method != "GET") return wrong_method(request, "GET");
+    return json(200, status_json(session->status(), true));
+  }
+  if (action == "keyframe") {
+    if (request.method != "POST") return wrong_method(request, "POST");
+    if (core::Status s = session->request_keyframe(); !s) return problem(409, s.error());
+    return json(202, {{"keyframe", "requested"}});
+  }
+  if (action == "disconnect") {
+    if (request.method != "POST") return wrong_method(request, "POST");
+    auto reset = session->disconnect_viewers();
+    if (!reset) return problem(409, reset.error());
+    return json(200, {{"disconnected", *reset}});
+  }
+  return problem(404, fmt::format("desktop '{}' has no '{}' (keyframe, disconnect)", name, action));
+}
+
+void ControlApi::mount(transport::HttpServer& server) {
+  auto handler = [this](const HttpRequest& r) { return handle(r); };
+  server.add_handler("/api", handler);
+  server.add_handler("/metrics", handler);
+}
+
+void ControlApi::unmount(transport::HttpServer& server) {
+  server.remove_handler("/api");
+  server.remove_handler("/metrics");
+}
+
+}  // namespace vdistream::service

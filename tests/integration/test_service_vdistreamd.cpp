@@ -1,0 +1,287 @@
+// vdistreamd --config as an operator runs it: several desktops (synthetic and a real QEMU), the
+// control API and /metrics over HTTP, a real SPICE client, SIGHUP reloads and SIGTERM.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <fstream>
+#include <map>
+
+#include "fixtures/process.hpp"
+#include "fixtures/qemu_vm.hpp"
+#include "fixtures/spice_client.hpp"
+#include "test_service_fixture.hpp"
+
+using namespace vdistream;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kToken = "0123456789abcdef0123456789abcdef";
+
+void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+std::string http_section(int port) {
+  return "[http]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\ntoken_file = \"api.token\"\n\n";
+}
+
+std::string synthetic_desktop(const test::TempDir& dir, const std::string& name, const std::string& workload) {
+  return "[[desktop]]\nname = \"" + name + "\"\nsource = \"synthetic:" + workload + "@640x360@30\"\nspice = \"unix:" +
+         dir.file(name + ".sock") + "\"\nspice_no_auth = true\n\n";
+}
+
+// The desktops as the API lists them, by name (empty when the service does not answer).
+std::map<std::string, nlohmann::json> desktops(int port) {
+  std::map<std::string, nlohmann::json> out;
+  auto r = test::http_request(port, "GET", "/api/desktops", kToken);
+  if (r.status != 200) return out;
+  const auto body = nlohmann::json::parse(r.body);
+  for (const auto& d : body["desktops"]) out[d["name"].get<std::string>()] = d;
+  return out;
+}
+
+uint64_t captured(const std::map<std::string, nlohmann::json>& d, const std::string& name) {
+  auto it = d.find(name);
+  return it == d.end() ? 0 : it->second["frames"]["captured"].get<uint64_t>();
+}
+
+// Until every named desktop's frame counter passed its value in `base` by `more`.
+bool all_grow(int port, const std::vector<std::string>& names, const std::map<std::string, nlohmann::json>& base,
+              uint64_t more, std::chrono::milliseconds limit = 30s) {
+  return test::eventually(
+      [&] {
+        auto now = desktops(port);
+        for (const auto& n : names)
+          if (captured(now, n) < captured(base, n) + more) return false;
+        return true;
+      },
+      limit);
+}
+
+// REQUIRE that shows the service's log (as it is then) when it fails.
+#define REQUIRE_LOGGED(service, ...)                           \
+  do {                                                         \
+    const bool ok_ = (__VA_ARGS__);                            \
+    if (!ok_) {                                                \
+      INFO("vdistreamd log:\n" << (service).log());            \
+      REQUIRE(ok_);                                            \
+    }                                                          \
+  } while (0)
+
+struct Service {
+  test::TempDir dir;
+  int port = test::free_tcp_port();
+  std::unique_ptr<test::ServiceProcess> process;
+
+  Service() { write(dir.file("api.token"), kToken + "\n"); }
+  std::string config_path() const { return dir.file("vdistreamd.toml"); }
+  void start(const std::string& config) {
+    write(config_path(), config);
+    process = std::make_unique<test::ServiceProcess>(
+        std::vector<std::string>{VDISTREAMD_PATH, "--config", config_path()}, dir.file("vdistreamd.log"));
+  }
+  std::string log() const { return process ? process->log() : ""; }
+};
+
+}  // namespace
+
+TEST_CASE("vdistreamd serves three synthetic desktops and a QEMU VM; a killed QEMU disconnects only its desktop",
+          "[service][vdistreamd][qemu]") {
+  test::QemuVm vm;  // declared first: destroyed after the service
+  Service s;
+  s.start(http_section(s.port) + synthetic_desktop(s.dir, "typing", "typing") +
+          synthetic_desktop(s.dir, "drag", "window-drag") + synthetic_desktop(s.dir, "video", "video") +
+          "[[desktop]]\nname = \"vm\"\nsource = \"" + vm.spec() + "\"\nspice = \"unix:" + s.dir.file("vm.sock") +
+          "\"\nspice_no_auth = true\n");
+  const std::vector<std::string> synthetic = {"typing", "drag", "video"};
+
+  // All four in the API, connected, and counting frames.
+  REQUIRE_LOGGED(s, test::eventually(
+      [&] {
+        auto d = desktops(s.port);
+        if (d.size() != 4) return false;
+        for (auto& [name, j] : d)
+          if (j["state"] != "connected" || captured(d, name) == 0) return false;
+        return true;
+      },
+      60s));
+  auto base = desktops(s.port);
+  for (auto& [name, j] : base) {
+    INFO(name << ": " << j.dump());
+    CHECK(j["connected"] == true);
+    CHECK_THAT(j["encoder"]["why"].get<std::string>(), Catch::Contains("software"));
+    CHECK(j["spice"]["listen"] == "unix:" + s.dir.file(name + ".sock"));
+  }
+  CHECK(base["vm"]["source"] == vm.spec());
+  REQUIRE_LOGGED(s, all_grow(s.port, synthetic, base, 10));
+
+  // They stream to a real SPICE client: the synthetic desktop's barcodes arrive in order, and
+  // the VM's screen (SeaBIOS) is drawn.
+  {
+    test::SpiceTestClient client({.unix_path = s.dir.file("typing.sock")});
+    REQUIRE(client.wait_outcome(20s) == test::SpiceTestClient::Outcome::Opened);
+    REQUIRE(client.wait_display(20s));
+    REQUIRE_LOGGED(s, test::eventually([&] { return client.barcodes().size() >= 5; }, 30s));
+    auto codes = client.barcodes();
+    for (size_t i = 1; i < codes.size(); ++i) CHECK(codes[i].barcode > codes[i - 1].barcode);
+  }
+  {
+    test::SpiceTestClient client({.unix_path = s.dir.file("vm.sock")});
+    REQUIRE(client.wait_outcome(20s) == test::SpiceTestClient::Outcome::Opened);
+    REQUIRE(client.wait_display(20s));
+    auto picture = client.picture();
+    REQUIRE(picture);
+    CHECK(picture->width >= 640);
+  }
+
+  // /metrics, read by Prometheus's own parser: every desktop in every family.
+  auto unauthorised = test::http_request(s.port, "GET", "/metrics", "");
+  CHECK(unauthorised.status == 401);
+  CHECK(test::http_request(s.port, "GET", "/metrics", "wrong-token-wrong-token").status == 403);
+  auto metrics = test::http_request(s.port, "GET", "/metrics", kToken);
+  REQUIRE(metrics.status == 200);
+  auto parsed = test::parse_prometheus(metrics.body, s.dir.path());
+  INFO(parsed.error);
+  REQUIRE(parsed.ok);
+  CHECK(parsed.family_types["vdistream_frames_captured"] == "counter");
+  CHECK(parsed.family_types["vdistream_stage_latency_seconds"] == "summary");
+  REQUIRE(parsed.samples["vdistream_frames_captured_total"].size() == 4);
+  std::map<std::string, double> frames, connected;
+  for (const auto& m : parsed.samples["vdistream_frames_captured_total"]) frames[m.labels.at("desktop")] = m.value;
+  for (const auto& m : parsed.samples["vdistream_desktop_connected"]) connected[m.labels.at("desktop")] = m.value;
+  for (const auto& n : {"typing", "drag", "video", "vm"}) {
+    INFO(n);
+    CHECK(frames[n] > 0);
+    CHECK(connected[n] == 1);
+  }
+  CHECK(parsed.samples["vdistream_desktops"].at(0).value == 4);
+
+  // The API's actions, and its refusals.
+  CHECK(test::http_request(s.port, "POST", "/api/desktops/typing/keyframe", kToken).status == 202);
+  auto detail = test::http_request(s.port, "GET", "/api/desktops/typing", kToken);
+  REQUIRE(detail.status == 200);
+  CHECK(nlohmann::json::parse(detail.body)["latency"].contains("total"));
+  CHECK(nlohmann::json::parse(detail.body)["encoder"]["probe"].size() >= 1);
+  CHECK(test::http_request(s.port, "GET", "/api/desktops/nobody", kToken).status == 404);
+  CHECK(test::http_request(s.port, "GET", "/api/desktops/typing/keyframe", kToken).status == 405);
+  auto disconnect = test::http_request(s.port, "POST", "/api/desktops/drag/disconnect", kToken);
+  CHECK(disconnect.status == 200);
+  {
+    // The SPICE server came back on the same socket.
+    test::SpiceTestClient client({.unix_path = s.dir.file("drag.sock")});
+    CHECK(client.wait_outcome(20s) == test::SpiceTestClient::Outcome::Opened);
+  }
+
+  // QEMU dies: only its desktop disconnects; the other three keep counting frames meanwhile.
+  vm.kill_qemu();
+  REQUIRE_LOGGED(s, test::eventually([&] { return desktops(s.port)["vm"]["state"] == "disconnected"; }, 30s));
+  auto during = desktops(s.port);
+  CHECK(during["vm"]["connected"] == false);
+  REQUIRE_LOGGED(s, all_grow(s.port, synthetic, during, 15));
+  auto later = desktops(s.port);
+  CHECK(later["vm"]["state"] == "disconnected");  // still down while the others counted
+  for (const auto& n : synthetic) CHECK(later[n]["state"] == "connected");
+
+  // QEMU is back on the same bus: the desktop reconnects and counts again.
+  vm.start_qemu();
+  REQUIRE_LOGGED(s, test::eventually(
+      [&] {
+        auto d = desktops(s.port);
+        return d["vm"]["state"] == "connected" && d["vm"]["source_connections"] == 2 &&
+               captured(d, "vm") > captured(later, "vm");
+      },
+      60s));
+  CHECK(s.process->stop() == 0);
+  CHECK_THAT(s.log(), Catch::Contains("SIGTERM: stopping every desktop"));
+}
+
+TEST_CASE("SIGHUP adds and removes desktops while the untouched ones keep streaming; a bad file changes nothing",
+          "[service][vdistreamd][reload]") {
+  Service s;
+  const std::string a = synthetic_desktop(s.dir, "a", "typing"), b = synthetic_desktop(s.dir, "b", "window-drag");
+  s.start(http_section(s.port) + a + b + synthetic_desktop(s.dir, "gone", "idle"));
+  REQUIRE_LOGGED(s, test::eventually([&] { return desktops(s.port).size() == 3 && captured(desktops(s.port), "b") > 5; }, 60s));
+  auto before = desktops(s.port);
+
+  write(s.config_path(), http_section(s.port) + a + b + synthetic_desktop(s.dir, "new", "scrolling"));
+  s.process->signal(SIGHUP);
+  REQUIRE_LOGGED(s, test::eventually(
+      [&] {
+        auto d = desktops(s.port);
+        return d.count("new") && !d.count("gone") && captured(d, "new") > 5;
+      },
+      60s));
+  REQUIRE_LOGGED(s, all_grow(s.port, {"a", "b"}, before, 20));
+  auto after = desktops(s.port);
+  for (const auto& n : {"a", "b"}) {
+    INFO(n);
+    // The same session all along: connected once, never restarted, its counters never reset.
+    CHECK(after[n]["source_connections"] == 1);
+    CHECK(after[n]["uptime_seconds"].get<double>() > before[n]["uptime_seconds"].get<double>());
+    CHECK(captured(after, n) > captured(before, n));
+    CHECK(s.log().find("[" + std::string(n) + "] stopped") == std::string::npos);
+  }
+  CHECK_THAT(s.log(), Catch::Contains("added new; removed gone; restarted -; kept a, b"));
+  CHECK(s.log().find("[gone] stopped") != std::string::npos);
+
+  // A bad file (an unknown key in desktop a, line 11) is refused as a whole.
+  write(s.config_path(), http_section(s.port) + a + "colour = \"blue\"\n" + b);
+  s.process->signal(SIGHUP);
+  REQUIRE_LOGGED(s, test::eventually(
+      [&] {
+        auto r = test::http_request(s.port, "GET", "/api/service", kToken);
+        return r.status == 200 && nlohmann::json::parse(r.body)["last_reload"]["ok"] == false;
+      },
+      30s));
+  auto info = nlohmann::json::parse(test::http_request(s.port, "GET", "/api/service", kToken).body);
+  const std::string error = info["last_reload"]["errors"][0];
+  CHECK_THAT(error, Catch::Contains(s.config_path() + ":11:1:"));  // line of the bad key
+  CHECK_THAT(error, Catch::Contains("unknown key 'colour'"));
+  auto kept = desktops(s.port);
+  CHECK(kept.size() == 3);
+  CHECK(kept.count("new") == 1);  // the running configuration stays
+  CHECK(kept["a"]["source_connections"] == 1);
+  CHECK_THAT(s.log(), Catch::Contains("reload refused"));
+
+  CHECK(s.process->stop() == 0);
+  CHECK_THAT(s.log(), Catch::Contains("[service] stopped"));
+}
+
+TEST_CASE("vdistreamd --check-config names the line of every error and accepts a good file",
+          "[service][vdistreamd][config]") {
+  test::TempDir dir;
+  write(dir.file("ok.ticket"), "secret\n");
+  auto check = [&](const std::string& text) {
+    write(dir.file("c.toml"), text);
+    return test::run_process({VDISTREAMD_PATH, "--check-config", dir.file("c.toml")}, 60s);
+  };
+  const std::string head = "[[desktop]]\nname = \"a\"\nsource = \"synthetic:idle\"\n";
+  struct Case {
+    std::string text, expected;
+  } cases[] = {
+      {head + "bitrat_kbps = 1\n", ":4:1: desktop 'a': unknown key 'bitrat_kbps'"},
+      {head + "bitrate_kbps = \"high\"\n", ":4:16: desktop 'a': bitrate_kbps must be an integer (kbit/s), not a string"},
+      {head + head, ":4: desktop name 'a' is used twice (first on line 1)"},
+      {head + "spice = \":5930\"\nspice_ticket_file = \"ok.ticket\"\n[[desktop]]\nname = \"b\"\nsource = "
+              "\"synthetic:idle\"\nspice = \"127.0.0.1:5930\"\nspice_ticket_file = \"ok.ticket\"\n",
+       ":6: desktop 'b' (line 6) listens on TCP port 5930, which desktop 'a' (line 1) already uses"},
+      {head + "spice = \":5930\"\nspice_ticket_file = \"missing.ticket\"\n",
+       ":5: desktop 'a': cannot read the SPICE ticket file " + dir.file("missing.ticket")},
+  };
+  for (const auto& c : cases) {
+    auto r = check(c.text);
+    INFO(c.text << "\n--- stderr:\n" << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::Contains(dir.file("c.toml") + c.expected));
+  }
+  auto good = check(head + "spice = \":5930\"\nspice_ticket_file = \"ok.ticket\"\n");
+  INFO(good.err);
+  CHECK(good.exit_code == 0);
+  CHECK_THAT(good.out, Catch::Contains("OK, 1 desktop"));
+
+  // --config refuses to start on a bad file, with the same message.
+  write(dir.file("bad.toml"), head + "bitrat_kbps = 1\n");
+  auto run = test::run_process({VDISTREAMD_PATH, "--config", dir.file("bad.toml")}, 60s);
+  CHECK(run.exit_code == 2);
+  CHECK_THAT(run.err, Catch::Contains(dir.file("bad.toml") + ":4:1: desktop 'a': unknown key"));
+}
