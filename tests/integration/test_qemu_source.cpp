@@ -170,6 +170,13 @@ bool is_seabios_screen(const core::Frame& f) {
   return ((f.width() == 720 && f.height() == 400) || (f.width() == 640 && f.height() == 480)) && non_uniform(f);
 }
 
+// "Press ESC for boot menu." is on the third text row: SeaBIOS now waits for a key.
+bool shows_boot_menu_prompt(const core::Frame& f) {
+  if (!is_seabios_screen(f)) return false;
+  auto rows = text_rows(f);
+  return rows.size() > 2 && rows[0] && rows[2];
+}
+
 }  // namespace
 
 TEST_CASE("a VM on a private bus streams SeaBIOS's screen as frames that encode to a decodable stream") {
@@ -225,12 +232,7 @@ TEST_CASE("ESC sent through the InputSink opens SeaBIOS's boot menu") {
   Observer seen;
   REQUIRE(source->start(seen.callbacks()).ok());
   INFO(vm.qemu_log());
-  // "Press ESC for boot menu." is on the third text row: SeaBIOS now waits for a key.
-  REQUIRE(seen.wait_frame([](const core::Frame& f) {
-    if (!is_seabios_screen(f)) return false;
-    auto rows = text_rows(f);
-    return rows.size() > 2 && rows[0] && rows[2];
-  }));
+  REQUIRE(seen.wait_frame(shows_boot_menu_prompt));
   const size_t before = count(text_rows(seen.latest()));
   const auto esc = core::qnum_from_key_code("Escape");
   REQUIRE(esc == 1u);
@@ -260,11 +262,7 @@ TEST_CASE("ESC pressed in a SPICE client reaches the VM and opens SeaBIOS's boot
   };
   REQUIRE(source->start(callbacks).ok());
   INFO(vm.qemu_log());
-  REQUIRE(seen.wait_frame([](const core::Frame& f) {
-    if (!is_seabios_screen(f)) return false;
-    auto rows = text_rows(f);
-    return rows.size() > 2 && rows[0] && rows[2];
-  }));
+  REQUIRE(seen.wait_frame(shows_boot_menu_prompt));
   const size_t before = count(text_rows(seen.latest()));
 
   test::SpiceClientOptions o;
