@@ -6,6 +6,7 @@
 
 #include "core/clock.hpp"
 #include "service/source_factory.hpp"
+#include "transport/webrtc_desktop.hpp"
 
 namespace vdistream::service {
 
@@ -15,13 +16,19 @@ struct DesktopSession::Parts {
   std::shared_ptr<encode::FileSink> recorder;
   std::mutex spice_mutex;  // the source thread's frames and cursor vs disconnect_viewers()
   std::unique_ptr<spice::SpiceDesktop> spice;
+  std::shared_ptr<transport::WebRtcDesktop> webrtc;  // under spice_mutex too
   core::CursorPosition cursor;  // source thread only
   std::atomic<bool> spice_warned{false};
   uint64_t spice_restarts = 0;
 };
 
-DesktopSession::DesktopSession(DesktopConfig config, const encode::EncoderRegistry& registry)
-    : config_(std::move(config)), registry_(registry), log_(config_.name), created_ns_(core::monotonic_now_ns()) {}
+DesktopSession::DesktopSession(DesktopConfig config, const encode::EncoderRegistry& registry,
+                               transport::HttpServer* http)
+    : config_(std::move(config)),
+      registry_(registry),
+      http_(http),
+      log_(config_.name),
+      created_ns_(core::monotonic_now_ns()) {}
 
 DesktopSession::~DesktopSession() { stop(); }
 
@@ -122,6 +129,9 @@ core::Result<std::unique_ptr<DesktopSession::Parts>> DesktopSession::build() {
     p->spice = std::move(*spice);
     if (auto sink = p->spice->stream_sink()) p->pipeline->add_sink(sink);
   }
+  if (config_.webrtc) {
+    if (core::Status s = start_webrtc(*p); !s) return core::Error{s.error()};
+  }
   if (!config_.record.empty()) {
     auto recorder = encode::FileSink::open(config_.record, config_.name);
     if (!recorder) return core::Error{recorder.error()};
@@ -148,11 +158,13 @@ core::Result<std::unique_ptr<DesktopSession::Parts>> DesktopSession::build() {
   callbacks.on_cursor_shape = [p](const core::CursorShape& shape) {
     std::lock_guard lock(p->spice_mutex);
     if (p->spice) p->spice->set_cursor(shape, p->cursor);
+    if (p->webrtc) p->webrtc->set_cursor(shape);
   };
   callbacks.on_cursor_position = [p](const core::CursorPosition& at) {
     std::lock_guard lock(p->spice_mutex);
     p->cursor = at;
     if (p->spice) p->spice->move_cursor(at);
+    if (p->webrtc) p->webrtc->move_cursor(at);
   };
   callbacks.on_state = [this](bool connected, const std::string& why) {
     connected_ = connected;
@@ -176,6 +188,8 @@ void DesktopSession::teardown(std::unique_ptr<Parts> p) {
   {
     std::lock_guard lock(p->spice_mutex);
     p->spice.reset();  // before the pipeline it asks for keyframes
+    if (p->webrtc) p->pipeline->remove_sink(p->webrtc);
+    p->webrtc.reset();  // closes its viewers and unregisters its paths
   }
   p->pipeline->wait_idle(std::chrono::seconds(2));
   p->pipeline->stop();
@@ -235,6 +249,7 @@ DesktopStatus DesktopSession::status() const {
     s.spice_stream = parts_->spice->stream_stats();
     if (s.spice_stream.streaming) ++s.viewers;
   }
+  if (parts_->webrtc) s.viewers += uint32_t(parts_->webrtc->stats().viewers);
   s.viewers += uint32_t(external_sinks_.size());
   return s;
 }
@@ -268,6 +283,16 @@ core::Result<size_t> DesktopSession::disconnect_viewers() {
     if (auto sink = p.spice->stream_sink()) p.pipeline->add_sink(sink);
     ++p.spice_restarts;
   }
+  if (p.webrtc) {
+    std::lock_guard spice_lock(p.spice_mutex);
+    p.pipeline->remove_sink(p.webrtc);
+    p.webrtc.reset();  // closes every viewer's connection
+    ++reset;
+    if (core::Status s = start_webrtc(p); !s) {
+      log_.error("WebRTC could not serve again after disconnecting its viewers: {}", s.error());
+      return core::Error{s.error()};
+    }
+  }
   for (const auto& sink : external_sinks_) {
     p.pipeline->remove_sink(sink);
     ++reset;
@@ -275,6 +300,34 @@ core::Result<size_t> DesktopSession::disconnect_viewers() {
   external_sinks_.clear();
   log_.info("disconnected viewers through the API ({} reset)", reset);
   return reset;
+}
+
+// The desktop's page and signalling on the service's HTTP server; the WebRTC desktop joins the
+// encode pipeline while it has viewers, and its rate controller moves the bitrate between the
+// configured bounds.
+core::Status DesktopSession::start_webrtc(Parts& p) {
+  if (!http_) return core::Error{"webrtc = true, but the service has no HTTP server ([http] listen)"};
+  transport::WebRtcDesktopConfig wc;
+  wc.name = config_.name;
+  wc.token = config_.webrtc_token;
+  wc.rate.min_bps = config_.encode.min_bitrate_kbps * 1000;
+  wc.rate.max_bps = config_.encode.max_bitrate_kbps * 1000;
+  wc.rate.start_bps = config_.encode.bitrate_kbps * 1000;
+  transport::WebRtcDesktopHooks hooks;
+  encode::DesktopPipeline* pipeline = p.pipeline.get();
+  hooks.keyframes = pipeline;
+  hooks.input = p.source->input();
+  hooks.set_bitrate = [pipeline](uint32_t bps) { pipeline->set_bitrate(bps); };
+  auto weak = std::make_shared<std::weak_ptr<transport::WebRtcDesktop>>();
+  hooks.set_active = [pipeline, weak](bool active) {  // the encoder runs only while someone watches
+    if (auto desktop = weak->lock()) active ? pipeline->add_sink(desktop) : pipeline->remove_sink(desktop);
+  };
+  auto desktop = transport::WebRtcDesktop::create(*http_, wc, std::move(hooks));
+  if (!desktop) return core::Error{fmt::format("WebRTC: {}", desktop.error())};
+  *weak = *desktop;
+  p.webrtc = *desktop;
+  log_.info("WebRTC viewers: {}{}", http_->base_url(), p.webrtc->path());
+  return {};
 }
 
 void DesktopSession::add_encoded_sink(std::shared_ptr<core::EncodedSink> sink) {

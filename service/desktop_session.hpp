@@ -23,12 +23,16 @@
 #include "service/config.hpp"
 #include "service/desktop_status.hpp"
 #include "spice/spice_desktop.hpp"
+#include "transport/http_server.hpp"
 
 namespace vdistream::service {
 
 class DesktopSession {
  public:
-  DesktopSession(DesktopConfig config, const encode::EncoderRegistry& registry);
+  // `http`: the service's HTTP server, where a desktop with webrtc = true serves its page and
+  // signalling (/desktops/NAME/); it must outlive the session. nullptr: no WebRTC.
+  DesktopSession(DesktopConfig config, const encode::EncoderRegistry& registry,
+                 transport::HttpServer* http = nullptr);
   ~DesktopSession();  // stop()
   DesktopSession(const DesktopSession&) = delete;
   DesktopSession& operator=(const DesktopSession&) = delete;
@@ -45,9 +49,9 @@ class DesktopSession {
   // An IDR on the next encoded frame (for every encoded sink). Fails while the desktop is not
   // built.
   core::Status request_keyframe();
-  // Drops every SPICE client (the desktop's SPICE server is restarted on the same address) and
-  // every encoded viewer sink added with add_viewer_sink(). Returns how many servers/sinks were
-  // reset.
+  // Drops every viewer: SPICE clients (its server restarts on the same address), WebRTC viewers
+  // (its page and signalling are re-registered) and encoded sinks added with add_encoded_sink().
+  // Returns how many servers/sinks were reset.
   core::Result<size_t> disconnect_viewers();
 
   // An encoded sink for the life of the session (kept across rebuilds): WebRTC, benchmarks.
@@ -64,10 +68,12 @@ class DesktopSession {
   void teardown(std::unique_ptr<Parts> parts);
   void sample_rates();
   void set_state(SessionState state, const std::string& reason);
+  core::Status start_webrtc(Parts& p);
   bool wait_for(std::chrono::milliseconds d);  // false when stop() was called
 
   const DesktopConfig config_;
   const encode::EncoderRegistry& registry_;
+  transport::HttpServer* const http_;
   core::Logger log_;
   const int64_t created_ns_;
 

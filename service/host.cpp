@@ -63,7 +63,7 @@ ReloadSummary Host::apply(const ServiceConfig& config) {
       continue;
     }
     if (it == running.end()) summary.added.push_back(d.name);
-    auto session = std::make_shared<DesktopSession>(d, registry_);
+    auto session = std::make_shared<DesktopSession>(d, registry_, http_);
     session->start();
     next.push_back(std::move(session));
   }

@@ -20,7 +20,9 @@ struct ReloadSummary {
 
 class Host {
  public:
-  explicit Host(const encode::EncoderRegistry& registry) : registry_(registry) {}
+  // `http`: the service's HTTP server for desktops with webrtc = true (must outlive the host).
+  explicit Host(const encode::EncoderRegistry& registry, transport::HttpServer* http = nullptr)
+      : registry_(registry), http_(http) {}
   ~Host();  // stop_all()
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
@@ -39,6 +41,7 @@ class Host {
 
  private:
   const encode::EncoderRegistry& registry_;
+  transport::HttpServer* const http_;
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<DesktopSession>> sessions_;  // in configuration order
   ServiceConfig config_;

@@ -71,11 +71,10 @@ int run_service(ServiceConfig config, const std::string& config_path, ServiceHoo
   core::Logger log("service");
   apply_logging(config);
   auto registry = encode::EncoderRegistry::builtin();
-  Host host(registry);
   ReloadRecord reloads;
 
+  // The HTTP server first: the host's desktops serve WebRTC on it, and stop before it goes.
   std::unique_ptr<transport::HttpServer> http;
-  std::unique_ptr<ControlApi> api;
   if (!config.http.listen.empty()) {
     auto server = start_http(config.http);
     if (!server) {
@@ -83,6 +82,10 @@ int run_service(ServiceConfig config, const std::string& config_path, ServiceHoo
       return 1;
     }
     http = std::move(*server);
+  }
+  Host host(registry, http.get());
+  std::unique_ptr<ControlApi> api;
+  if (http) {
     auto reload = [config_path]() -> std::string {
       if (config_path.empty()) return "this service runs without a configuration file";
       ::kill(::getpid(), SIGHUP);  // the main thread reloads, as for a SIGHUP from outside
@@ -92,7 +95,7 @@ int run_service(ServiceConfig config, const std::string& config_path, ServiceHoo
       nlohmann::json j = reloads.get();
       j["version"] = VDISTREAM_VERSION_STRING;
       j["config"] = config_path;
-      j["desktops"] = host.config().desktops.size();
+      j["desktops"] = host.sessions().size();
       return j;
     });
     api->mount(*http);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 
+#include "fixtures/chromium.hpp"
 #include "fixtures/process.hpp"
 #include "fixtures/qemu_vm.hpp"
 #include "fixtures/spice_client.hpp"
@@ -284,4 +285,35 @@ TEST_CASE("vdistreamd --check-config names the line of every error and accepts a
   auto run = test::run_process({VDISTREAMD_PATH, "--config", dir.file("bad.toml")}, 60s);
   CHECK(run.exit_code == 2);
   CHECK_THAT(run.err, Catch::Contains(dir.file("bad.toml") + ":4:1: desktop 'a': unknown key"));
+}
+
+TEST_CASE("a desktop with webrtc = true serves a browser on the service's HTTP server; the API counts the viewer",
+          "[service][vdistreamd][webrtc]") {
+  REQUIRE(test::Chromium::available());
+  Service s;
+  s.start(http_section(s.port) + synthetic_desktop(s.dir, "web", "typing") + "webrtc = true\n" +
+          synthetic_desktop(s.dir, "plain", "idle"));
+  REQUIRE_LOGGED(s, test::eventually([&] { return desktops(s.port)["web"]["state"] == "connected"; }, 60s));
+  const std::string page = "/desktops/web/";
+  CHECK(test::http_request(s.port, "GET", page, "").status == 401);
+  CHECK(test::http_request(s.port, "GET", page, kToken).status == 200);
+  CHECK(test::http_request(s.port, "GET", "/desktops/plain/", kToken).status == 404);  // webrtc is off there
+  const uint64_t encoded_before = desktops(s.port)["web"]["frames"]["encoded"].get<uint64_t>();
+
+  test::Chromium browser({"http://127.0.0.1:" + std::to_string(s.port) + page + "?token=" + kToken, 1280, 720, {}});
+  INFO("Chromium log: " << browser.log_path());
+  REQUIRE_LOGGED(s, test::eventually(
+                        [&] {
+                          auto d = desktops(s.port)["web"];
+                          return d["viewers"] == 1 && d["streaming"] == true &&
+                                 d["frames"]["encoded"].get<uint64_t>() > encoded_before + 10;
+                        },
+                        90s));
+  auto disconnect = test::http_request(s.port, "POST", "/api/desktops/web/disconnect", kToken);
+  REQUIRE(disconnect.status == 200);
+  CHECK(nlohmann::json::parse(disconnect.body)["disconnected"].get<int>() >= 1);
+  CHECK_THAT(s.log(), Catch::Contains("[web] disconnected viewers through the API"));
+  CHECK(test::http_request(s.port, "GET", page, kToken).status == 200);  // the page is served again
+  browser.close();
+  CHECK(s.process->stop() == 0);
 }
