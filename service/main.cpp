@@ -260,7 +260,8 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
   if (pipeline && !pipeline->wait_idle(std::chrono::seconds(10))) log.warn("the encoder did not catch up within 10 s");
   spice_desktop.reset();  // before the pipeline it asks for keyframes
   if (webrtc.desktop) pipeline->remove_sink(webrtc.desktop);
-  webrtc = {};  // the desktop, then its HTTP server
+  webrtc.desktop.reset();  // the desktop, then its HTTP server
+  webrtc.server.reset();
   if (!recorder) return 0;
 
   pipeline->stop();

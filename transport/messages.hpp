@@ -32,6 +32,7 @@ struct FrameReport {
   struct Entry {
     uint32_t barcode = 0;
     double receive_ms = 0, present_ms = 0;
+    double latency_ms = -1;  // captured → presented, filled in by WebRtcDesktop when it knows the frame
   };
   std::vector<Entry> frames;
 };

@@ -211,7 +211,7 @@ void WebRtcDesktop::on_signal(uint64_t id, const std::string& text) {
   auto message = parse_signal_message(text);
   if (message) {
     if (auto* frames = std::get_if<FrameReport>(&*message)) {
-      handle_frames(id, *frames);
+      handle_frames(id, std::move(*frames));
       return;
     }
   }
@@ -234,15 +234,16 @@ void WebRtcDesktop::on_signal(uint64_t id, const std::string& text) {
   }
 }
 
-void WebRtcDesktop::handle_frames(uint64_t id, const FrameReport& report) {
+void WebRtcDesktop::handle_frames(uint64_t id, FrameReport report) {
   const double offset_ms = double(realtime_minus_monotonic_ns()) / 1e6;
   std::vector<double> latencies;
   {
     std::lock_guard lock(capture_mutex_);
-    for (const auto& f : report.frames) {
+    for (auto& f : report.frames) {
       const auto& [sequence, captured_ns] = capture_ring_[f.barcode % kCaptureRing];
       if ((sequence & 0xffffff) != f.barcode || captured_ns == 0) continue;
-      latencies.push_back(f.present_ms - (double(captured_ns) / 1e6 + offset_ms));
+      f.latency_ms = f.present_ms - (double(captured_ns) / 1e6 + offset_ms);
+      latencies.push_back(f.latency_ms);
     }
   }
   if (!latencies.empty()) {

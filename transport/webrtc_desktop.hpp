@@ -66,6 +66,7 @@ struct WebRtcStats {
   std::deque<RateDecision> decisions;
 };
 
+// The HttpServer must outlive the desktop (the destructor unregisters its paths from it).
 class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_from_this<WebRtcDesktop> {
  public:
   static core::Result<std::shared_ptr<WebRtcDesktop>> create(HttpServer& server, const WebRtcDesktopConfig& config,
@@ -102,7 +103,7 @@ class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_
   void remove_viewer(uint64_t id);
   void poll_stats();
   void request_keyframe();
-  void handle_frames(uint64_t id, const FrameReport& report);
+  void handle_frames(uint64_t id, FrameReport report);
 
   HttpServer& server_;
   WebRtcDesktopConfig config_;
