@@ -485,7 +485,7 @@ std::string config_help() {
   [defaults]  encoders = ["nvenc", "onevpl", "vaapi", "software"], codec = "h264",
               profile = "constrained-baseline", bitrate_kbps = 6000, min_bitrate_kbps = 300,
               max_bitrate_kbps = 20000, max_fps = 60, intra_refresh = false
-  [[desktop]] name = "win10", source = "qemu-dbus:unix:path=/run/libvirt/qemu/dbus/1-win10.sock",
+  [[desktop]] name = "win10", source = "qemu-dbus:unix:path=/run/libvirt/qemu/dbus/1-win10-dbus.sock",
               spice = "127.0.0.1:5901", spice_mode = "qxl", spice_ticket_file = "win10.ticket"
               (or spice_no_auth = true), spice_tls_dir = "...", webrtc = true,
               webrtc_token_file = "...", record = "file.mp4", and any [defaults] key

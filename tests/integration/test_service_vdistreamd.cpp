@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -315,5 +316,39 @@ TEST_CASE("a desktop with webrtc = true serves a browser on the service's HTTP s
   CHECK_THAT(s.log(), Catch::Contains("[web] disconnected viewers through the API"));
   CHECK(test::http_request(s.port, "GET", page, kToken).status == 200);  // the page is served again
   browser.close();
+  CHECK(s.process->stop() == 0);
+}
+
+TEST_CASE("a VM set up the way libvirt's <graphics type='dbus'> does it is served from docs/libvirt.md's table",
+          "[service][vdistreamd][qemu][libvirt]") {
+  // libvirt (src/qemu/qemu_dbus.c) writes this bus configuration for every VM, runs dbus-daemon
+  // with it, and starts QEMU with -display dbus,addr=unix:path=.../ID-NAME-dbus.sock.
+  Service s;
+  const std::string socket = s.dir.file("1-win10-dbus.sock"), bus_conf = s.dir.file("1-win10-dbus.conf");
+  write(bus_conf,
+        "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+        "  \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n<busconfig>\n"
+        "  <type>org.libvirt.qemu</type>\n  <listen>unix:path=" + socket + "</listen>\n  <auth>EXTERNAL</auth>\n"
+        "  <policy context='default'>\n    <allow send_destination='*' eavesdrop='true'/>\n"
+        "    <allow eavesdrop='true'/>\n    <allow own='*'/>\n  </policy>\n</busconfig>\n");
+  test::ServiceProcess bus({"/usr/bin/dbus-daemon", "--config-file=" + bus_conf, "--nofork", "--nopidfile"},
+                           s.dir.file("dbus.log"));
+  REQUIRE(test::eventually([&] { return std::filesystem::exists(socket); }, 10s));
+  test::ServiceProcess qemu({"/usr/bin/qemu-system-x86_64", "-name", "guest=win10", "-machine", "pc", "-accel", "tcg",
+                             "-m", "64", "-nodefaults", "-device", "VGA", "-display",
+                             "dbus,addr=unix:path=" + socket},
+                            s.dir.file("qemu.log"));
+  write(s.dir.file("win10.ticket"), "a-password\n");
+  s.start(http_section(s.port) + "[[desktop]]\nname = \"win10\"\nsource = \"qemu-dbus:unix:path=" + socket +
+          "\"\nspice = \"unix:" + s.dir.file("win10.sock") + "\"\nspice_ticket_file = \"win10.ticket\"\nwebrtc = true\n");
+  REQUIRE_LOGGED(s, test::eventually(
+                        [&] {
+                          auto d = desktops(s.port);
+                          return d.count("win10") && d["win10"]["state"] == "connected" && captured(d, "win10") > 0;
+                        },
+                        60s));
+  test::SpiceTestClient client({.unix_path = s.dir.file("win10.sock"), .password = "a-password"});
+  REQUIRE(client.wait_outcome(20s) == test::SpiceTestClient::Outcome::Opened);
+  REQUIRE(client.wait_display(20s));
   CHECK(s.process->stop() == 0);
 }
