@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
       "vdistream-bench — measures every stage of vdistream's path on synthetic desktops whose frames carry a frame-number "
       "barcode, read back after decoding, so every latency is on one clock for the same frame. Writes a table to stdout, "
       "a progress bar to stderr (on a terminal), and JSON, CSV and PNG plots (gnuplot) to --out.\n"
+      "(No webrtc subcommand yet: it comes with vdistream's WebRTC transport.)\n"
       "Exit status: 0 all ran, 1 cannot write the results, 2 some configuration failed (see its error in the JSON).\n"};
   app.require_subcommand(1);
   CommonOptions common;
@@ -79,7 +80,7 @@ int main(int argc, char** argv) {
       "and its barcode checked. Ratios baseline/vdistream per stage.");
   enc->add_option("--backend", eo.backend, "vdistream encoder backend (software, vaapi, onevpl, nvenc) or 'all' that pass the probe")
       ->capture_default_str();
-  enc->add_option("--baselines", eo.baselines, "Baselines to run beside vdistream: gstreamer, ffmpeg (none: --baselines '')")
+  enc->add_option("--baselines", eo.baselines, "Baselines to run beside vdistream: gstreamer, ffmpeg, or none")
       ->delimiter(',')
       ->capture_default_str();
   enc->add_option("--workloads", eo.workloads, fmt::format("Workloads ({})", capture::workload_list()))
@@ -125,7 +126,7 @@ int main(int argc, char** argv) {
       "spice",
       "Glass to glass through SPICE: the synthetic desktop → an embedded spice-server (vdistream's SpiceDesktop) → a "
       "spice-glib client in this process (libspice-client-glib, over a unix socket) whose decoded surface is read for the "
-      "barcode after every update. Per frame: drawn → handed to spice-server → shown in the client. QXL mode (spice-server "
+      "barcode after every update. Per frame: drawn → shown in the client (QXL), drawn → encoded → shown (stream). QXL mode (spice-server "
       "compresses the damaged rectangles) and/or stream mode (vdistream's H.264 through spice-server's stream device).");
   spice->add_option("--modes", so.modes, "SPICE modes: qxl, stream")->delimiter(',')->capture_default_str();
   spice->add_option("--workloads", so.workloads, fmt::format("Workloads ({})", capture::workload_list()))

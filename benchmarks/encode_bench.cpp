@@ -75,6 +75,7 @@ void run_one(const EncodeBenchOptions& o, const std::vector<const encode::Backen
   std::vector<std::string> names;
   for (const encode::Backend* b : backends) names.push_back("vdistream-" + b->name);
   for (const std::string& baseline : o.baselines) {
+    if (baseline.empty() || baseline == "none") continue;
     names.push_back(baseline);
     if (baseline == "gstreamer") made.push_back(make_gstreamer_baseline(cc));
     else if (baseline == "ffmpeg") made.push_back(make_ffmpeg_baseline(cc));
@@ -100,6 +101,7 @@ void run_one(const EncodeBenchOptions& o, const std::vector<const encode::Backen
   }
 
   core::MappingCache mappings;
+  uint64_t measured_frames = 0, barcodes_drawn = 0;  // by the source, whatever the contenders did
   const int32_t w = config->width, h = config->height;
   for (uint32_t i = 0; i < o.warmup + o.frames; ++i) {
     auto frame = (*source)->render_next();
@@ -113,10 +115,12 @@ void run_one(const EncodeBenchOptions& o, const std::vector<const encode::Backen
       break;
     }
     const uint8_t* pixels = (*mapping)->data();
+    if (i >= o.warmup) ++measured_frames;
     const uint32_t pitch = (*mapping)->pitch();
     const bool measured = i >= o.warmup;
     const uint32_t index = i - (measured ? o.warmup : 0);
     const auto sent = capture::Barcode::read_xrgb(pixels, pitch, w, h);
+    if (i >= o.warmup && sent) ++barcodes_drawn;
     std::vector<uint8_t> luma;
     const bool want_psnr = measured && o.psnr_every > 0 && index % o.psnr_every == 0;
     if (want_psnr) luma = source_luma(pixels, pitch, w, h);
@@ -130,8 +134,6 @@ void run_one(const EncodeBenchOptions& o, const std::vector<const encode::Backen
       }
       auto pictures = l.decoder->decode(e->data, int64_t(frame->sequence));
       if (!measured) continue;
-      ++l.run.frames_produced;
-      if (sent) ++l.run.barcodes_expected;
       FrameSample s;
       s.sequence = frame->sequence;
       s.t_s = double(index) / o.fps;
@@ -150,6 +152,8 @@ void run_one(const EncodeBenchOptions& o, const std::vector<const encode::Backen
     progress.update(units_done, fmt::format("encode {} {} frame {}/{}", workload, size, i + 1, o.warmup + o.frames));
   }
   for (Lane& l : lanes) {
+    l.run.frames_produced = measured_frames;
+    l.run.barcodes_expected = barcodes_drawn;
     if (l.decoder) l.run.counters["decoder_errors"] = l.decoder->errors();
     progress.finish_step(l.run.label());
     result.runs.push_back(std::move(l.run));

@@ -18,7 +18,7 @@ struct PipelineBenchOptions {
   std::vector<std::string> workloads{"idle", "typing", "scrolling", "window-drag", "video", "fullmotion"};
   std::vector<std::string> sizes{"1280x720", "1920x1080"};
   double fps = 60;
-  double seconds = 2.0;  // per run, after the warm-up
+  double seconds = 2.5;  // per run, after the warm-up
   double warmup = 0.5;   // seconds at the start of each run left out of the latency figures
   uint32_t bitrate_kbps = 6000;
   std::string preset = "ultrafast";

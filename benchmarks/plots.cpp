@@ -102,7 +102,8 @@ std::optional<std::string> draw_plots(const std::string& out_dir, const std::str
   };
   plot(out_dir + "/" + name + "-cdf.png", title + ": latency CDF (total per frame)", "latency (ms)", "fraction of frames",
        "set logscale x\nset yrange [0:1]\n", [](const Series& s) { return s.cdf; }, "steps lw 2");
-  plot(out_dir + "/" + name + "-timeline.png", title + ": latency per frame", "source time (s)", "latency (ms)", "",
+  plot(out_dir + "/" + name + "-timeline.png", title + ": latency per frame", "source time (s)", "latency (ms, log scale)",
+       "set logscale y\n",
        [](const Series& s) { return s.timeline; }, "lines lw 1");
   if (any_bytes)
     plot(out_dir + "/" + name + "-bitrate.png", title + ": bitrate over time (0.5 s windows of source time)",
