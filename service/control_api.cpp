@@ -66,7 +66,7 @@ HttpResponse ControlApi::handle(const HttpRequest& request) {
   if (path == "/api" || path == "/api/")
     return json(200, {{"routes",
                        {"GET /api/desktops", "GET /api/desktops/NAME", "POST /api/desktops/NAME/keyframe",
-                        "POST /api/desktops/NAME/disconnect", "POST /api/reload", "GET /api/service", "GET /metrics"}}});
+                        "POST /api/desktops/NAME/disconnect", "POST /api/desktops/NAME/reset-latency", "POST /api/reload", "GET /api/service", "GET /metrics"}}});
   return problem(404, fmt::format("no such route: {}", path));
 }
 
@@ -85,13 +85,18 @@ HttpResponse ControlApi::desktop_route(const HttpRequest& request, const std::st
     if (core::Status s = session->request_keyframe(); !s) return problem(409, s.error());
     return json(202, {{"keyframe", "requested"}});
   }
+  if (action == "reset-latency") {
+    if (request.method != "POST") return wrong_method(request, "POST");
+    if (core::Status s = session->reset_latency(); !s) return problem(409, s.error());
+    return json(200, {{"latency", "reset"}});
+  }
   if (action == "disconnect") {
     if (request.method != "POST") return wrong_method(request, "POST");
     auto reset = session->disconnect_viewers();
     if (!reset) return problem(409, reset.error());
     return json(200, {{"disconnected", *reset}});
   }
-  return problem(404, fmt::format("desktop '{}' has no '{}' (keyframe, disconnect)", name, action));
+  return problem(404, fmt::format("desktop '{}' has no '{}' (keyframe, disconnect, reset-latency)", name, action));
 }
 
 void ControlApi::mount(transport::HttpServer& server) {

@@ -3,7 +3,8 @@
 //   GET  /api/desktops                     every desktop: state, viewers, encoder and why, rates
 //   GET  /api/desktops/NAME                one desktop with per-stage latency and the probe's outcomes
 //   POST /api/desktops/NAME/keyframe       an IDR on the next frame
-//   POST /api/desktops/NAME/disconnect     drop its viewers (SPICE clients, encoded viewer sinks)
+//   POST /api/desktops/NAME/disconnect     drop its viewers (SPICE clients, WebRTC viewers)
+//   POST /api/desktops/NAME/reset-latency  forget its latency histograms (a benchmark's window starts)
 //   POST /api/reload                       re-read the configuration file, as SIGHUP does
 //   GET  /api/service                      version, configuration file, the last reload's outcome
 //   GET  /metrics                          Prometheus text

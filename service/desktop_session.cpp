@@ -262,6 +262,13 @@ core::Status DesktopSession::request_keyframe() {
   return {};
 }
 
+core::Status DesktopSession::reset_latency() {
+  std::lock_guard lock(mutex_);
+  if (!parts_) return core::Error{fmt::format("desktop '{}' is not running ({})", config_.name, state_reason_)};
+  parts_->pipeline->reset_latency();
+  return {};
+}
+
 core::Result<size_t> DesktopSession::disconnect_viewers() {
   std::lock_guard lock(mutex_);
   if (!parts_) return core::Error{fmt::format("desktop '{}' is not running ({})", config_.name, state_reason_)};

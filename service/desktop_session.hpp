@@ -49,6 +49,8 @@ class DesktopSession {
   // An IDR on the next encoded frame (for every encoded sink). Fails while the desktop is not
   // built.
   core::Status request_keyframe();
+  // Forgets the latency histograms (not the counters): a benchmark's measuring window starts.
+  core::Status reset_latency();
   // Drops every viewer: SPICE clients (its server restarts on the same address), WebRTC viewers
   // (its page and signalling are re-registered) and encoded sinks added with add_encoded_sink().
   // Returns how many servers/sinks were reset.
