@@ -17,10 +17,10 @@ namespace vdistream::bench {
 struct EncodeBenchOptions {
   std::string backend = "all";  // a vdistream backend name, or every one the probe accepts
   std::vector<std::string> baselines{"gstreamer", "ffmpeg"};
-  std::vector<std::string> workloads{"typing", "window-drag", "video", "fullmotion"};
+  std::vector<std::string> workloads{"typing", "window-drag", "fullmotion"};
   std::vector<std::string> sizes{"1280x720", "1920x1080"};
   double fps = 60;            // source time: bitrate is per second of it
-  uint32_t frames = 120;      // measured frames per workload × size
+  uint32_t frames = 90;       // measured frames per workload × size
   uint32_t warmup = 10;       // frames encoded first and left out (encoder start, first IDR)
   uint32_t bitrate_kbps = 6000;
   std::string preset = "ultrafast";

@@ -64,14 +64,19 @@ std::optional<std::string> draw_plots(const std::string& out_dir, const std::str
 
   struct Series {
     std::string label, cdf, timeline, bitrate;
+    size_t colour;  // one colour per implementation, the same in every panel
   };
-  std::vector<Series> series;
+  // One panel per workload × size, one line per implementation in it.
+  std::vector<std::pair<std::string, std::vector<Series>>> panels;
+  std::vector<std::string> implementations;
   bool any_bytes = false;
   for (size_t i = 0; i < runs.size(); ++i) {
     const Run& r = runs[i];
     if (r.frames.empty()) continue;
-    Series s{r.label(), fmt::format("{}/{}-cdf.dat", data_dir, i), fmt::format("{}/{}-timeline.dat", data_dir, i),
-             fmt::format("{}/{}-bitrate.dat", data_dir, i)};
+    auto impl = std::find(implementations.begin(), implementations.end(), r.implementation);
+    if (impl == implementations.end()) impl = implementations.insert(impl, r.implementation);
+    Series s{r.implementation, fmt::format("{}/{}-cdf.dat", data_dir, i), fmt::format("{}/{}-timeline.dat", data_dir, i),
+             fmt::format("{}/{}-bitrate.dat", data_dir, i), size_t(impl - implementations.begin()) + 1};
     std::vector<double> t = totals(r);
     std::sort(t.begin(), t.end());
     std::ofstream cdf(s.cdf), timeline(s.timeline), bitrate(s.bitrate);
@@ -80,31 +85,39 @@ std::optional<std::string> draw_plots(const std::string& out_dir, const std::str
     for (const auto& [at, kbps] : bitrate_series(r, 0.5)) bitrate << fmt::format("{:.3f} {:.2f}\n", at, kbps);
     for (const FrameSample& f : r.frames) any_bytes = any_bytes || f.bytes > 0;
     if (!cdf || !timeline || !bitrate) return fmt::format("cannot write the plot data in {}", data_dir);
-    series.push_back(std::move(s));
+    const std::string panel = r.workload + " " + r.size;
+    auto it = std::find_if(panels.begin(), panels.end(), [&](const auto& p) { return p.first == panel; });
+    if (it == panels.end()) it = panels.insert(panels.end(), {panel, {}});
+    it->second.push_back(std::move(s));
   }
-  if (series.empty()) return "nothing to plot: no run produced frames";
+  if (panels.empty()) return "nothing to plot: no run produced frames";
 
+  const size_t cols = std::min<size_t>(3, panels.size()), rows = (panels.size() + cols - 1) / cols;
   files.script = out_dir + "/" + name + "-plots.gp";
   std::ofstream gp(files.script);
   gp << "# Written by vdistream-bench; run `gnuplot " << name << "-plots.gp` to redraw.\n"
-     << "set terminal pngcairo size 1400,800 noenhanced font ',10'\n"
-     << "set grid\nset key outside right top\n";
+     << fmt::format("set terminal pngcairo size {},{} noenhanced font ',9'\n", 520 * cols, 80 + 360 * rows)
+     << "set grid\nset key top left font ',8'\n";
   auto plot = [&](const std::string& png, const std::string& plot_title, const std::string& xlabel, const std::string& ylabel,
                   const std::string& extra, auto file_of, const std::string& style) {
     gp << "set output " << quoted(png) << "\n"
-       << "set title " << quoted(plot_title) << "\nset xlabel " << quoted(xlabel) << "\nset ylabel " << quoted(ylabel) << "\n"
-       << extra << "plot ";
-    for (size_t i = 0; i < series.size(); ++i)
-      gp << (i ? ", \\\n     " : "") << quoted(file_of(series[i])) << " using 1:2 with " << style << " title "
-         << quoted(series[i].label);
-    gp << "\nunset logscale\nunset yrange\n";
+       << fmt::format("set multiplot layout {},{} title {}\n", rows, cols, quoted(plot_title)) << "set xlabel " << quoted(xlabel)
+       << "\nset ylabel " << quoted(ylabel) << "\n"
+       << extra;
+    for (const auto& [panel, series] : panels) {
+      gp << "set title " << quoted(panel) << "\nplot ";
+      for (size_t i = 0; i < series.size(); ++i)
+        gp << (i ? ", \\\n     " : "") << quoted(file_of(series[i])) << " using 1:2 with " << style << " lc " << series[i].colour
+           << " title " << quoted(series[i].label);
+      gp << "\n";
+    }
+    gp << "unset multiplot\nunset logscale\nunset yrange\n";
     files.pngs.push_back(png);
   };
-  plot(out_dir + "/" + name + "-cdf.png", title + ": latency CDF (total per frame)", "latency (ms)", "fraction of frames",
-       "set logscale x\nset yrange [0:1]\n", [](const Series& s) { return s.cdf; }, "steps lw 2");
+  plot(out_dir + "/" + name + "-cdf.png", title + ": latency CDF (total per frame)", "latency (ms, log scale)",
+       "fraction of frames", "set logscale x\nset yrange [0:1]\n", [](const Series& s) { return s.cdf; }, "steps lw 2");
   plot(out_dir + "/" + name + "-timeline.png", title + ": latency per frame", "source time (s)", "latency (ms, log scale)",
-       "set logscale y\n",
-       [](const Series& s) { return s.timeline; }, "lines lw 1");
+       "set logscale y\n", [](const Series& s) { return s.timeline; }, "lines lw 1");
   if (any_bytes)
     plot(out_dir + "/" + name + "-bitrate.png", title + ": bitrate over time (0.5 s windows of source time)",
          "source time (s)", "kbit/s", "", [](const Series& s) { return s.bitrate; }, "linespoints lw 2 pt 7 ps 0.5");
