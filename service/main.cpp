@@ -287,8 +287,8 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{
       "vdistreamd — streams virtual desktops (QEMU VMs, or a synthetic desktop) with low latency.\n"
-      "This version serves one desktop to SPICE clients and to browsers (WebRTC), and/or records its\n"
-      "H.264 stream to a file; the multi-desktop service comes in a later version.\n\n"
+      "It serves one desktop from the command line to SPICE clients and to browsers (WebRTC), and/or\n"
+      "records its H.264 stream to a file; or, with --config, every desktop of a host.\n\n"
       "Examples:\n"
       "  vdistreamd --demo                      a synthetic desktop on SPICE 127.0.0.1:5900 and WebRTC\n"
       "                                         http://127.0.0.1:8080; prints the remote-viewer command\n"
@@ -297,7 +297,8 @@ int main(int argc, char** argv) {
       "  vdistreamd --source qemu-dbus:unix:path=/run/libvirt/qemu/dbus/1-vm.sock \\\n"
       "             --spice 127.0.0.1:5901 --spice-ticket-file /etc/vdistream/vm.ticket\n"
       "  vdistreamd --source synthetic:typing@1920x1080@60 --record typing.mp4 --frames 600\n"
-      "  vdistreamd --probe                     which encoders this host can use\n"};
+      "  vdistreamd --probe                     which encoders this host can use\n"
+      "  vdistreamd --config /etc/vdistream/vdistreamd.toml   every desktop of the file; SIGHUP reloads it\n"};
   app.get_formatter()->column_width(40);
   app.add_flag("--demo", o.demo,
                fmt::format("Serve {} over SPICE on {} and WebRTC on {} with a fresh password and token, and print "
