@@ -7,6 +7,7 @@
 #include "benchmarks/contender.hpp"
 #include "capture/synthetic/barcode.hpp"
 #include "capture/synthetic/synthetic_source.hpp"
+#include "core/clock.hpp"
 #include "core/mapped_buffer.hpp"
 #include "encode/decoder.hpp"
 #include "encode/probe.hpp"
@@ -30,6 +31,9 @@ struct Lane {  // one contender on one workload × size
   std::unique_ptr<Contender> contender;
   std::unique_ptr<encode::Decoder> decoder;
   Run run;
+  // CPU time of the whole process (every thread: x264's, GStreamer's) while this contender
+  // encoded a frame: less disturbed than wall time when the machine is shared.
+  std::vector<double> cpu_ms;
 };
 
 std::vector<const encode::Backend*> vdistream_backends(const EncodeBenchOptions& o, const encode::EncoderRegistry& registry,
@@ -127,13 +131,16 @@ void run_one(const EncodeBenchOptions& o, const std::vector<const encode::Backen
 
     for (Lane& l : lanes) {
       if (!l.contender || !l.run.error.empty()) continue;
+      const int64_t cpu0 = core::process_cpu_ns();
       auto e = l.contender->encode(*frame, pixels, pitch);
+      const int64_t cpu1 = core::process_cpu_ns();
       if (!e) {
         l.run.error = e.error();
         continue;
       }
       auto pictures = l.decoder->decode(e->data, int64_t(frame->sequence));
       if (!measured) continue;
+      l.cpu_ms.push_back(double(cpu1 - cpu0) / 1e6);
       FrameSample s;
       s.sequence = frame->sequence;
       s.t_s = double(index) / o.fps;
@@ -155,6 +162,8 @@ void run_one(const EncodeBenchOptions& o, const std::vector<const encode::Backen
     l.run.frames_produced = measured_frames;
     l.run.barcodes_expected = barcodes_drawn;
     if (l.decoder) l.run.counters["decoder_errors"] = l.decoder->errors();
+    const Percentiles cpu = percentiles(l.cpu_ms);
+    l.run.counters["cpu_ms_per_frame"] = {{"p50", cpu.p50}, {"p99", cpu.p99}, {"mean", cpu.mean}};
     progress.finish_step(l.run.label());
     result.runs.push_back(std::move(l.run));
   }
@@ -175,6 +184,8 @@ void add_ratios(EncodeBenchResult& result) {
         return a > 0 ? nlohmann::json(b / a) : nlohmann::json(nullptr);
       };
       const double our_p99 = percentiles(totals(ours)).p99, base_p99 = percentiles(totals(base)).p99;
+      const double our_cpu = ours.counters.value("cpu_ms_per_frame", nlohmann::json::object()).value("mean", 0.0);
+      const double base_cpu = base.counters.value("cpu_ms_per_frame", nlohmann::json::object()).value("mean", 0.0);
       result.ratios.push_back({{"workload", ours.workload},
                                {"size", ours.size},
                                {"vdistream", ours.implementation},
@@ -183,6 +194,7 @@ void add_ratios(EncodeBenchResult& result) {
                                {"encode_p50", ratio(1)},
                                {"total_p50", ratio(-1)},
                                {"total_p99", our_p99 > 0 ? nlohmann::json(base_p99 / our_p99) : nlohmann::json(nullptr)},
+                               {"cpu_mean", our_cpu > 0 ? nlohmann::json(base_cpu / our_cpu) : nlohmann::json(nullptr)},
                                {"bitrate", bitrate_kbps(ours) > 0 ? nlohmann::json(bitrate_kbps(base) / bitrate_kbps(ours))
                                                                    : nlohmann::json(nullptr)}});
     }
@@ -216,8 +228,8 @@ EncodeBenchResult run_encode_bench(const EncodeBenchOptions& o, Progress& progre
 void print_encode_table(const EncodeBenchOptions& o, const EncodeBenchResult& result) {
   fmt::print("encode: {} measured frames per configuration (after {} warm-up), source {} fps, {} kbit/s, x264 {} with {} threads\n",
              o.frames, o.warmup, o.fps, o.bitrate_kbps, o.preset, o.threads);
-  fmt::print("{:<20} {:<12} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>6} {:>9}\n", "implementation", "workload", "size",
-             "conv p50", "enc p50", "p50 ms", "p95 ms", "p99 ms", "max ms", "fps", "kbit/s", "PSNR", "barcodes");
+  fmt::print("{:<20} {:<12} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>8} {:>6} {:>9}\n", "implementation", "workload", "size",
+             "conv p50", "enc p50", "p50 ms", "p95 ms", "p99 ms", "max ms", "cpu ms", "fps", "kbit/s", "PSNR", "barcodes");
   for (const Run& r : result.runs) {
     if (!r.error.empty() && r.frames.empty()) {
       fmt::print("{:<20} {:<12} {:>9} error: {}\n", r.implementation, r.workload, r.size, r.error);
@@ -225,21 +237,23 @@ void print_encode_table(const EncodeBenchOptions& o, const EncodeBenchResult& re
     }
     const Percentiles t = percentiles(totals(r));
     auto psnr = mean_psnr(r);
-    fmt::print("{:<20} {:<12} {:>9} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>7.0f} {:>8.0f} {:>6} {:>4}/{:<4}\n",
+    const double cpu = r.counters.value("cpu_ms_per_frame", nlohmann::json::object()).value("mean", 0.0);
+    fmt::print("{:<20} {:<12} {:>9} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>7.2f} {:>7.0f} {:>8.0f} {:>6} {:>4}/{:<4}\n",
                r.implementation, r.workload, r.size, percentiles(stage_durations(r, 0)).p50,
-               percentiles(stage_durations(r, 1)).p50, t.p50, t.p95, t.p99, t.max, t.mean > 0 ? 1000 / t.mean : 0.0,
+               percentiles(stage_durations(r, 1)).p50, t.p50, t.p95, t.p99, t.max, cpu, t.mean > 0 ? 1000 / t.mean : 0.0,
                bitrate_kbps(r), psnr ? fmt::format("{:.1f}", *psnr) : "-", barcodes_read(r), r.barcodes_expected);
     if (!r.error.empty()) fmt::print("  (stopped early: {})\n", r.error);
   }
   if (result.ratios.empty()) return;
   fmt::print("\nvdistream against the baselines, p50 per stage (baseline time / vdistream time: above 1 = vdistream faster)\n");
-  fmt::print("{:<12} {:>9} {:<20} {:<10} {:>8} {:>8} {:>8} {:>9} {:>8}\n", "workload", "size", "vdistream", "baseline", "convert",
-             "encode", "total", "total p99", "bitrate");
+  fmt::print("{:<12} {:>9} {:<20} {:<10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}\n", "workload", "size", "vdistream", "baseline", "convert",
+             "encode", "total", "total p99", "cpu", "bitrate");
   auto x = [](const nlohmann::json& v) { return v.is_null() ? std::string("-") : fmt::format("{:.2f}x", v.get<double>()); };
   for (const auto& r : result.ratios)
-    fmt::print("{:<12} {:>9} {:<20} {:<10} {:>8} {:>8} {:>8} {:>9} {:>8}\n", r["workload"].get<std::string>(),
+    fmt::print("{:<12} {:>9} {:<20} {:<10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}\n", r["workload"].get<std::string>(),
                r["size"].get<std::string>(), r["vdistream"].get<std::string>(), r["baseline"].get<std::string>(),
-               x(r["convert_p50"]), x(r["encode_p50"]), x(r["total_p50"]), x(r["total_p99"]), x(r["bitrate"]));
+               x(r["convert_p50"]), x(r["encode_p50"]), x(r["total_p50"]), x(r["total_p99"]), x(r["cpu_mean"]), x(r["bitrate"]));
+  fmt::print("(cpu: mean CPU time of the whole process per frame, all threads; bitrate: baseline's / vdistream's)\n");
 }
 
 }  // namespace vdistream::bench
