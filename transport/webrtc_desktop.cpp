@@ -375,4 +375,36 @@ WebRtcStats WebRtcDesktop::stats() const {
   return s;
 }
 
+std::string stats_json(const WebRtcStats& s) {
+  nlohmann::json viewers = nlohmann::json::array();
+  for (const auto& v : s.per_viewer) {
+    viewers.push_back({{"id", v.id},
+                       {"state", v.state},
+                       {"remote_address", v.remote_address},
+                       {"frames_sent", v.counters.frames_sent},
+                       {"frames_discarded", v.counters.frames_discarded},
+                       {"bytes_sent", v.counters.bytes_sent},
+                       {"keyframe_requests", v.counters.keyframe_requests},
+                       {"rtt_ms", v.counters.rtt_ms},
+                       {"fraction_lost", v.counters.fraction_lost},
+                       {"estimate_bps", v.estimate_bps},
+                       {"page_fps", v.page.fps},
+                       {"page_kbps", v.page.kbps},
+                       {"latency_p50_ms", v.latency_p50_ms}});
+  }
+  nlohmann::json decisions = nlohmann::json::array();
+  for (const auto& d : s.decisions)
+    decisions.push_back({{"at_ns", d.at_ns}, {"bitrate_bps", d.bitrate_bps}, {"viewer", d.limiting_viewer}, {"reason", d.reason}});
+  return nlohmann::json{{"name", s.name},
+                        {"viewers", s.viewers},
+                        {"viewers_total", s.viewers_total},
+                        {"sessions_refused", s.sessions_refused},
+                        {"messages_refused", s.messages_refused},
+                        {"idr_requests", s.idr_requests},
+                        {"bitrate_bps", s.bitrate_bps},
+                        {"per_viewer", viewers},
+                        {"decisions", decisions}}
+      .dump();
+}
+
 }  // namespace vdistream::transport

@@ -130,6 +130,10 @@ class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_
   std::vector<std::pair<uint64_t, int64_t>> capture_ring_ = std::vector<std::pair<uint64_t, int64_t>>(kCaptureRing);
 };
 
+// The stats as JSON, for the control API and tests: {"name", "viewers", "bitrate_bps",
+// "idr_requests", ..., "per_viewer": [...], "decisions": [{"at_ns", "bitrate_bps", "reason"}]}.
+std::string stats_json(const WebRtcStats& stats);
+
 // The web client's files, embedded at build time: "index.html", "client.js". Empty if unknown.
 std::string_view web_asset(std::string_view name);
 

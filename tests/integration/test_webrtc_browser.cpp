@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "capture/synthetic/synthetic_source.hpp"
@@ -191,6 +192,9 @@ void streams_in_order(int32_t width, int32_t height) {
   CHECK(stats.per_viewer[0].state == "connected");
   CHECK(stats.per_viewer[0].counters.frames_sent >= 60);
   CHECK(stats.idr_requests >= 1);  // the connect asked for one
+  auto json = nlohmann::json::parse(transport::stats_json(stats));
+  CHECK(json["viewers"] == 1);
+  CHECK(json["per_viewer"][0]["state"] == "connected");
 }
 
 }  // namespace
@@ -240,7 +244,7 @@ TEST_CASE("Keys and pointer from the page reach the desktop's InputSink as qnums
   CHECK(!buttons[3].pressed);
 }
 
-TEST_CASE("A wrong or missing token gets 401/403 and no session; malformed signalling is refused, server fine") {
+TEST_CASE("A wrong or missing token gets 401/403 and no session - malformed signalling is refused and the server carries on") {
   REQUIRE(test::Chromium::available());
   Rig rig(1280, 720, capture::Workload::WindowDrag, "right-token");
   const std::string page = rig.server->base_url() + rig.desktop->path();
@@ -300,7 +304,7 @@ TEST_CASE("A wrong or missing token gets 401/403 and no session; malformed signa
   CHECK(rig.wait_frames(30, 60s));
 }
 
-TEST_CASE("Two viewers; one closes its tab, one reconnects 30 times: the other keeps streaming, no fd growth") {
+TEST_CASE("Two viewers - one closes its tab and one reconnects 30 times - the other keeps streaming without fd growth") {
   REQUIRE(test::Chromium::available());
   Rig rig(1280, 720);
   test::Chromium steady({rig.url(), 1280, 720, {}});

@@ -39,7 +39,7 @@ int wait_status(const std::string& url, int want) {
 
 }  // namespace
 
-TEST_CASE("vdistreamd --http with --token-file serves the page to the token only, and prints the URL") {
+TEST_CASE("vdistreamd --http with --token-file serves the page to the token only and prints the URL") {
   test::TempDir dir;
   std::ofstream(dir.file("desk.token")) << "0123456789abcdef-test-token\n";
   const int port = test::free_tcp_port();
@@ -58,7 +58,7 @@ TEST_CASE("vdistreamd --http with --token-file serves the page to the token only
   CHECK(result.out.find(base + "?token=0123456789abcdef-test-token") != std::string::npos);
 }
 
-TEST_CASE("vdistreamd --tls-cert/--tls-key serve HTTPS; --no-auth serves without a token") {
+TEST_CASE("vdistreamd --tls-cert/--tls-key serve HTTPS and --no-auth serves without a token") {
   test::TempDir dir;
   auto cert = test::run_process({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
                                  "/CN=127.0.0.1", "-keyout", dir.file("key.pem"), "-out", dir.file("cert.pem")},

@@ -117,7 +117,7 @@ std::unique_ptr<HttpServer> any_port_server() {
 
 }  // namespace
 
-TEST_CASE("HTTP addresses: host:port, :port (loopback), [v6]:port, bad ports refused") {
+TEST_CASE("HTTP addresses: host:port and :port (loopback) and IPv6 in brackets are read and bad ports refused") {
   auto a = parse_http_address("0.0.0.0:8443");
   REQUIRE(a);
   CHECK(a->address == "0.0.0.0");
@@ -134,7 +134,7 @@ TEST_CASE("HTTP addresses: host:port, :port (loopback), [v6]:port, bad ports ref
   CHECK(!parse_http_address("[::1]9000"));
 }
 
-TEST_CASE("HTTP server answers by the longest path prefix, on the bound port, with query and headers") {
+TEST_CASE("HTTP server answers by the longest path prefix on the bound port with query and headers") {
   auto server = any_port_server();
   REQUIRE(server->port() != 0);
   server->add_handler("/a/", [](const HttpRequest& r) { return HttpResponse::text(200, "a " + r.path); });
@@ -152,7 +152,7 @@ TEST_CASE("HTTP server answers by the longest path prefix, on the bound port, wi
   CHECK(http_get(server->base_url() + "/a/b/c?x=1").body == "a /a/b/c");
 }
 
-TEST_CASE("Tokens: bearer header or ?token=, 401 without, 403 when wrong, constant-time compare") {
+TEST_CASE("Tokens: bearer header or token query parameter - 401 without and 403 when wrong - constant-time compare") {
   CHECK(constant_time_equal("secret", "secret"));
   CHECK(!constant_time_equal("secret", "secreT"));
   CHECK(!constant_time_equal("secret", "secret2"));
@@ -173,7 +173,7 @@ TEST_CASE("Tokens: bearer header or ?token=, 401 without, 403 when wrong, consta
   CHECK(http_get(server->base_url() + "/private/", token).body == "in");
 }
 
-TEST_CASE("WebSockets: refused before the upgrade by the check, echo, oversized messages close the socket") {
+TEST_CASE("WebSockets: refused before the upgrade by the check - echo - oversized messages close the socket") {
   auto server = any_port_server();
   std::atomic<int> opened{0}, closed{0};
   WebSocketOptions options;

@@ -9,7 +9,7 @@
 using namespace vdistream;
 using namespace vdistream::transport;
 
-TEST_CASE("Signalling: an SDP answer and ICE candidates are read; anything else is refused with a reason") {
+TEST_CASE("Signalling: an SDP answer and ICE candidates are read and anything else is refused with a reason") {
   auto answer = parse_signal_message(R"({"type":"sdp","data":{"type":"answer","sdp":"v=0\r\n"}})");
   REQUIRE(answer);
   REQUIRE(std::holds_alternative<SdpAnswer>(*answer));
@@ -47,7 +47,7 @@ TEST_CASE("Offers and candidates go out as the page expects them") {
   CHECK(ice["data"]["candidate"] == "candidate:x");
 }
 
-TEST_CASE("Input: KeyboardEvent.code becomes a qnum, pointer in desktop pixels clamped, DOM buttons, wheel") {
+TEST_CASE("Input: KeyboardEvent.code becomes a qnum - pointer in desktop pixels clamped - DOM buttons - wheel") {
   auto key = parse_input_message(R"({"t":"key","code":"KeyA","down":true})", 1280, 720);
   REQUIRE(key);
   REQUIRE(key->size() == 1);

@@ -13,7 +13,7 @@ CongestionReport clean(int64_t t) { return CongestionReport{t, 0.0, 2.0, 0.0, 0}
 CongestionReport lossy(int64_t t, double loss) { return CongestionReport{t, loss, 2.0, 0.0, 0}; }
 }  // namespace
 
-TEST_CASE("Rate controller grows about 8% a second on a clean path, up to the maximum") {
+TEST_CASE("Rate controller grows about 8% a second on a clean path up to the maximum") {
   RateControllerConfig config;
   config.start_bps = 4'000'000;
   config.max_bps = 6'000'000;
@@ -30,7 +30,7 @@ TEST_CASE("Rate controller grows about 8% a second on a clean path, up to the ma
   CHECK(rc.decisions().back().reason.find("clean path") != std::string::npos);
 }
 
-TEST_CASE("Rate controller backs off in proportion to loss, and never below the minimum") {
+TEST_CASE("Rate controller backs off in proportion to loss and never below the minimum") {
   RateControllerConfig config;
   config.start_bps = 6'000'000;
   config.min_bps = 1'000'000;
@@ -48,7 +48,7 @@ TEST_CASE("Rate controller backs off in proportion to loss, and never below the 
   CHECK(rc.bitrate() == 1'000'000);
 }
 
-TEST_CASE("Rate controller sheds rate when TWCC says queues grow, down to what arrives") {
+TEST_CASE("Rate controller sheds rate when TWCC says queues grow down to what arrives") {
   RateController rc(RateControllerConfig{});
   rc.add_viewer(1, 0);
   CongestionReport r{kSecond, 0.0, 20.0, 9.0, 3'000'000};  // delay gradient 9 ms > 5 ms
