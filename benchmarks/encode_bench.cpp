@@ -129,7 +129,9 @@ void run_one(const EncodeBenchOptions& o, const std::vector<const encode::Backen
     const bool want_psnr = measured && o.psnr_every > 0 && index % o.psnr_every == 0;
     if (want_psnr) luma = source_luma(pixels, pitch, w, h);
 
-    for (Lane& l : lanes) {
+    // Who goes first changes every frame, so no contender always finds the frame warm in cache.
+    for (size_t k = 0; k < lanes.size(); ++k) {
+      Lane& l = lanes[(i + k) % lanes.size()];
       if (!l.contender || !l.run.error.empty()) continue;
       const int64_t cpu0 = core::process_cpu_ns();
       auto e = l.contender->encode(*frame, pixels, pitch);
