@@ -62,7 +62,7 @@ TEST_CASE("the oneVPL encoder parameters are the low-latency set", "[encode][one
   CHECK(co->AUDelimiter == MFX_CODINGOPTION_OFF);
 }
 
-TEST_CASE("large bitrates scale with BRCParamMultiplier; intra refresh and HEVC map through", "[encode][onevpl]") {
+TEST_CASE("large bitrates scale with BRCParamMultiplier, and intra refresh and HEVC map through", "[encode][onevpl]") {
   encode::EncoderConfig c;
   c.bitrate_bps = 100'000'000;
   c.fps = 30;

@@ -76,7 +76,7 @@ TEST_CASE("a one-plane tiled XRGB buffer becomes one DRM object and one layer", 
   CHECK(d->layers[0].planes[0].pitch == 7680);
 }
 
-TEST_CASE("NV12 planes in one file share one DRM object; in two files they get two", "[encode][vaapi]") {
+TEST_CASE("NV12 planes in one file share one DRM object, in two files they get two", "[encode][vaapi]") {
   SECTION("shared file, chroma after luma") {
     auto fb = nv12_buffer(640, 480, true, DRM_FORMAT_MOD_LINEAR);
     auto d = encode::drm_frame_descriptor(*fb);
