@@ -115,7 +115,9 @@ TEST_CASE("stream mode: a spice-glib client decodes our H.264 and shows the fram
   const bool seen = d.pump_until(20s, [&] {
     const auto sequence = uint32_t(d.source->next_sequence() - 1);
     if (target == 0 && sequence >= 60) target = sequence;
-    return target && client.wait_barcode(target, 1ms);
+    // At or after the target: under load spice-glib skips frames that are already late.
+    auto shown = client.barcodes();
+    return target && !shown.empty() && shown.back().barcode >= target;
   });
   const auto stats = d.desktop->stream_stats();
   INFO("access units sent " << stats.access_units_sent << ", dropped " << stats.dropped << ", START_STOPs "
