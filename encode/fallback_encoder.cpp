@@ -34,13 +34,15 @@ void FallbackEncoder::record(FallbackEvent e) {
 }
 
 bool FallbackEncoder::open_from(size_t first, const std::string& given_up, const std::string& why) {
+  std::string note = given_up.empty() ? "" : why;  // shown in name(), so status pages tell why
   for (size_t i = first; i < chain_.size(); ++i) {
     EncoderConfig cfg = config_;
     cfg.bitrate_bps = bitrate_;
     auto created = chain_[i].create(cfg);
     if (!created) {
       // A backend that will not open (no device, no session left) is passed over for this desktop only.
-      record({chain_[i].backend, "", chain_[i].backend + " would not open: " + created.error(), frames_});
+      note = chain_[i].backend + " would not open: " + created.error();
+      record({chain_[i].backend, "", note, frames_});
       log_.warn("encoder {} would not open: {}", chain_[i].backend, created.error());
       continue;
     }
@@ -52,7 +54,7 @@ bool FallbackEncoder::open_from(size_t first, const std::string& given_up, const
       log_.warn("encoder: {} took over from {} ({})", chain_[i].backend, given_up, why);
     }
     std::lock_guard lock(mutex_);
-    current_name_ = current_->name();
+    current_name_ = current_->name() + (note.empty() ? "" : " (fell back: " + note + ")");
     current_backend_ = chain_[i].backend;
     current_counters_ = {};
     return true;

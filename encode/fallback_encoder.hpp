@@ -36,6 +36,7 @@ class FallbackEncoder final : public Encoder {
   static core::Result<std::unique_ptr<FallbackEncoder>> create(std::vector<FallbackLink> chain, const EncoderConfig& config,
                                                                std::string log_scope = "encode");
 
+  // The current backend's name, and when it is not the first choice, why ("fell back: ...").
   std::string name() const override;
   core::Result<std::vector<core::EncodedFrame>> encode(const core::Frame& frame) override;
   void request_keyframe() override { keyframe_requested_ = true; }

@@ -105,6 +105,7 @@ TEST_CASE("a backend failing on its 3rd frame hands over with an IDR and the str
   }
   REQUIRE(aus.size() == 8);
   CHECK(enc.current_backend() == "software");
+  CHECK_THAT(enc.name(), Catch::Contains("libx264") && Catch::Contains("fell back: failing failed at frame"));
 
   // Frame 1 is the first backend's IDR; frame 3 (index 2) is the new backend's; no others.
   for (size_t i = 0; i < aus.size(); ++i) {
@@ -134,6 +135,7 @@ TEST_CASE("a backend that refuses a new session is passed over for this desktop 
   auto first = encode::FallbackEncoder::create({refusing_link("nvenc", "OpenEncodeSessionEx: no encode session left"), software_link()}, c);
   REQUIRE(first.ok());
   CHECK((*first)->current_backend() == "software");
+  CHECK_THAT((*first)->name(), Catch::EndsWith("(fell back: nvenc would not open: OpenEncodeSessionEx: no encode session left)"));
   auto events = (*first)->events();
   REQUIRE(events.size() == 1);
   CHECK(events[0].from == "nvenc");
@@ -145,6 +147,7 @@ TEST_CASE("a backend that refuses a new session is passed over for this desktop 
   REQUIRE(second.ok());
   CHECK((*second)->current_backend() == "failing");
   CHECK((*second)->events().empty());
+  CHECK((*second)->name() == "failing test encoder");
 }
 
 TEST_CASE("when no backend opens, or the last one fails, the error carries every reason", "[encode][fallback]") {
