@@ -21,7 +21,7 @@ void RateController::add_viewer(uint64_t viewer, int64_t now_ns) {
 
 void RateController::remove_viewer(uint64_t viewer, int64_t now_ns) {
   viewers_.erase(viewer);
-  (void)decide(now_ns, "");
+  (void)decide(now_ns);
 }
 
 uint32_t RateController::estimate(uint64_t viewer) const {
@@ -35,7 +35,6 @@ std::optional<RateDecision> RateController::report(uint64_t id, const Congestion
   Viewer& v = it->second;
   const double dt = std::clamp(double(r.now_ns - v.last_ns) / 1e9, 0.0, 2.0);
   v.last_ns = r.now_ns;
-  const double before = v.estimate_bps;
   if (r.fraction_lost > config_.loss_high) {
     // Back off in proportion to the loss, as loss-based GCC does.
     v.estimate_bps = clamp(v.estimate_bps * (1.0 - 0.5 * r.fraction_lost));
@@ -55,11 +54,10 @@ std::optional<RateDecision> RateController::report(uint64_t id, const Congestion
   } else {
     v.last_reason = fmt::format("holding (loss {:.1f}%)", r.fraction_lost * 100);
   }
-  (void)before;
-  return decide(r.now_ns, "");
+  return decide(r.now_ns);
 }
 
-std::optional<RateDecision> RateController::decide(int64_t now_ns, const std::string&) {
+std::optional<RateDecision> RateController::decide(int64_t now_ns) {
   if (viewers_.empty()) return std::nullopt;
   auto slowest = std::min_element(viewers_.begin(), viewers_.end(),
                                   [](const auto& a, const auto& b) { return a.second.estimate_bps < b.second.estimate_bps; });

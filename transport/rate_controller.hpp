@@ -60,7 +60,7 @@ class RateController {
     int64_t last_ns = 0;
     std::string last_reason;
   };
-  std::optional<RateDecision> decide(int64_t now_ns, const std::string& why_if_none);
+  std::optional<RateDecision> decide(int64_t now_ns);
   double clamp(double bps) const;
 
   RateControllerConfig config_;

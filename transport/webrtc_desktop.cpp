@@ -282,11 +282,12 @@ void WebRtcDesktop::remove_viewer(uint64_t id) {
     viewers_.erase(it);
     last = viewers_.empty();
   }
-  std::optional<RateDecision> decision;
+  uint32_t before = 0, after = 0;  // the slowest viewer may have been this one
   {
     std::lock_guard lock(rate_mutex_);
+    before = rate_.bitrate();
     rate_.remove_viewer(id, core::monotonic_now_ns());
-    if (!rate_.decisions().empty() && rate_.bitrate() != 0) decision = rate_.decisions().back();
+    after = rate_.bitrate();
   }
   gone.socket->on_text = nullptr;
   gone.socket->on_closed = nullptr;
@@ -294,7 +295,7 @@ void WebRtcDesktop::remove_viewer(uint64_t id) {
   gone.peer.reset();
   log_.info("viewer {} left", id);
   if (last && hooks_.set_active) hooks_.set_active(false);
-  if (decision && hooks_.set_bitrate) hooks_.set_bitrate(rate_.bitrate());
+  if (after != before && hooks_.set_bitrate) hooks_.set_bitrate(after);
 }
 
 void WebRtcDesktop::request_keyframe() {

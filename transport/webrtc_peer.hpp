@@ -95,11 +95,9 @@ class WebRtcPeer {
   std::atomic<uint32_t> drop_rtp_{0};
   std::atomic<bool> loss_probe_installed_{false};
   std::shared_ptr<PeerGlue> glue_;
-  int64_t first_pts_ns_ = -1;
 
   mutable std::mutex counters_mutex_;
   PeerCounters counters_;
-  uint64_t last_twcc_packets_ = 0;
 
   friend struct PeerGlue;
 };
