@@ -35,13 +35,16 @@ std::string ReloadSummary::to_string() const {
 Host::~Host() { stop_all(); }
 
 ReloadSummary Host::apply(const ServiceConfig& config) {
-  std::lock_guard lock(mutex_);
+  // Sessions stop and start without mutex_ held: a stopping desktop unregisters its WebRTC paths
+  // on the HTTP thread, which may be waiting for mutex_ in an API request meanwhile.
+  std::lock_guard apply_lock(apply_mutex_);
+  const std::vector<std::shared_ptr<DesktopSession>> current = sessions();
   ReloadSummary summary;
   std::map<std::string, std::shared_ptr<DesktopSession>> running;
-  for (const auto& s : sessions_) running[s->name()] = s;
+  for (const auto& s : current) running[s->name()] = s;
 
   std::vector<std::shared_ptr<DesktopSession>> to_stop;
-  for (const auto& s : sessions_) {
+  for (const auto& s : current) {
     const DesktopConfig* wanted = config.find(s->name());
     if (!wanted) {
       summary.removed.push_back(s->name());
@@ -67,13 +70,17 @@ ReloadSummary Host::apply(const ServiceConfig& config) {
     session->start();
     next.push_back(std::move(session));
   }
-  sessions_ = std::move(next);
+  {
+    std::lock_guard lock(mutex_);
+    sessions_ = std::move(next);
+  }
   config_ = config;
   core::Logger("service").info("configuration applied: {}", summary.to_string());
   return summary;
 }
 
 void Host::stop_all() {
+  std::lock_guard apply_lock(apply_mutex_);
   std::vector<std::shared_ptr<DesktopSession>> sessions;
   {
     std::lock_guard lock(mutex_);

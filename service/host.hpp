@@ -37,12 +37,13 @@ class Host {
   // The session named so (shared: it stays valid for the caller across a reload), or nullptr.
   std::shared_ptr<DesktopSession> find(const std::string& name) const;
   std::vector<std::shared_ptr<DesktopSession>> sessions() const;
-  const ServiceConfig& config() const { return config_; }
+  const ServiceConfig& config() const { return config_; }  // the caller of apply() only
 
  private:
   const encode::EncoderRegistry& registry_;
   transport::HttpServer* const http_;
-  mutable std::mutex mutex_;
+  std::mutex apply_mutex_;    // one apply()/stop_all() at a time; config_
+  mutable std::mutex mutex_;  // sessions_, held only briefly (never while sessions stop or start)
   std::vector<std::shared_ptr<DesktopSession>> sessions_;  // in configuration order
   ServiceConfig config_;
 };

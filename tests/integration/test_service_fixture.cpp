@@ -135,6 +135,7 @@ int ServiceProcess::stop(std::chrono::seconds limit) {
   kill(-pid_, SIGKILL);
   if (!exited) waitpid(pid_, &status, 0);
   pid_ = -1;
+  if (exited && WIFSIGNALED(status)) return -100 - WTERMSIG(status);
   return exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

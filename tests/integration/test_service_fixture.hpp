@@ -29,7 +29,8 @@ class ServiceProcess {
   ServiceProcess& operator=(const ServiceProcess&) = delete;
 
   void signal(int sig) const;
-  // SIGTERM, then waits (bounded); SIGKILL of the group after `limit`. The exit code, or -1.
+  // SIGTERM, then waits (bounded); SIGKILL of the group after `limit`. The exit code; -1 when it
+  // did not exit in time; -100 - N when signal N ended it.
   int stop(std::chrono::seconds limit = std::chrono::seconds(30));
   bool running();
   std::string log() const;
