@@ -374,3 +374,44 @@ TEST_CASE("RTP packets lost on purpose: the picture recovers (NACK or IDR) witho
                                            << stats.per_viewer[0].counters.keyframe_requests);
   CHECK(worst <= baseline_gap + 45);
 }
+
+namespace {
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, size_t(p * double(v.size())))];
+}
+
+// Glass-to-glass: frame captured (the synthetic source's timestamp) → presented in Chromium
+// (requestVideoFrameCallback's presentationTime), matched by the barcode; one clock
+// (CLOCK_REALTIME = performance.timeOrigin + t on this machine).
+void measure_latency(int32_t width, int32_t height, capture::Workload workload) {
+  Rig rig(width, height, workload);
+  test::Chromium browser({rig.url(), 1280, 720, {}});
+  REQUIRE(rig.wait_frames(30, 60s));
+  const uint64_t viewer = rig.viewers_reporting().at(0);
+  const size_t skip = rig.frames_of(viewer).size();  // warm-up
+  REQUIRE(rig.wait_frames(skip + 300, 120s, viewer));
+  auto frames = rig.frames_of(viewer);
+  std::vector<double> g2g, receive_to_present;
+  for (size_t i = skip; i < frames.size(); ++i) {
+    if (frames[i].latency_ms >= 0) g2g.push_back(frames[i].latency_ms);
+    receive_to_present.push_back(frames[i].present_ms - frames[i].receive_ms);
+  }
+  auto stats = rig.desktop->stats();
+  WARN(capture::workload_name(workload) << " " << width << "x" << height << ": glass-to-glass p50 "
+                                        << percentile(g2g, 0.5) << " ms, p95 " << percentile(g2g, 0.95) << " ms, p99 "
+                                        << percentile(g2g, 0.99) << " ms over " << g2g.size()
+                                        << " frames; received→presented p50 " << percentile(receive_to_present, 0.5)
+                                        << " ms; page fps " << stats.per_viewer.at(0).page.fps);
+}
+
+}  // namespace
+
+TEST_CASE("benchmark: glass-to-glass latency in Chromium at 720p and 1080p", "[.benchmark]") {
+  for (auto workload : {capture::Workload::Typing, capture::Workload::FullMotion}) {
+    measure_latency(1280, 720, workload);
+    measure_latency(1920, 1080, workload);
+  }
+}
