@@ -249,7 +249,11 @@ DesktopStatus DesktopSession::status() const {
     s.spice_stream = parts_->spice->stream_stats();
     if (s.spice_stream.streaming) ++s.viewers;
   }
-  if (parts_->webrtc) s.viewers += uint32_t(parts_->webrtc->stats().viewers);
+  if (parts_->webrtc) {
+    const auto webrtc = parts_->webrtc->stats();
+    s.viewers += uint32_t(webrtc.viewers);
+    s.webrtc_stats_json = transport::stats_json(webrtc);
+  }
   s.viewers += uint32_t(external_sinks_.size());
   return s;
 }

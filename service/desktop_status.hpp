@@ -53,6 +53,7 @@ struct DesktopStatus {
   spice::StreamStats spice_stream;
 
   bool webrtc = false;
+  std::string webrtc_stats_json;  // transport::stats_json of its viewers ("" when WebRTC is off)
   std::string record;  // file being recorded, "" when none
 };
 

@@ -88,6 +88,9 @@ nlohmann::json status_json(const DesktopStatus& s, bool detailed) {
     for (const auto& o : s.encoder_outcomes)
       outcomes.push_back({{"backend", o.backend}, {"usable", o.usable}, {"reason", o.reason}});
     j["encoder"]["probe"] = outcomes;
+    // Per viewer: state, counters, bitrate estimate, the page's own report (transport's JSON).
+    if (!s.webrtc_stats_json.empty())
+      j["webrtc_viewers"] = nlohmann::json::parse(s.webrtc_stats_json, nullptr, /*allow_exceptions=*/false);
   }
   return j;
 }

@@ -318,6 +318,9 @@ TEST_CASE("a desktop with webrtc = true serves a browser on the service's HTTP s
                                  d["frames"]["encoded"].get<uint64_t>() > encoded_before + 10;
                         },
                         90s));
+  auto detail = nlohmann::json::parse(test::http_request(s.port, "GET", "/api/desktops/web", kToken).body);
+  INFO(detail.dump());
+  CHECK(detail["webrtc_viewers"].is_object());  // the transport's per-viewer figures
   auto disconnect = test::http_request(s.port, "POST", "/api/desktops/web/disconnect", kToken);
   REQUIRE(disconnect.status == 200);
   CHECK(nlohmann::json::parse(disconnect.body)["disconnected"].get<int>() >= 1);
