@@ -54,6 +54,10 @@ class EncodedSink {
   // False while the sink is attached but nobody behind it wants video (a SPICE stream device
   // with no client streaming): the encoder then rests. A sink that turns true asks for an IDR.
   virtual bool wants_frames() const { return true; }
+  // True for a client whose decoder holds one picture back (spice-gtk's GStreamer decoding with
+  // frame threads): it shows the last picture only when another access unit follows. The
+  // pipeline then sends one unchanged (skip) frame shortly after the last real one.
+  virtual bool wants_trailing_frame() const { return false; }
 };
 
 // What a sink uses to ask for an IDR (after a drop, a join, a decoder error).

@@ -106,12 +106,26 @@ std::string DesktopPipeline::encoder_name() const {
   return encoder_ ? encoder_->name() : choice_.backend + " (opens with the first frame)";
 }
 
+bool DesktopPipeline::trailing_wanted() const {
+  std::lock_guard lock(sinks_mutex_);
+  return std::any_of(sinks_.begin(), sinks_.end(), [](const auto& sink) { return sink->wants_trailing_frame(); });
+}
+
+int64_t DesktopPipeline::trailing_delay_ns() const {
+  // Half a frame interval after the next frame would have come: a desktop that keeps changing
+  // never needs one.
+  const double fps = config_.encoder.fps > 0 ? config_.encoder.fps : 30.0;
+  return std::max<int64_t>(20'000'000, int64_t(1.5e9 / fps));
+}
+
 void DesktopPipeline::run() {
   last_output_ns_ = core::monotonic_now_ns();
   while (running_) {
+    int64_t wake_ns = last_output_ns_ + config_.keepalive_interval_ns;
+    const bool trailing_due = trailing_pending_ && trailing_wanted();
+    if (trailing_due) wake_ns = std::min(wake_ns, last_output_ns_ + trailing_delay_ns());
     auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::nanoseconds(std::max<int64_t>(
-                        1'000'000, last_output_ns_ + config_.keepalive_interval_ns - core::monotonic_now_ns()));
+                    std::chrono::nanoseconds(std::max<int64_t>(1'000'000, wake_ns - core::monotonic_now_ns()));
     std::optional<core::Frame> taken = slot_.take_until(deadline);
     if (!running_) break;
     const bool is_watched = watched();
@@ -145,23 +159,28 @@ void DesktopPipeline::run() {
         ++stats_.frames_skipped;
         continue;
       }
-      encode_and_send(std::move(frame), false);
+      encode_and_send(std::move(frame), Output::Captured);
       continue;
     }
 
-    // Woken without a frame: a keyframe request, or the keep-alive timer.
+    // Woken without a frame: a keyframe request, the trailing frame, or the keep-alive timer.
     if (!is_watched || !last_frame_) continue;
     core::Frame again = *last_frame_;
     again.damage = planes_stale_ ? core::DamageRegion::full(again.width(), again.height()) : core::DamageRegion();
     again.timestamps = {};
     again.timestamps.captured_ns = again.timestamps.dequeued_ns = core::monotonic_now_ns();
-    bool keepalive = !keyframe_wanted_ &&
-                     core::monotonic_now_ns() - last_output_ns_ >= config_.keepalive_interval_ns - 1'000'000;
-    if (keepalive || keyframe_wanted_) encode_and_send(std::move(again), keepalive);
+    const int64_t idle_ns = core::monotonic_now_ns() - last_output_ns_;
+    if (keyframe_wanted_)
+      encode_and_send(std::move(again), Output::Captured);
+    else if (trailing_due && idle_ns >= trailing_delay_ns() - 1'000'000)
+      encode_and_send(std::move(again), Output::Trailing);
+    else if (idle_ns >= config_.keepalive_interval_ns - 1'000'000)
+      encode_and_send(std::move(again), Output::KeepAlive);
   }
 }
 
-void DesktopPipeline::encode_and_send(core::Frame frame, bool keepalive) {
+void DesktopPipeline::encode_and_send(core::Frame frame, Output kind) {
+  const bool keepalive = kind != Output::Captured;
   if (!encoder_) {
     EncoderConfig cfg = config_.encoder;
     cfg.width = frame.width();
@@ -194,6 +213,7 @@ void DesktopPipeline::encode_and_send(core::Frame frame, bool keepalive) {
   }
   planes_stale_ = false;
   last_output_ns_ = core::monotonic_now_ns();
+  trailing_pending_ = kind == Output::Captured;
 
   auto sinks = sinks_snapshot();
   uint64_t bytes = 0, keyframes = 0;
@@ -212,7 +232,8 @@ void DesktopPipeline::encode_and_send(core::Frame frame, bool keepalive) {
   stats_.full_frame_copies += counters.full_frame_copies - seen_counters_.full_frame_copies;
   seen_counters_ = counters;
   stats_.frames_encoded += out->size();
-  stats_.keepalives += keepalive ? out->size() : 0;
+  stats_.keepalives += kind == Output::KeepAlive ? out->size() : 0;
+  stats_.trailing_frames += kind == Output::Trailing ? out->size() : 0;
   stats_.keyframes += keyframes;
   stats_.bytes_out += bytes;
   if (keepalive) return;  // not a captured frame: its latency means nothing

@@ -62,7 +62,10 @@ class DesktopPipeline final : public core::KeyframeRequester {
  private:
   DesktopPipeline(const PipelineConfig& config, EncoderChoice choice, const Backend& backend);
   void run();
-  void encode_and_send(core::Frame frame, bool keepalive);
+  enum class Output { Captured, KeepAlive, Trailing };
+  void encode_and_send(core::Frame frame, Output kind);
+  bool trailing_wanted() const;
+  int64_t trailing_delay_ns() const;
   std::vector<std::shared_ptr<core::EncodedSink>> sinks_snapshot() const;
 
   PipelineConfig config_;
@@ -89,6 +92,7 @@ class DesktopPipeline final : public core::KeyframeRequester {
   DamageTracker damage_tracker_;           // for sources whose damage is not exact
   bool planes_stale_ = true;               // frames went by unencoded: convert everything next time
   int64_t last_output_ns_ = 0;
+  bool trailing_pending_ = false;  // a captured frame went out and nothing has followed it yet
   EncoderCounters seen_counters_;  // of the current encoder, already added to stats_
 };
 

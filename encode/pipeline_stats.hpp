@@ -14,6 +14,7 @@ struct PipelineStats {
   uint64_t frames_unwatched = 0;  // taken while no sink was attached: not encoded
   uint64_t frames_encoded = 0;    // access units produced (keep-alives included)
   uint64_t keepalives = 0;
+  uint64_t trailing_frames = 0;  // unchanged frames right after the last change (EncodedSink::wants_trailing_frame)
   uint64_t keyframes = 0;
   uint64_t keyframe_requests = 0;  // asked for by sinks; coalesced into `keyframes`
   uint64_t encode_errors = 0;

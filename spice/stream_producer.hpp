@@ -49,6 +49,9 @@ class StreamProducer final : public core::EncodedSink {
   void on_encoded(const core::EncodedFramePtr& frame) override;  // encode thread
   // The encoder may rest while no client streams (START_STOP with no codecs, or none yet).
   bool wants_frames() const override { return streaming_; }
+  // spice-gtk decodes with avdec_h264's frame threads, which hold one picture back: without a
+  // following access unit, the last change (a keystroke) would show only at the next keep-alive.
+  bool wants_trailing_frame() const override { return true; }
   StreamStats stats() const;
 
   // From any thread: the pointer goes to the clients as CURSOR_SET / CURSOR_MOVE, and again to

@@ -28,6 +28,7 @@ struct StreamDesktopOptions {
   int32_t width = 640, height = 480;
   uint32_t bitrate_bps = 0;  // 0: the default
   std::string ticket;        // empty: --no-auth
+  int64_t keepalive_ns = 2'000'000'000;
 };
 
 struct StreamDesktop {
@@ -46,6 +47,7 @@ struct StreamDesktop {
     pc.name = name;
     pc.encoder.fps = 30;
     if (o.bitrate_bps) pc.encoder.bitrate_bps = o.bitrate_bps;
+    pc.keepalive_interval_ns = o.keepalive_ns;
     auto made_pipeline = encode::DesktopPipeline::create(pc, encode::EncoderRegistry::builtin());
     REQUIRE(made_pipeline);
     pipeline = std::move(*made_pipeline);
@@ -205,4 +207,21 @@ TEST_CASE("stream mode: a client that stops reading makes the producer drop, the
   const uint32_t last_before = client.barcodes().back().barcode;
   CHECK(d.pump_until(30s, [&] { return client.barcodes().back().barcode > last_before + 5; }));
   CHECK(p.stats().keyframes > keyframes_before);  // the resumption began with an IDR
+}
+
+TEST_CASE("stream mode: the last change shows in spice-glib without waiting for a keep-alive", "[spice][stream]") {
+  // spice-gtk's decoder holds one picture back; the pipeline's trailing frame releases it.
+  StreamDesktop d("spice-stream-last", {.keepalive_ns = int64_t(3600) * 1'000'000'000});
+  SpiceTestClient client(d.client());
+  REQUIRE(client.wait_outcome(10s) == SpiceTestClient::Outcome::Opened);
+  REQUIRE(d.pump_until(20s, [&] { return !client.barcodes().empty(); }));
+  uint32_t last = 0;
+  for (int i = 0; i < 5; ++i) {
+    last = d.submit();
+    std::this_thread::sleep_for(33ms);
+  }
+  INFO("last frame " << last << ", last shown " << client.barcodes().back().barcode);
+  CHECK(client.wait_barcode(last, 10s));
+  CHECK(d.pipeline->stats().keepalives == 0);
+  CHECK(d.pipeline->stats().trailing_frames >= 1);
 }

@@ -84,6 +84,32 @@ TEST_CASE("an idle desktop sends a keep-alive frame after the keep-alive interva
   CHECK_FALSE(frames[1]->keyframe);  // keep-alives are small P-frames
 }
 
+namespace {
+// A client whose decoder holds one picture back (spice-gtk's stream mode).
+class TrailingSink : public test::CollectingSink {
+ public:
+  bool wants_trailing_frame() const override { return true; }
+};
+}  // namespace
+
+TEST_CASE("a sink that wants a trailing frame gets one unchanged frame after the last change, and only one",
+          "[pipeline]") {
+  auto source = make_source(capture::Workload::Idle);
+  auto pipeline = make_pipeline();
+  auto sink = std::make_shared<TrailingSink>();
+  pipeline->add_sink(sink);
+  pipeline->start();
+  step(*source, *pipeline);
+  REQUIRE(eventually([&] { return pipeline->stats().trailing_frames == 1; }));
+  for (int i = 0; i < 10; ++i) step(*source, *pipeline);  // nothing changes: skipped, nothing follows
+  auto frames = sink->frames();
+  REQUIRE(frames.size() == 2);
+  CHECK(frames[0]->keyframe);
+  CHECK_FALSE(frames[1]->keyframe);
+  CHECK(pipeline->stats().keepalives == 0);
+  CHECK(pipeline->stats().trailing_frames == 1);
+}
+
 TEST_CASE("a desktop nobody watches is not encoded, and a new sink starts with an IDR", "[pipeline]") {
   auto source = make_source(capture::Workload::Typing);
   auto pipeline = make_pipeline();
