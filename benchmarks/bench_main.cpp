@@ -5,11 +5,13 @@
 
 #include <ctime>
 
+#include "benchmarks/chromium_viewer.hpp"
 #include "benchmarks/encode_bench.hpp"
 #include "benchmarks/pipeline_bench.hpp"
 #include "benchmarks/plots.hpp"
 #include "benchmarks/report.hpp"
 #include "benchmarks/spice_bench.hpp"
+#include "benchmarks/webrtc_bench.hpp"
 #include "capture/synthetic/synthetic_source.hpp"
 #include "core/log.hpp"
 
@@ -65,8 +67,7 @@ int main(int argc, char** argv) {
       "vdistream-bench — measures every stage of vdistream's path on synthetic desktops whose frames carry a frame-number "
       "barcode, read back after decoding, so every latency is on one clock for the same frame. Writes a table to stdout, "
       "a progress bar to stderr (on a terminal), and JSON, CSV and PNG plots (gnuplot) to --out.\n"
-      "(No webrtc subcommand yet: it comes with vdistream's WebRTC transport.)\n"
-      "Exit status: 0 all ran, 1 cannot write the results, 2 some configuration failed (see its error in the JSON).\n"};
+      "Exit status: 0 all ran, 1 cannot write the results (or, for webrtc, Chromium is not installed), 2 some configuration failed (see its error in the JSON).\n"};
   app.require_subcommand(1);
   CommonOptions common;
 
@@ -143,6 +144,34 @@ int main(int argc, char** argv) {
   spice->add_option("--bitrate", so.bitrate_kbps, "Encoder bitrate in kbit/s (stream mode)")->capture_default_str();
   add_common(spice, common);
 
+  bench::WebRtcBenchOptions wo;
+  auto* webrtc = app.add_subcommand(
+      "webrtc",
+      "Glass to glass through WebRTC: the synthetic desktop → vdistream's encode pipeline → its WebRTC desktop (webrtcbin, "
+      "the service's HTTP server and signalling on 127.0.0.1) → Debian's headless Chromium (/usr/bin/chromium, a throw-away "
+      "profile, killed afterwards), whose page reads the barcode from a canvas on every requestVideoFrameCallback and "
+      "reports receiveTime and presentationTime on the machine's wall clock. Per frame: drawn → encoded (host) → received "
+      "→ presented in the browser (glass to glass); frames shown vs drawn. Measuring starts once the page shows its first "
+      "frame, after --warmup.");
+  webrtc->add_option("--workloads", wo.workloads, fmt::format("Workloads ({})", capture::workload_list()))
+      ->delimiter(',')
+      ->capture_default_str();
+  webrtc->add_option("--sizes", wo.sizes, "Desktop sizes WIDTHxHEIGHT (at least 576 wide, for the barcode)")
+      ->delimiter(',')
+      ->capture_default_str();
+  webrtc->add_option("--fps", wo.fps, "Frames per second the source produces")->capture_default_str()->check(CLI::Range(1.0, 120.0));
+  webrtc->add_option("--seconds", wo.seconds, "Measured seconds per run, after the warm-up")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  webrtc->add_option("--warmup", wo.warmup, "Seconds after the page showed its first frame (first IDR, decoder and playout settling) left out of the figures")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 60.0));
+  webrtc->add_option("--bitrate", wo.bitrate_kbps, "Encoder bitrate in kbit/s (the rate controller's start and ceiling)")->capture_default_str();
+  webrtc->add_option("--connect-timeout", wo.connect_timeout, "Seconds Chromium may take to start, connect and show a first frame")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 600.0));
+  add_common(webrtc, common);
+
   CLI11_PARSE(app, argc, argv);
   core::set_log_level(core::LogLevel::Warn);
 
@@ -178,6 +207,21 @@ int main(int argc, char** argv) {
     header["options"] = {{"modes", so.modes}, {"fps", so.fps}, {"seconds", so.seconds}, {"warmup_seconds", so.warmup},
                          {"bitrate_kbps", so.bitrate_kbps}};
     return finish(common, "spice", "vdistream-bench spice", header, runs, nlohmann::json::object());
+  }
+  if (*webrtc) {
+    if (!bench::ChromiumViewer::available()) {
+      fmt::print(stderr, "vdistream-bench webrtc: {} is not installed (or not executable); it measures with Debian's Chromium: "
+                         "apt-get install chromium\n", bench::ChromiumViewer::kPath);
+      return 1;
+    }
+    bench::Progress progress(uint64_t(bench::webrtc_bench_seconds(wo) * 1000));
+    auto runs = bench::run_webrtc_bench(wo, progress);
+    progress.clear();
+    bench::print_webrtc_table(wo, runs);
+    header["subcommand"] = "webrtc";
+    header["options"] = {{"fps", wo.fps}, {"seconds", wo.seconds}, {"warmup_seconds", wo.warmup},
+                         {"bitrate_kbps", wo.bitrate_kbps}, {"connect_timeout_s", wo.connect_timeout}};
+    return finish(common, "webrtc", "vdistream-bench webrtc", header, runs, nlohmann::json::object());
   }
   return 0;
 }

@@ -3,6 +3,7 @@
 // decoding), the baselines against vdistream's own frames, and the plots for being real PNGs.
 // Nothing here asserts a time: only that the figures are there and consistent.
 #include <catch2/catch.hpp>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -170,4 +171,42 @@ TEST_CASE("vdistream-bench spice: a spice-glib client shows the drawn frames in 
   }
   check_png(dir.file("spice-cdf.png"));
   check_png(dir.file("spice-timeline.png"));
+}
+
+// Chromium presents what it decoded in time for its compositor: a frame replaced in the encoder's
+// slot, or decoded in the same vsync as a newer one, is not shown. So every barcode the page read
+// must be a drawn frame's, in order, the last measured frame (or a later one) must arrive, and
+// each frame's stages end in order: drawn → encoded (host clock) → received → presented (the
+// page's wall clock, mapped to the host's).
+TEST_CASE("vdistream-bench webrtc: headless Chromium presents the drawn frames in order, glass to glass", "[bench][webrtc]") {
+  REQUIRE(access("/usr/bin/chromium", X_OK) == 0);  // Debian's chromium, as for the browser tests
+  test::TempDir dir;
+  json report = run_bench({"webrtc", "--workloads", "window-drag", "--sizes", "640x360", "--fps", "30", "--seconds", "1.5",
+                           "--warmup", "0.5"},
+                          dir, "webrtc");
+  REQUIRE(report["runs"].size() == 1);
+  const auto& run = report["runs"][0];
+  INFO(run.dump().substr(0, 1500));
+  CHECK(run["error"] == "");
+  CHECK(run["stages"] == json::array({"encode", "receive", "present"}));
+  CHECK(run["counters"]["out_of_order"] == 0);
+  CHECK(run["counters"]["barcodes_not_drawn"] == 0);
+  CHECK(run["counters"]["last_frame_shown"] == true);
+  CHECK(run["frames_produced"].get<uint64_t>() == uint64_t(1.5 * 30));
+  CHECK(run["frames_out"] == run["barcodes_read"]);
+  CHECK(run["counters"]["frames_shown"] == run["frames_out"]);
+  CHECK(run["barcodes_read"].get<uint64_t>() <= run["barcodes_expected"].get<uint64_t>());
+  CHECK(run["barcodes_expected"].get<uint64_t>() <= run["counters"]["frames_drawn_changed"].get<uint64_t>());
+  CHECK(run["barcodes_read"].get<uint64_t>() * 2 >= run["barcodes_expected"].get<uint64_t>());
+  uint64_t previous = 0;
+  for (const auto& f : run["frames"]) {
+    CHECK(f["barcode_read"] == f["sequence"]);
+    CHECK(f["sequence"].get<uint64_t>() > previous);
+    previous = f["sequence"].get<uint64_t>();
+  }
+  check_stage_order(run);
+  CHECK(csv_rows(dir.file("webrtc.csv")) == run["frames"].size() + 1);
+  check_png(dir.file("webrtc-cdf.png"));
+  check_png(dir.file("webrtc-timeline.png"));
+  check_png(dir.file("webrtc-bitrate.png"));
 }
