@@ -223,6 +223,7 @@ TEST_CASE("Keys and pointer from the page reach the desktop's InputSink as qnums
   std::vector<core::InputEvent> moves, buttons;
   for (const auto& e : rig.input.events()) {
     if (e.type == T::Key) keys.emplace_back(e.qnum, e.pressed);
+    if (e.type == T::Key && e.qnum == 0x1c && !e.pressed) break;  // the end of the page's sequence
     if (e.type == T::MoveAbsolute) moves.push_back(e);
     if (e.type == T::Button) buttons.push_back(e);
   }
@@ -325,7 +326,8 @@ TEST_CASE("Two viewers - one closes its tab and one reconnects 30 times - the ot
     REQUIRE(wait_until([&] { return rig.desktop->stats().viewers_total >= 4; }, 60s));
     fds_after_first = open_fds();
     rss_after_first = rss_kb();
-    REQUIRE(wait_until([&] { return rig.desktop->stats().viewers_total >= 2 + 30; }, 150s));
+    // Bounded below ctest's 300 s: a sanitizer build on a loaded 2-core machine needs ~150 s.
+    REQUIRE(wait_until([&] { return rig.desktop->stats().viewers_total >= 2 + 30; }, 200s));
   }
   REQUIRE(wait_until([&] { return rig.desktop->stats().viewers == 1; }, 30s));
   const size_t steady_before = rig.frames_of(steady_id).size();

@@ -15,6 +15,7 @@
   const hint = document.getElementById("hint");
 
   let ws = null, pc = null, channel = null, retryDelay = 500, reconnectTimer = null, framesThisConnection = 0;
+  let selftestStarted = false;
   let desktop = { w: 0, h: 0 };
   let cursorCss = "default", cursorVisible = true;
   const shown = { state: "connecting", fps: 0, kbps: 0, rtt: null, latency: null, frames: 0 };
@@ -68,7 +69,9 @@
     pc.ondatachannel = (e) => {
       channel = e.channel;
       channel.onmessage = (m) => onChannelMessage(m.data);
-      channel.onopen = () => { if (selftest === "input") setTimeout(runInputSelftest, 300); };
+      channel.onopen = () => {
+        if (selftest === "input" && !selftestStarted) { selftestStarted = true; setTimeout(runInputSelftest, 300); }
+      };
     };
     ws.onmessage = async (m) => {
       let msg;
