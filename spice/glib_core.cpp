@@ -4,6 +4,10 @@
 #include <glib.h>
 #include <spice.h>
 
+#include <algorithm>
+#include <mutex>
+#include <vector>
+
 #include "spice/context_thread.hpp"
 
 struct SpiceTimer {
@@ -25,6 +29,18 @@ namespace vdistream::spice {
 
 namespace {
 
+// Every live timer and watch, so that what spice-server leaves behind when it is destroyed can
+// be dropped (see glib_core_drop_leftovers). Touched from the desktops' threads.
+std::mutex g_live_mutex;
+std::vector<SpiceTimer*> g_live_timers;
+std::vector<SpiceWatch*> g_live_watches;
+
+template <typename T>
+void forget(std::vector<T*>& live, T* item) {
+  std::lock_guard lock(g_live_mutex);
+  live.erase(std::remove(live.begin(), live.end(), item), live.end());
+}
+
 GMainContext* calling_context() {
   GMainContext* context = g_main_context_get_thread_default();
   return context ? context : g_main_context_default();
@@ -37,7 +53,12 @@ void drop_source(GSource*& source) {
   source = nullptr;
 }
 
-SpiceTimer* timer_add(SpiceTimerFunc func, void* opaque) { return new SpiceTimer{calling_context(), nullptr, func, opaque}; }
+SpiceTimer* timer_add(SpiceTimerFunc func, void* opaque) {
+  auto* timer = new SpiceTimer{calling_context(), nullptr, func, opaque};
+  std::lock_guard lock(g_live_mutex);
+  g_live_timers.push_back(timer);
+  return timer;
+}
 
 gboolean timer_fired(gpointer data) {
   auto* timer = static_cast<SpiceTimer*>(data);
@@ -58,6 +79,7 @@ void timer_start(SpiceTimer* timer, uint32_t ms) {
 }
 
 void timer_remove(SpiceTimer* timer) {
+  forget(g_live_timers, timer);
   timer_cancel(timer);
   delete timer;
 }
@@ -86,10 +108,13 @@ void watch_update_mask(SpiceWatch* watch, int event_mask) {
 SpiceWatch* watch_add(int fd, int event_mask, SpiceWatchFunc func, void* opaque) {
   auto* watch = new SpiceWatch{calling_context(), nullptr, fd, func, opaque};
   watch_update_mask(watch, event_mask);
+  std::lock_guard lock(g_live_mutex);
+  g_live_watches.push_back(watch);
   return watch;
 }
 
 void watch_remove(SpiceWatch* watch) {
+  forget(g_live_watches, watch);
   drop_source(watch->source);
   delete watch;
 }
@@ -136,5 +161,30 @@ SpiceCoreInterface g_core = {
 }  // namespace
 
 SpiceCoreInterface* glib_core_interface() { return &g_core; }
+
+size_t glib_core_drop_leftovers(GMainContext* context) {
+  std::vector<SpiceTimer*> timers;
+  std::vector<SpiceWatch*> watches;
+  {
+    std::lock_guard lock(g_live_mutex);
+    auto take = [context](auto& live, auto& out) {
+      for (auto* item : live)
+        if (item->context == context) out.push_back(item);
+      live.erase(std::remove_if(live.begin(), live.end(), [context](auto* item) { return item->context == context; }),
+                 live.end());
+    };
+    take(g_live_timers, timers);
+    take(g_live_watches, watches);
+  }
+  for (SpiceTimer* timer : timers) {
+    drop_source(timer->source);
+    delete timer;
+  }
+  for (SpiceWatch* watch : watches) {
+    drop_source(watch->source);
+    delete watch;
+  }
+  return timers.size() + watches.size();
+}
 
 }  // namespace vdistream::spice

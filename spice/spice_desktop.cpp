@@ -87,6 +87,7 @@ core::Status SpiceDesktop::start_server() {
   auto fail = [this](std::string message) -> core::Status {
     spice_server_destroy(server_);
     server_ = nullptr;
+    glib_core_drop_leftovers(thread_.context());
     return core::Error{std::move(message)};
   };
 
@@ -169,6 +170,8 @@ void SpiceDesktop::stop_server() {
   qxl_.destroy_primary();
   spice_server_destroy(server_);
   server_ = nullptr;
+  if (size_t left = glib_core_drop_leftovers(thread_.context()))
+    log_.debug("dropped {} timers/watches spice-server left behind", left);
   inputs_->free_server_state();
   log_.info("SPICE server stopped");
 }
