@@ -142,6 +142,10 @@ Run run_one(const SpiceBenchOptions& o, const std::string& mode, const std::stri
   // The last picture reaches the client after the server's and client's delays (stream mode:
   // spice-glib's 400 ms playout offset); wait for it, bounded.
   const bool last_shown = viewer.wait_barcode(last_changed, stream ? 10s : 5s);
+  // On the wire: the display channel's bytes over the whole run, the first full picture included.
+  const double run_s = double(core::monotonic_now_ns() - t0) / 1e9;
+  const uint64_t wire_bytes = viewer.display_bytes_read();
+  const double wire_kbps = run_s > 0 ? double(wire_bytes) * 8 / run_s / 1000 : 0;
   if (pipeline) pipeline->stop();
   seconds_done += o.seconds + o.warmup;
   const auto seen = viewer.barcodes();
@@ -185,6 +189,8 @@ Run run_one(const SpiceBenchOptions& o, const std::string& mode, const std::stri
   const auto st = (*desktop)->stream_stats();
   run.counters = {{"source_frames", (*source)->next_sequence()},
                   {"barcodes_shown_total", seen.size()},
+                  {"display_bytes_read", wire_bytes},
+                  {"wire_kbps", wire_kbps},
                   {"out_of_order", out_of_order},
                   {"last_frame_shown", last_shown},
                   {stream ? "submit_ms" : "on_frame_ms", {{"p50", call.p50}, {"p99", call.p99}, {"max", call.max}}},
@@ -227,8 +233,8 @@ void print_spice_table(const SpiceBenchOptions& o, const std::vector<Run>& runs)
   fmt::print("spice: {} fps, {:.1f} s per run after {:.1f} s warm-up, spice-glib client over a unix socket; glass to glass = "
              "drawn → shown in the client's surface\n",
              o.fps, o.seconds, o.warmup);
-  fmt::print("{:<13} {:<12} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9}\n", "mode", "workload", "size", "1st stage", "p50 ms",
-             "p95 ms", "p99 ms", "max ms", "barcodes");
+  fmt::print("{:<13} {:<12} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}\n", "mode", "workload", "size", "1st stage",
+             "p50 ms", "p95 ms", "p99 ms", "max ms", "barcodes", "wire kb/s");
   for (const Run& r : runs) {
     if (r.frames.empty()) {
       fmt::print("{:<13} {:<12} {:>9} error: {}\n", r.implementation, r.workload, r.size, r.error);
@@ -237,11 +243,13 @@ void print_spice_table(const SpiceBenchOptions& o, const std::vector<Run>& runs)
     const Percentiles t = percentiles(totals(r));
     const std::string first =
         r.stages.size() > 1 ? fmt::format("{:.2f}", percentiles(stage_durations(r, 0)).p50) : std::string("-");
-    fmt::print("{:<13} {:<12} {:>9} {:>9} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>4}/{:<4}\n", r.implementation, r.workload, r.size,
-               first, t.p50, t.p95, t.p99, t.max, barcodes_read(r), r.barcodes_expected);
+    fmt::print("{:<13} {:<12} {:>9} {:>9} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>4}/{:<4} {:>9.0f}\n", r.implementation,
+               r.workload, r.size, first, t.p50, t.p95, t.p99, t.max, barcodes_read(r), r.barcodes_expected,
+               r.counters.value("wire_kbps", 0.0));
     if (!r.error.empty()) fmt::print("  error: {}\n", r.error);
   }
-  fmt::print("(1st stage, stream mode: p50 ms drawn → encoded; p50..max: drawn → shown in the client)\n");
+  fmt::print("(1st stage, stream mode: p50 ms drawn → encoded; p50..max: drawn → shown in the client; wire kb/s: kbit/s the "
+             "client's display channel read over the run)\n");
 }
 
 }  // namespace vdistream::bench

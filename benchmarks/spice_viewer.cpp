@@ -161,6 +161,15 @@ bool SpiceViewer::wait_opened(std::chrono::milliseconds limit) {
   return state_->opened && !state_->failed;
 }
 
+uint64_t SpiceViewer::display_bytes_read() {
+  gsize bytes = 0;
+  State* s = state_.get();
+  run_on_loop([s, &bytes] {
+    if (s->display) g_object_get(s->display, "total-read-bytes", &bytes, nullptr);
+  });
+  return bytes;
+}
+
 bool SpiceViewer::wait_display(std::chrono::milliseconds limit) {
   return wait_for(limit, [this] { return state_->has_primary; });
 }

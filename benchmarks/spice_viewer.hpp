@@ -40,6 +40,8 @@ class SpiceViewer {
     int64_t at_ns;  // core::monotonic_now_ns() when the surface first showed it
   };
   std::vector<Seen> barcodes() const;
+  // Bytes the display channel has read from the server so far (what the mode costs on the wire).
+  uint64_t display_bytes_read();
   void clear_barcodes();
 
   struct State;
