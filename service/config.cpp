@@ -284,6 +284,7 @@ DesktopConfig read_desktop(const toml::table& t, size_t index, const std::string
   r.read("spice_ticket_file", d.spice_ticket_file);
   r.read("spice_no_auth", d.spice_no_auth);
   r.read("spice_tls_dir", d.spice_tls_dir);
+  r.read("spice_lossy", d.spice_lossy);
   const toml::node* webrtc_node = r.get("webrtc");
   r.read("webrtc", d.webrtc);
   r.read("webrtc_token_file", d.webrtc_token_file);
@@ -300,6 +301,7 @@ DesktopConfig read_desktop(const toml::table& t, size_t index, const std::string
     o.no_auth = d.spice_no_auth;
     o.ticket_file = resolve(d.spice_ticket_file, path);
     o.tls_dir = resolve(d.spice_tls_dir, path);
+    o.lossy = d.spice_lossy;
     if (o.ticket_file.empty() && !o.no_auth) {
       errors.push_back({line, 0, where + "SPICE needs spice_ticket_file (its password), or spice_no_auth = true"});
     } else if (!o.ticket_file.empty() && o.no_auth) {
@@ -317,7 +319,7 @@ DesktopConfig read_desktop(const toml::table& t, size_t index, const std::string
         d.spice_tls_dir = o.tls_dir;
       }
     }
-  } else if (!d.spice_ticket_file.empty() || d.spice_no_auth || !d.spice_tls_dir.empty()) {
+  } else if (!d.spice_ticket_file.empty() || d.spice_no_auth || !d.spice_tls_dir.empty() || d.spice_lossy) {
     errors.push_back({d.line, 0, where + "spice_* keys without spice = \"ADDRESS:PORT\""});
   }
   if (d.webrtc) {
@@ -378,7 +380,7 @@ std::string DesktopConfig::fingerprint() const {
     << encode.codec << ' ' << encode.profile << ' ' << encode.bitrate_kbps << ' ' << encode.min_bitrate_kbps << ' '
     << encode.max_bitrate_kbps << ' ' << encode.max_fps << ' ' << encode.intra_refresh << '\n'
     << spice_listen << ' ' << spice_mode << ' ' << spice_ticket_file << ' ' << spice_no_auth << ' ' << spice_tls_dir
-    << '\n';
+    << ' ' << spice_lossy << '\n';
   if (spice && spice->ticket) s << std::hash<std::string>{}(spice->ticket->password) << ' ' << spice->ticket->lifetime_seconds;
   s << '\n' << webrtc << ' ' << webrtc_token_file << ' ' << std::hash<std::string>{}(webrtc_token) << '\n' << record;
   return s.str();
@@ -487,7 +489,7 @@ std::string config_help() {
               max_bitrate_kbps = 20000, max_fps = 60, intra_refresh = false
   [[desktop]] name = "win10", source = "qemu-dbus:unix:path=/run/libvirt/qemu/dbus/1-win10-dbus.sock",
               spice = "127.0.0.1:5901", spice_mode = "qxl", spice_ticket_file = "win10.ticket"
-              (or spice_no_auth = true), spice_tls_dir = "...", webrtc = true,
+              (or spice_no_auth = true), spice_tls_dir = "...", spice_lossy = false, webrtc = true,
               webrtc_token_file = "...", record = "file.mp4", and any [defaults] key
 Relative file names are relative to the configuration file's directory.)";
 }

@@ -48,6 +48,7 @@ struct DesktopConfig {
   std::string spice_ticket_file;
   bool spice_no_auth = false;
   std::string spice_tls_dir;
+  bool spice_lossy = false;
   std::optional<spice::SpiceConfig> spice;  // resolved (ticket read) when spice_listen is set
   // WebRTC on the service's HTTP server under /desktops/NAME/.
   bool webrtc = false;

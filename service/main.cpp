@@ -342,6 +342,8 @@ int main(int argc, char** argv) {
                  "qxl: damaged rectangles as images, lowest latency; stream: H.264 through the stream device")
       ->capture_default_str()
       ->check(CLI::IsMember({"qxl", "stream"}));
+  app.add_flag("--spice-lossy", o.spice.lossy,
+               "QXL mode: let spice-server send photographic areas as JPEG (for slow links; lossless otherwise)");
   auto* ticket = app.add_option("--spice-ticket-file", o.spice.ticket_file,
                                 "SPICE password on the first line, optional 'lifetime=SECONDS' on the second")
                      ->type_name("FILE")

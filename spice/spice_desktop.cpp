@@ -32,6 +32,7 @@ core::Result<SpiceConfig> spice_config_from_options(const SpiceOptions& o, const
   if (o.no_auth && !o.ticket_file.empty())
     return core::Error{"--no-auth and --spice-ticket-file contradict each other: give one"};
   config.no_auth = o.no_auth;
+  config.lossy = o.lossy;
   if (!o.ticket_file.empty()) {
     auto ticket = read_ticket_file(o.ticket_file);
     if (!ticket) return core::Error{ticket.error()};

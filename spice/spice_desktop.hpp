@@ -47,6 +47,7 @@ struct SpiceOptions {
   std::string ticket_file;
   bool no_auth = false;
   std::string tls_dir;  // ca-cert.pem, server-cert.pem, server-key.pem; TLS on port + 1
+  bool lossy = false;   // QXL mode: JPEG for photographic images (WAN); lossless otherwise
 };
 // Checks them together (a ticket or --no-auth, not both; TLS needs a TCP port) and reads the
 // ticket file. An empty ticket_file without no_auth is an error: the caller decides whether to

@@ -56,6 +56,7 @@ name = "demo"
 source = "synthetic:typing@1280x720@30"
 spice = "unix:/tmp/demo.sock"
 spice_no_auth = true
+spice_lossy = true
 bitrate_kbps = 8000
 encoders = ["software"]
 
@@ -97,6 +98,8 @@ TEST_CASE("a complete configuration parses, with defaults merged into each deskt
   REQUIRE(demo.spice);
   CHECK(demo.spice->listen.is_unix());
   CHECK(demo.spice->no_auth);
+  CHECK(demo.spice->lossy);
+  CHECK_FALSE(vm1.spice->lossy);  // lossless unless asked for
   const auto& quiet = c.desktops[2];
   REQUIRE(quiet.spice);
   CHECK(quiet.spice->listen.host == "127.0.0.1");  // loopback unless configured otherwise

@@ -107,6 +107,10 @@ TEST_CASE("vdistreamd's SPICE options are checked together") {
   CHECK(open->no_auth);
   CHECK(open->mode == SpiceMode::Qxl);
   CHECK(open->listen.port == 5930);
+  CHECK_FALSE(open->lossy);  // lossless unless asked for
+  o.lossy = true;
+  CHECK(spice_config_from_options(o, "d")->lossy);
+  o.lossy = false;
 
   o.ticket_file = write_file("ticket5", "pw\n");
   CHECK_THAT(spice_config_from_options(o, "d").error(), Catch::Contains("contradict"));
