@@ -247,7 +247,7 @@ DesktopStatus DesktopSession::status() const {
   if (parts_->spice) {
     s.spice_qxl = parts_->spice->stats();
     s.spice_stream = parts_->spice->stream_stats();
-    if (s.spice_stream.streaming) ++s.viewers;
+    s.viewers += uint32_t(std::max(0, parts_->spice->clients()));  // either mode
   }
   if (parts_->webrtc) {
     const auto webrtc = parts_->webrtc->stats();

@@ -29,7 +29,7 @@ struct DesktopStatus {
   std::string state_reason;
   bool connected = false;
   bool streaming = false;  // frames are reaching a viewer or an encoded sink right now
-  uint32_t viewers = 0;    // WebRTC viewers + SPICE stream-mode clients streaming
+  uint32_t viewers = 0;    // WebRTC viewers + connected SPICE clients + other encoded sinks
   uint64_t source_connections = 0;  // times the source (re)connected
   double uptime_seconds = 0;        // since this session started
 

@@ -7,6 +7,7 @@ namespace vdistream::spice {
 namespace {
 
 thread_local const core::Logger* t_logger = nullptr;
+thread_local ContextThread* t_thread = nullptr;
 
 gboolean run_posted(gpointer data) {
   (*static_cast<std::function<void()>*>(data))();
@@ -46,13 +47,24 @@ void ContextThread::post(std::function<void()> fn) {
 }
 
 const core::Logger* ContextThread::current_logger() { return t_logger; }
+ContextThread* ContextThread::current() { return t_thread; }
+
+void ContextThread::spice_client_up(uint64_t connection_id) {
+  if (spice_connections_.insert(connection_id).second) ++spice_clients_;
+}
+
+void ContextThread::spice_connection_gone(uint64_t connection_id) {
+  if (spice_connections_.erase(connection_id)) --spice_clients_;
+}
 
 void ContextThread::loop() {
   t_logger = &log_;
+  t_thread = this;
   g_main_context_push_thread_default(context_);
   g_main_loop_run(loop_);
   g_main_context_pop_thread_default(context_);
   t_logger = nullptr;
+  t_thread = nullptr;
 }
 
 }  // namespace vdistream::spice

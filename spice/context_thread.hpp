@@ -2,8 +2,10 @@
 // threads hand work to it with post() (FIFO) or run() (waits for the result).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <future>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -44,6 +46,15 @@ class ContextThread {
   // The logger of the desktop whose thread the caller is on (for callbacks without context,
   // such as spice-server's channel_event); nullptr on other threads.
   static const core::Logger* current_logger();
+  // The thread the caller is on, or nullptr (same use).
+  static ContextThread* current();
+
+  // SPICE clients connected to the server on this thread (main channels), from any thread.
+  int spice_clients() const { return spice_clients_; }
+  // On the thread: a client's main channel is up, or its connection is gone (a connection that
+  // never got that far, such as a refused ticket, is not counted).
+  void spice_client_up(uint64_t connection_id);
+  void spice_connection_gone(uint64_t connection_id);
 
  private:
   void loop();
@@ -52,6 +63,8 @@ class ContextThread {
   GMainContext* context_;
   GMainLoop* loop_;
   std::thread thread_;
+  std::atomic<int> spice_clients_{0};
+  std::set<uint64_t> spice_connections_;  // thread only
 };
 
 }  // namespace vdistream::spice

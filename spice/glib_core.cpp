@@ -142,6 +142,12 @@ void channel_event(int event, SpiceChannelEventInfo* info) {
                      : event == SPICE_CHANNEL_EVENT_DISCONNECTED ? "disconnected"
                                                                  : "event";
   const bool tls = info && (info->flags & SPICE_CHANNEL_EVENT_FLAG_TLS);
+  // A client is its main channel: counted on the desktop's thread, where spice-server runs it.
+  if (info && info->type == SPICE_CHANNEL_MAIN)
+    if (ContextThread* thread = ContextThread::current()) {
+      if (event == SPICE_CHANNEL_EVENT_INITIALIZED) thread->spice_client_up(info->connection_id);
+      if (event == SPICE_CHANNEL_EVENT_DISCONNECTED) thread->spice_connection_gone(info->connection_id);
+    }
   log->debug("spice {} channel {} (connection {}{})", info ? channel_type_name(info->type) : "?", what,
              info ? info->connection_id : 0, tls ? ", TLS" : "");
 }

@@ -81,6 +81,7 @@ class SpiceDesktop {
   void move_cursor(const core::CursorPosition& at);
 
   const SpiceConfig& config() const { return config_; }
+  int clients() const { return thread_.spice_clients(); }  // connected SPICE clients
   QxlStats stats() const { return qxl_.stats(); }
   // What a user pastes: "remote-viewer spice://127.0.0.1:5900?password=..." (the password
   // is part of the command only when given here; it is never logged).

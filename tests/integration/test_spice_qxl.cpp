@@ -242,6 +242,26 @@ TEST_CASE("SPICE keys, pointer and buttons reach the desktop's InputSink as qnum
       *left));
 }
 
+TEST_CASE("the desktop counts its connected SPICE clients, not refused ones", "[spice]") {
+  Desktop d;
+  d.push();
+  CHECK(d.desktop->clients() == 0);
+  {
+    SpiceTestClient refused(d.client("wrong-password"));
+    REQUIRE(refused.wait_outcome(kWait) == SpiceTestClient::Outcome::AuthFailed);
+  }
+  {
+    SpiceTestClient client(d.client());
+    REQUIRE(client.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+    REQUIRE(client.wait_display(kWait));
+    CHECK(d.desktop->clients() == 1);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (d.desktop->clients() != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(d.desktop->clients() == 0);
+}
+
 TEST_CASE("the VM's keyboard LEDs reach the SPICE client, at connect and when they change", "[spice]") {
   Desktop d;
   d.input.leds = SPICE_KEYBOARD_MODIFIER_FLAGS_NUM_LOCK;
