@@ -13,6 +13,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// The server must outlive the test's polling even when a sanitizer build starts slowly on a
+// loaded machine: 20 s of a 30 fps source (the test waits for it to finish).
+constexpr const char* kFrames = "600";
+
 // GET `url`; 0 when nothing answered. Accepts the self-signed certificate of the test.
 int get_status(const std::string& url) {
   SoupSession* session = soup_session_new_with_options("timeout", 5u, nullptr);
@@ -45,7 +49,7 @@ TEST_CASE("vdistreamd --http with --token-file serves the page to the token only
   const int port = test::free_tcp_port();
   const std::string base = "http://127.0.0.1:" + std::to_string(port) + "/desktops/default/";
   auto run = std::async(std::launch::async, [&] {
-    return test::run_process({VDISTREAMD_PATH, "--source", "synthetic:typing@640x360@30", "--frames", "120", "--http",
+    return test::run_process({VDISTREAMD_PATH, "--source", "synthetic:typing@640x360@30", "--frames", kFrames, "--http",
                               "127.0.0.1:" + std::to_string(port), "--token-file", dir.file("desk.token")},
                              60s);
   });
@@ -67,7 +71,7 @@ TEST_CASE("vdistreamd --tls-cert/--tls-key serve HTTPS and --no-auth serves with
   const int port = test::free_tcp_port();
   const std::string page = "https://127.0.0.1:" + std::to_string(port) + "/desktops/default/";
   auto run = std::async(std::launch::async, [&] {
-    return test::run_process({VDISTREAMD_PATH, "--source", "synthetic:typing@640x360@30", "--frames", "120", "--http",
+    return test::run_process({VDISTREAMD_PATH, "--source", "synthetic:typing@640x360@30", "--frames", kFrames, "--http",
                               "127.0.0.1:" + std::to_string(port), "--no-auth", "--tls-cert", dir.file("cert.pem"),
                               "--tls-key", dir.file("key.pem")},
                              60s);
