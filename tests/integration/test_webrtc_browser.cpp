@@ -326,8 +326,9 @@ TEST_CASE("Two viewers - one closes its tab and one reconnects 30 times - the ot
     REQUIRE(wait_until([&] { return rig.desktop->stats().viewers_total >= 4; }, 60s));
     fds_after_first = open_fds();
     rss_after_first = rss_kb();
-    // Bounded below ctest's 300 s: a sanitizer build on a loaded 2-core machine needs ~150 s.
-    REQUIRE(wait_until([&] { return rig.desktop->stats().viewers_total >= 2 + 30; }, 200s));
+    // Bounded below ctest's 600 s: a sanitizer build on a loaded 2-core machine needed ~150 s
+    // on a good day and more than 200 s in CI beside other tests.
+    REQUIRE(wait_until([&] { return rig.desktop->stats().viewers_total >= 2 + 30; }, 450s));
   }
   REQUIRE(wait_until([&] { return rig.desktop->stats().viewers == 1; }, 30s));
   const size_t steady_before = rig.frames_of(steady_id).size();
