@@ -218,6 +218,7 @@ void StreamProducer::recover() {
   if (detached_) return;
   thread_.post([this] {
     recovering_ = false;
+    // Again: access units delivered since the error went into a queue the device drains.
     out_.clear();
     out_offset_ = queued_bytes_ = 0;
     parser_ = stream::ServerMessageParser();
