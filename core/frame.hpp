@@ -31,7 +31,9 @@ struct Frame {
   int32_t height() const { return buffer ? buffer->height() : 0; }
 };
 
-enum class Codec { H264, H265 };
+// MJPEG: one JPEG picture per EncodedFrame, every one a keyframe (SPICE clients without an
+// H.264 decoder).
+enum class Codec { H264, H265, Mjpeg };
 const char* codec_name(Codec c);
 
 // One Annex-B access unit.
@@ -58,6 +60,20 @@ class EncodedSink {
   // frame threads): it shows the last picture only when another access unit follows. The
   // pipeline then sends one unchanged (skip) frame shortly after the last real one.
   virtual bool wants_trailing_frame() const { return false; }
+};
+
+// Takes the desktop's pictures themselves, before any encoder, on the encode thread: for a client
+// that needs a codec the desktop's encoder does not make (SPICE MJPEG). Must return quickly: it
+// reads what it needs from the buffer (only `frame.damage`, which is relative to the previous
+// picture it was given; the whole picture on the first one and after a keyframe request) and
+// does its own work elsewhere.
+class PictureSink {
+ public:
+  virtual ~PictureSink() = default;
+  virtual void on_picture(const Frame& frame) = 0;
+  // False while nobody behind it watches: the pipeline then skips it, and gives it the whole
+  // picture again once it turns true.
+  virtual bool wants_pictures() const = 0;
 };
 
 // What a sink uses to ask for an IDR (after a drop, a join, a decoder error).

@@ -13,7 +13,10 @@ namespace vdistream::encode {
 
 core::Result<std::unique_ptr<Decoder>> Decoder::create(core::Codec codec) {
   route_ffmpeg_logs();
-  const AVCodec* c = avcodec_find_decoder(codec == core::Codec::H264 ? AV_CODEC_ID_H264 : AV_CODEC_ID_HEVC);
+  const AVCodecID id = codec == core::Codec::H264   ? AV_CODEC_ID_H264
+                      : codec == core::Codec::H265 ? AV_CODEC_ID_HEVC
+                                                   : AV_CODEC_ID_MJPEG;
+  const AVCodec* c = avcodec_find_decoder(id);
   if (!c) return core::Error{"libavcodec has no decoder for this codec"};
   std::unique_ptr<Decoder> d(new Decoder());
   d->ctx_ = avcodec_alloc_context3(c);

@@ -1,4 +1,4 @@
-// An in-process H.264/H.265 decoder (libavcodec): the benchmarks' and tests' stand-in for a
+// An in-process H.264/H.265/MJPEG decoder (libavcodec): the benchmarks' and tests' stand-in for a
 // client, reading back what the encoders produced.
 #pragma once
 
@@ -16,7 +16,7 @@ struct AVPacket;
 
 namespace vdistream::encode {
 
-// One decoded picture, I420 (limited range as our encoders write it).
+// One decoded picture, I420 (limited range as our video encoders write it; full range from MJPEG).
 struct DecodedPicture {
   int32_t width = 0, height = 0;
   std::vector<uint8_t> y, u, v;  // tightly packed: strides width, (width+1)/2

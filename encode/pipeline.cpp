@@ -1,5 +1,7 @@
 #include "encode/pipeline.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "core/clock.hpp"
@@ -49,9 +51,76 @@ void DesktopPipeline::add_sink(std::shared_ptr<core::EncodedSink> sink) {
   request_keyframe();
 }
 
+core::Status DesktopPipeline::add_sink(std::shared_ptr<core::EncodedSink> sink, core::Codec codec) {
+  if (codec == config_.encoder.codec) {
+    add_sink(std::move(sink));
+    return {};
+  }
+  if (codec != core::Codec::Mjpeg)
+    return core::Error{fmt::format("this desktop encodes {}: it cannot also send {}", core::codec_name(config_.encoder.codec),
+                                   core::codec_name(codec))};
+  JpegConfig jc;
+  jc.name = config_.name;
+  auto jpeg = JpegStream::create(jc, std::move(sink));
+  if (!jpeg) return core::Error{jpeg.error()};
+  auto entry = std::make_shared<PictureEntry>();
+  entry->sink = std::move(*jpeg);
+  {
+    std::lock_guard lock(sinks_mutex_);
+    picture_sinks_.push_back(std::move(entry));
+  }
+  slot_.wake();  // the whole picture, as soon as it wants one
+  return {};
+}
+
 void DesktopPipeline::remove_sink(const std::shared_ptr<core::EncodedSink>& sink) {
+  std::shared_ptr<PictureEntry> removed;  // its JpegStream stops outside the lock
   std::lock_guard lock(sinks_mutex_);
   sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), sink), sinks_.end());
+  for (auto it = picture_sinks_.begin(); it != picture_sinks_.end();)
+    if ((*it)->sink->sink() == sink) {
+      removed = *it;
+      it = picture_sinks_.erase(it);
+    } else {
+      ++it;
+    }
+}
+
+JpegStats DesktopPipeline::jpeg_stats() const {
+  std::lock_guard lock(sinks_mutex_);
+  JpegStats sum;
+  for (const auto& e : picture_sinks_) {
+    const JpegStats s = e->sink->stats();
+    sum.pictures += s.pictures;
+    sum.merged += s.merged;
+    sum.jpegs += s.jpegs;
+    sum.bytes += s.bytes;
+    sum.errors += s.errors;
+    sum.tiles_converted += s.tiles_converted;
+  }
+  return sum;
+}
+
+void DesktopPipeline::feed_pictures(const core::Frame& frame, bool fresh) {
+  std::vector<std::shared_ptr<PictureEntry>> entries;
+  {
+    std::lock_guard lock(sinks_mutex_);
+    if (picture_sinks_.empty()) return;
+    entries = picture_sinks_;
+  }
+  for (const auto& e : entries) {
+    if (!e->sink->wants_pictures()) {
+      e->needs_full = true;
+      continue;
+    }
+    if (e->needs_full.exchange(false)) {
+      core::Frame whole = frame;
+      whole.damage = core::DamageRegion::full(frame.width(), frame.height());
+      e->sink->on_picture(whole);
+    } else if (fresh) {
+      e->sink->on_picture(frame);
+    }
+  }
 }
 
 size_t DesktopPipeline::sink_count() const {
@@ -75,6 +144,11 @@ void DesktopPipeline::request_keyframe() {
     ++stats_.keyframe_requests;
   }
   keyframe_wanted_ = true;
+  {
+    // For a picture sink a keyframe is the whole picture.
+    std::lock_guard lock(sinks_mutex_);
+    for (const auto& e : picture_sinks_) e->needs_full = true;
+  }
   slot_.wake();
 }
 
@@ -136,6 +210,7 @@ void DesktopPipeline::run() {
         ~Done() { ++n; }
       } done{taken_done_};
       taken->timestamps.dequeued_ns = core::monotonic_now_ns();
+      feed_pictures(*taken, true);
       if (!is_watched) {
         // Nobody watches: the encoder costs nothing, but its planes fall behind.
         planes_stale_ = true;
@@ -164,6 +239,7 @@ void DesktopPipeline::run() {
     }
 
     // Woken without a frame: a keyframe request, the trailing frame, or the keep-alive timer.
+    if (last_frame_) feed_pictures(*last_frame_, false);
     if (!is_watched || !last_frame_) continue;
     core::Frame again = *last_frame_;
     again.damage = planes_stale_ ? core::DamageRegion::full(again.width(), again.height()) : core::DamageRegion();

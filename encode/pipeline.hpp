@@ -15,6 +15,7 @@
 #include "core/log.hpp"
 #include "encode/damage_tracker.hpp"
 #include "encode/encoder.hpp"
+#include "encode/jpeg_stream.hpp"
 #include "encode/pipeline_stats.hpp"
 #include "encode/probe.hpp"
 
@@ -41,8 +42,11 @@ class DesktopPipeline final : public core::KeyframeRequester {
   // From the source's thread. Never blocks on the encoder.
   void submit(core::Frame frame);
 
-  void add_sink(std::shared_ptr<core::EncodedSink> sink);  // a new sink gets an IDR
-  void remove_sink(const std::shared_ptr<core::EncodedSink>& sink);
+  // A new sink gets an IDR. With `codec` Mjpeg the sink gets JPEGs instead of the encoder's
+  // access units: a JpegStream of its own, fed the pictures themselves (see jpeg_stream.hpp).
+  void add_sink(std::shared_ptr<core::EncodedSink> sink);
+  core::Status add_sink(std::shared_ptr<core::EncodedSink> sink, core::Codec codec);
+  void remove_sink(const std::shared_ptr<core::EncodedSink>& sink);  // either kind
   size_t sink_count() const;
   bool watched() const;  // some sink wants frames now (EncodedSink::wants_frames)
 
@@ -53,6 +57,7 @@ class DesktopPipeline final : public core::KeyframeRequester {
   bool wait_idle(std::chrono::milliseconds timeout) const;
 
   PipelineStats stats() const;
+  JpegStats jpeg_stats() const;  // summed over the MJPEG sinks there are now
   // Forgets the latency histograms (not the counters), e.g. after a benchmark's warm-up: the
   // first frame also pays for opening the encoder.
   void reset_latency();
@@ -67,6 +72,13 @@ class DesktopPipeline final : public core::KeyframeRequester {
   bool trailing_wanted() const;
   int64_t trailing_delay_ns() const;
   std::vector<std::shared_ptr<core::EncodedSink>> sinks_snapshot() const;
+  struct PictureEntry {
+    std::shared_ptr<JpegStream> sink;
+    std::atomic<bool> needs_full{true};  // it missed pictures, or asked for a keyframe
+  };
+  // Encode thread: gives `frame` to the picture sinks that want it (`fresh`: a new frame from
+  // the source; otherwise only to those that need the whole picture again).
+  void feed_pictures(const core::Frame& frame, bool fresh);
 
   PipelineConfig config_;
   core::Logger log_;
@@ -83,6 +95,7 @@ class DesktopPipeline final : public core::KeyframeRequester {
 
   mutable std::mutex sinks_mutex_;
   std::vector<std::shared_ptr<core::EncodedSink>> sinks_;
+  std::vector<std::shared_ptr<PictureEntry>> picture_sinks_;
 
   mutable std::mutex stats_mutex_;
   PipelineStats stats_;

@@ -6,6 +6,7 @@
 
 #include "core/clock.hpp"
 #include "service/source_factory.hpp"
+#include "service/spice_wiring.hpp"
 #include "transport/webrtc_desktop.hpp"
 
 namespace vdistream::service {
@@ -127,7 +128,7 @@ core::Result<std::unique_ptr<DesktopSession::Parts>> DesktopSession::build() {
     auto spice = spice::SpiceDesktop::create(*config_.spice, p->source->input(), p->pipeline.get());
     if (!spice) return core::Error{fmt::format("SPICE on {}: {}", config_.spice_listen, spice.error())};
     p->spice = std::move(*spice);
-    if (auto sink = p->spice->stream_sink()) p->pipeline->add_sink(sink);
+    if (core::Status s = attach_spice_stream(*p->pipeline, *p->spice); !s) return core::Error{s.error()};
   }
   if (config_.webrtc) {
     if (core::Status s = start_webrtc(*p); !s) return core::Error{s.error()};
@@ -187,6 +188,7 @@ void DesktopSession::teardown(std::unique_ptr<Parts> p) {
   p->source->stop();  // no more frames or cursor callbacks after this
   {
     std::lock_guard lock(p->spice_mutex);
+    if (p->spice) detach_spice_stream(*p->pipeline, *p->spice);
     p->spice.reset();  // before the pipeline it asks for keyframes
     if (p->webrtc) p->pipeline->remove_sink(p->webrtc);
     p->webrtc.reset();  // closes its viewers and unregisters its paths
@@ -281,7 +283,7 @@ core::Result<size_t> DesktopSession::disconnect_viewers() {
   if (config_.spice) {
     std::lock_guard spice_lock(p.spice_mutex);
     if (p.spice) {
-      if (auto sink = p.spice->stream_sink()) p.pipeline->remove_sink(sink);
+      detach_spice_stream(*p.pipeline, *p.spice);
       p.spice.reset();  // closes every client connection
       ++reset;
     }
@@ -291,7 +293,7 @@ core::Result<size_t> DesktopSession::disconnect_viewers() {
       return core::Error{spice.error()};
     }
     p.spice = std::move(*spice);
-    if (auto sink = p.spice->stream_sink()) p.pipeline->add_sink(sink);
+    if (core::Status s = attach_spice_stream(*p.pipeline, *p.spice); !s) return core::Error{s.error()};
     ++p.spice_restarts;
   }
   if (p.webrtc) {

@@ -19,6 +19,7 @@
 #include "service/config.hpp"
 #include "service/service_runner.hpp"
 #include "service/source_factory.hpp"
+#include "service/spice_wiring.hpp"
 #include "service/stats_report.hpp"
 #include "spice/spice_desktop.hpp"
 #include "transport/http_server.hpp"
@@ -220,7 +221,11 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
       return 2;
     }
     spice_desktop = std::move(*created);
-    if (spice_stream) pipeline->add_sink(spice_desktop->stream_sink());
+    if (spice_stream)
+      if (core::Status s = service::attach_spice_stream(*pipeline, *spice_desktop); !s) {
+        log.error("{}", s.error());
+        return 2;
+      }
   }
   WebRtcServing webrtc;
   if (!o.webrtc.http.empty()) {
@@ -339,7 +344,8 @@ int main(int argc, char** argv) {
                  "or unix:PATH")
       ->type_name("ADDRESS:PORT|unix:PATH");
   app.add_option("--spice-mode", o.spice.mode,
-                 "qxl: damaged rectangles as images, lowest latency; stream: H.264 through the stream device")
+                 "qxl: damaged rectangles as images, lowest latency; stream: the desktop's H.264 through the stream "
+                 "device, least bandwidth (MJPEG instead while a client has no H.264 decoder)")
       ->capture_default_str()
       ->check(CLI::IsMember({"qxl", "stream"}));
   app.add_flag("--spice-lossy", o.spice.lossy,

@@ -77,7 +77,9 @@ nlohmann::json status_json(const DesktopStatus& s, bool detailed) {
                   {"drawables", s.spice_qxl.drawables},
                   {"stream_access_units", s.spice_stream.access_units_sent},
                   {"stream_dropped", s.spice_stream.dropped},
-                  {"streaming", s.spice_stream.streaming}};
+                  {"stream_jpegs", s.spice_stream.jpegs_sent},
+                  {"streaming", s.spice_stream.streaming},
+                  {"stream_codec", s.spice_stream.codec.empty() ? nlohmann::json() : nlohmann::json(s.spice_stream.codec)}};
   if (!s.record.empty()) j["record"] = s.record;
   if (detailed) {
     j["latency"] = {{"wait", latency_json(p.wait)},
@@ -169,6 +171,9 @@ std::string prometheus_text(const std::vector<DesktopStatus>& desktops) {
        [](const DesktopStatus& d) { return double(d.spice_qxl.frames); }},
       {"vdistream_spice_stream_access_units_total", "counter", "Access units sent through SPICE's stream device.",
        [](const DesktopStatus& d) { return double(d.spice_stream.access_units_sent); }},
+      {"vdistream_spice_stream_jpegs_total", "counter",
+       "JPEGs sent through SPICE's stream device (MJPEG, for clients without an H.264 decoder).",
+       [](const DesktopStatus& d) { return double(d.spice_stream.jpegs_sent); }},
   };
   for (const auto& f : families) {
     header(f.name, f.type, f.help);

@@ -59,8 +59,10 @@ SpiceDesktop::SpiceDesktop(const SpiceConfig& config, core::InputSink* input, co
       thread_(log_),
       inputs_(std::make_unique<SpiceInputs>(input)),
       qxl_(log_, thread_) {
-  if (config.mode == SpiceMode::Stream)
+  if (config.mode == SpiceMode::Stream) {
     stream_ = std::make_shared<StreamProducer>(log_, thread_, keyframes, config.stream_trailing_delimiter);
+    stream_mjpeg_ = stream_->mjpeg_sink();
+  }
 }
 
 core::Result<std::unique_ptr<SpiceDesktop>> SpiceDesktop::create(const SpiceConfig& config, core::InputSink* input,
@@ -178,7 +180,7 @@ void SpiceDesktop::stop_server() {
 }
 
 core::Status SpiceDesktop::on_frame(const core::Frame& frame) {
-  if (stream_) return core::Error{"SPICE stream mode takes encoded frames (stream_sink()), not frames"};
+  if (stream_) return core::Error{"SPICE stream mode takes encoded frames (stream_sink(), stream_mjpeg_sink()), not frames"};
   return qxl_.on_frame(frame);
 }
 

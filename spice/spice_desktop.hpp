@@ -73,6 +73,9 @@ class SpiceDesktop {
   // Stream mode: the sink to add to the desktop's encoder pipeline (nullptr in QXL mode). It
   // ignores access units once the desktop is gone.
   std::shared_ptr<core::EncodedSink> stream_sink() const { return stream_; }
+  // Stream mode: the sink for MJPEG, for clients without an H.264 decoder (nullptr in QXL mode):
+  //   pipeline->add_sink(desktop->stream_mjpeg_sink(), core::Codec::Mjpeg);
+  std::shared_ptr<core::EncodedSink> stream_mjpeg_sink() const { return stream_mjpeg_; }
   StreamStats stream_stats() const { return stream_ ? stream_->stats() : StreamStats{}; }
 
   // From any thread: the desktop's pointer image and position (QXL cursor commands, or the
@@ -99,6 +102,7 @@ class SpiceDesktop {
   std::unique_ptr<SpiceInputs> inputs_;
   QxlDisplay qxl_;
   std::shared_ptr<StreamProducer> stream_;  // stream mode only
+  std::shared_ptr<core::EncodedSink> stream_mjpeg_;
   SpiceServer* server_ = nullptr;  // desktop thread only
   unsigned led_timer_ = 0;         // GLib source id: polls the VM's keyboard LEDs
 };

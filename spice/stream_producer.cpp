@@ -67,6 +67,28 @@ void StreamProducer::on_encoded(const core::EncodedFramePtr& frame) {
   thread_.post([this, frame] { deliver(frame); });
 }
 
+namespace {
+
+// Hands JPEGs to the producer while the stream is MJPEG.
+class MjpegSink final : public core::EncodedSink {
+ public:
+  explicit MjpegSink(std::shared_ptr<StreamProducer> producer) : producer_(std::move(producer)) {}
+  void on_encoded(const core::EncodedFramePtr& frame) override { producer_->on_encoded(frame); }
+  bool wants_frames() const override { return producer_->codec() == stream::VideoCodec::Mjpeg; }
+
+ private:
+  std::shared_ptr<StreamProducer> producer_;
+};
+
+}  // namespace
+
+std::shared_ptr<core::EncodedSink> StreamProducer::mjpeg_sink() { return std::make_shared<MjpegSink>(shared_from_this()); }
+
+std::optional<stream::VideoCodec> StreamProducer::codec() const {
+  if (!streaming_) return std::nullopt;
+  return codec_.load();
+}
+
 void StreamProducer::set_cursor(const core::CursorShape& shape, const core::CursorPosition& at) {
   std::lock_guard lock(post_mutex_);
   if (detached_) return;
@@ -113,15 +135,46 @@ void StreamProducer::inject_for_testing(std::vector<uint8_t> bytes) {
   thread_.post([this, bytes = std::move(bytes)]() mutable { queue(std::move(bytes)); });
 }
 
+void StreamProducer::send_format(int32_t width, int32_t height) {
+  format_width_ = width;
+  format_height_ = height;
+  queue(stream::format_message(uint32_t(width), uint32_t(height), codec_));
+  std::lock_guard lock(stats_mutex_);
+  ++stats_.formats_sent;
+}
+
+void StreamProducer::deliver_jpeg(const core::EncodedFramePtr& frame) {
+  if (frame->width != format_width_ || frame->height != format_height_) {
+    waiting_jpeg_.reset();  // of the old size: the FORMAT below would not describe it
+    send_format(frame->width, frame->height);
+  }
+  auto message = stream::data_message(frame->data);
+  if (!message) {
+    log_.warn("{}", message.error());
+    return;
+  }
+  if (queued_bytes_ > kMaxQueuedBytes) {
+    // spice-server is not reading: every JPEG is a whole picture, so only the newest matters.
+    const bool replaced = waiting_jpeg_.has_value();
+    waiting_jpeg_ = std::move(*message);
+    std::lock_guard lock(stats_mutex_);
+    if (replaced) ++stats_.jpegs_replaced;
+    return;
+  }
+  queue(std::move(*message));
+  std::lock_guard lock(stats_mutex_);
+  ++stats_.jpegs_sent;
+}
+
 void StreamProducer::deliver(const core::EncodedFramePtr& frame) {
   if (!streaming_ || broken_) return;
-  if (frame->codec != core::Codec::H264) return;  // the only codec we announce
+  if (codec_ == stream::VideoCodec::Mjpeg) {
+    if (frame->codec == core::Codec::Mjpeg) deliver_jpeg(frame);
+    return;
+  }
+  if (frame->codec != core::Codec::H264) return;  // queued before the stream changed codec
   if (frame->width != format_width_ || frame->height != format_height_) {
-    format_width_ = frame->width;
-    format_height_ = frame->height;
-    queue(stream::format_message(uint32_t(frame->width), uint32_t(frame->height), stream::VideoCodec::H264));
-    std::lock_guard lock(stats_mutex_);
-    ++stats_.formats_sent;
+    send_format(frame->width, frame->height);
     if (!frame->keyframe) pacer_.reset();
   }
   using D = stream::Pacer::Decision;
@@ -150,7 +203,16 @@ void StreamProducer::queue(std::vector<uint8_t> bytes) {
 
 int StreamProducer::read(uint8_t* buf, int len) {
   size_t copied = 0;
-  while (copied < size_t(len) && !out_.empty()) {
+  for (;;) {
+    if (waiting_jpeg_ && queued_bytes_ <= kMaxQueuedBytes / 2) {
+      // spice-server reads again: the newest picture goes out (no wakeup needed from in here).
+      queued_bytes_ += waiting_jpeg_->size();
+      out_.push_back(std::move(*waiting_jpeg_));
+      waiting_jpeg_.reset();
+      std::lock_guard lock(stats_mutex_);
+      ++stats_.jpegs_sent;
+    }
+    if (copied >= size_t(len) || out_.empty()) break;
     const std::vector<uint8_t>& front = out_.front();
     const size_t n = std::min(size_t(len) - copied, front.size() - out_offset_);
     std::memcpy(buf + copied, front.data() + out_offset_, n);
@@ -212,6 +274,7 @@ void StreamProducer::recover() {
   // stream channel, which asks the clients again: START_STOP, then FORMAT + IDR as usual.
   out_.clear();
   out_offset_ = queued_bytes_ = 0;
+  waiting_jpeg_.reset();
   if (recovering_) return;
   recovering_ = true;
   std::lock_guard lock(post_mutex_);
@@ -221,6 +284,7 @@ void StreamProducer::recover() {
     // Again: access units delivered since the error went into a queue the device drains.
     out_.clear();
     out_offset_ = queued_bytes_ = 0;
+    waiting_jpeg_.reset();
     parser_ = stream::ServerMessageParser();
     format_width_ = format_height_ = 0;
     pacer_.reset();
@@ -244,25 +308,38 @@ void StreamProducer::start(const std::vector<stream::VideoCodec>& codecs) {
     streaming_ = false;
     return;
   }
-  if (!stream::choose_codec(codecs, {stream::VideoCodec::H264})) {
-    log_.warn("no SPICE client can decode H.264 (it needs a GStreamer H.264 decoder); nothing is streamed");
+  // H.264 is our encoder's: no second encode, the lowest bandwidth. MJPEG is what every spice-gtk
+  // decodes without GStreamer (its built-in libjpeg decoder): a client without a GStreamer H.264
+  // decoder (no gstreamer1.0-libav) still gets a picture. A START_STOP lists what every
+  // connected client decodes, so one such client moves them all to MJPEG.
+  auto chosen = stream::choose_codec(codecs, {stream::VideoCodec::H264, stream::VideoCodec::Mjpeg});
+  if (!chosen) {
+    log_.warn("the SPICE clients decode neither H.264 nor MJPEG; nothing is streamed");
     streaming_ = false;
     return;
   }
-  // A client that joined needs FORMAT again and then an IDR: forget the size so the next access
-  // unit carries a FORMAT, and wait for the IDR asked for here.
+  const bool changed = !streaming_ || codec_ != *chosen;
+  // A client that joined needs FORMAT again and then an IDR (a whole picture): forget the size
+  // so the next frame carries a FORMAT, and wait for the IDR asked for here.
   format_width_ = format_height_ = 0;
+  waiting_jpeg_.reset();
   pacer_.reset();
+  codec_ = *chosen;
   streaming_ = true;
   if (keyframes_) keyframes_->request_keyframe();
   send_cursor();
-  log_.info("SPICE stream started (H.264)");
+  if (changed)
+    log_.info("SPICE stream started ({})", *chosen == stream::VideoCodec::H264
+                                              ? "H.264"
+                                              : "MJPEG: a client has no H.264 decoder (GStreamer's avdec_h264, "
+                                                "gstreamer1.0-libav); more bandwidth and CPU than H.264");
 }
 
 StreamStats StreamProducer::stats() const {
   std::lock_guard lock(stats_mutex_);
   StreamStats out = stats_;
   out.streaming = streaming_;
+  if (out.streaming) out.codec = codec_ == stream::VideoCodec::H264 ? "h264" : "mjpeg";
   return out;
 }
 

@@ -2,7 +2,9 @@
 // org.spice-space.stream.0), so our encoder's H.264 access units reach the clients without
 // re-encoding. Takes access units as a core::EncodedSink on the encode thread and hands them to
 // the desktop's thread, where spice-server pulls them (read) and tells us what the clients can
-// decode (write: START_STOP).
+// decode (write: START_STOP). When some client has no H.264 decoder, it streams MJPEG instead:
+// JPEGs from a second sink (mjpeg_sink(), fed by the pipeline's JpegStream); the H.264 encoder
+// rests meanwhile.
 #pragma once
 
 #include <atomic>
@@ -11,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/frame.hpp"
@@ -29,10 +32,13 @@ struct StreamStats {
   uint64_t start_stops = 0;
   uint64_t cursor_messages = 0;   // CURSOR_SET and CURSOR_MOVE
   uint64_t errors_recovered = 0;  // NOTIFY_ERROR answered by reopening the device
+  uint64_t jpegs_sent = 0;        // MJPEG (clients without H.264): pictures sent
+  uint64_t jpegs_replaced = 0;    // MJPEG: a waiting picture replaced by a newer one
   bool streaming = false;
+  std::string codec;  // "h264" or "mjpeg" while streaming
 };
 
-class StreamProducer final : public core::EncodedSink {
+class StreamProducer final : public core::EncodedSink, public std::enable_shared_from_this<StreamProducer> {
  public:
   // Queued bytes beyond which spice-server is not keeping up and frames are dropped.
   static constexpr size_t kMaxQueuedBytes = 2u << 20;
@@ -47,8 +53,14 @@ class StreamProducer final : public core::EncodedSink {
   void detach();    // before the desktop's thread goes: later access units are ignored
 
   void on_encoded(const core::EncodedFramePtr& frame) override;  // encode thread
-  // The encoder may rest while no client streams (START_STOP with no codecs, or none yet).
-  bool wants_frames() const override { return streaming_; }
+  // The encoder may rest while no client streams (START_STOP with no codecs, or none yet), or
+  // while the stream is MJPEG.
+  bool wants_frames() const override { return streaming_ && codec_ == stream::VideoCodec::H264; }
+  // The sink for the JPEGs (EncodedFrame codec Mjpeg): wants frames only while the stream is
+  // MJPEG. It holds this producer; the producer does not hold it.
+  std::shared_ptr<core::EncodedSink> mjpeg_sink();
+  // The codec the clients get (H.264 or MJPEG), while streaming.
+  std::optional<stream::VideoCodec> codec() const;
   // spice-gtk decodes with avdec_h264's frame threads, which hold one picture back: without a
   // following access unit, the last change (a keystroke) would show only at the next keep-alive.
   bool wants_trailing_frame() const override { return true; }
@@ -70,6 +82,8 @@ class StreamProducer final : public core::EncodedSink {
 
  private:
   void deliver(const core::EncodedFramePtr& frame);  // desktop thread
+  void deliver_jpeg(const core::EncodedFramePtr& frame);
+  void send_format(int32_t width, int32_t height);
   void handle(const stream::ServerMessage& message);
   void start(const std::vector<stream::VideoCodec>& codecs);
   void queue(std::vector<uint8_t> bytes);
@@ -84,6 +98,7 @@ class StreamProducer final : public core::EncodedSink {
   std::mutex post_mutex_;  // on_encoded's post against detach
   bool detached_ = false;
   std::atomic<bool> streaming_{false};
+  std::atomic<stream::VideoCodec> codec_{stream::VideoCodec::H264};  // meaningful while streaming_
 
   // Desktop thread.
   std::deque<std::vector<uint8_t>> out_;
@@ -91,6 +106,9 @@ class StreamProducer final : public core::EncodedSink {
   stream::ServerMessageParser parser_;
   stream::Pacer pacer_{kMaxQueuedBytes};
   int32_t format_width_ = 0, format_height_ = 0;
+  // MJPEG under back-pressure: the newest JPEG waits here (a newer one replaces it) and goes out
+  // when the queue has drained, so the client always ends on the latest picture.
+  std::optional<std::vector<uint8_t>> waiting_jpeg_;
   bool broken_ = false;
   bool recovering_ = false;
   std::optional<core::CursorShape> cursor_shape_;

@@ -2,6 +2,7 @@
 
 #include <drm_fourcc.h>
 #include <libyuv/convert.h>
+#include <libyuv/convert_from_argb.h>
 
 namespace vdistream::encode {
 
@@ -15,7 +16,8 @@ core::Result<uint64_t> I420Converter::convert(const core::FrameBuffer& buffer, c
 
   // DRM XRGB8888 is B,G,R,X in memory: libyuv calls that "ARGB". XBGR8888 is libyuv's "ABGR".
   const bool bgrx = buffer.format().fourcc == DRM_FORMAT_XRGB8888 || buffer.format().fourcc == DRM_FORMAT_ARGB8888;
-  const auto to_i420 = bgrx ? libyuv::ARGBToI420 : libyuv::ABGRToI420;
+  const auto to_i420 = range_ == Range::Full ? (bgrx ? libyuv::ARGBToJ420 : libyuv::ABGRToJ420)
+                                             : (bgrx ? libyuv::ARGBToI420 : libyuv::ABGRToI420);
 
   core::MappedBuffer::CpuAccess access(m);
   for (const core::Rect& r : changed.runs()) {

@@ -101,6 +101,7 @@ TEST_CASE("vdistreamd serves three synthetic desktops and a QEMU VM; a killed QE
   Service s;
   s.start(http_section(s.port) + synthetic_desktop(s.dir, "typing", "typing") +
           synthetic_desktop(s.dir, "drag", "window-drag") + synthetic_desktop(s.dir, "video", "video") +
+          "spice_mode = \"stream\"\n\n"  // the video desktop
           "[[desktop]]\nname = \"vm\"\nsource = \"" + vm.spec() + "\"\nspice = \"unix:" + s.dir.file("vm.sock") +
           "\"\nspice_no_auth = true\n");
   const std::vector<std::string> synthetic = {"typing", "drag", "video"};
@@ -134,6 +135,19 @@ TEST_CASE("vdistreamd serves three synthetic desktops and a QEMU VM; a killed QE
     REQUIRE_LOGGED(s, test::eventually([&] { return client.barcodes().size() >= 5; }, 30s));
     auto codes = client.barcodes();
     for (size_t i = 1; i < codes.size(); ++i) CHECK(codes[i].barcode > codes[i - 1].barcode);
+  }
+  {
+    // Stream mode: the desktop's H.264 through spice-server's stream device.
+    test::SpiceTestClient client({.unix_path = s.dir.file("video.sock")});
+    REQUIRE(client.wait_outcome(20s) == test::SpiceTestClient::Outcome::Opened);
+    REQUIRE_LOGGED(s, test::eventually([&] { return client.barcodes().size() >= 5; }, 30s));
+    auto codes = client.barcodes();
+    for (size_t i = 1; i < codes.size(); ++i) CHECK(codes[i].barcode > codes[i - 1].barcode);
+    const auto video = desktops(s.port)["video"];
+    INFO(video.dump());
+    CHECK(video["spice"]["mode"] == "stream");
+    CHECK(video["spice"]["stream_codec"] == "h264");
+    CHECK(video["spice"]["stream_access_units"].get<uint64_t>() > 0);
   }
   {
     test::SpiceTestClient client({.unix_path = s.dir.file("vm.sock")});

@@ -39,12 +39,13 @@ std::optional<uint32_t> find_barcode(const std::vector<uint8_t>& bgra) {
 
 // Runs remote-viewer on `uri` under Xvfb, screenshotting the screen every 0.3 s, and calls
 // `seen(barcode)` with each barcode found until it returns true or about 40 s pass. Saves the
-// last screenshot as VDISTREAM_SCREENSHOT_DIR/<png_name> when that variable is set.
+// last screenshot as VDISTREAM_SCREENSHOT_DIR/<png_name> when that variable is set. `setup`:
+// shell commands run before remote-viewer starts, in the same directory.
 template <typename Seen>
-bool watch_remote_viewer(const std::string& uri, const std::string& png_name, Seen seen) {
+bool watch_remote_viewer(const std::string& uri, const std::string& png_name, Seen seen, const std::string& setup = "") {
   test::TempDir dir;
   const std::string script =
-      "remote-viewer '" + uri + "' & viewer=$!; "
+      setup + "remote-viewer '" + uri + "' & viewer=$!; "
       "for i in $(seq 100); do sleep 0.3; [ -e stop ] && break; "
       "import -window root -depth 8 bgra:shot.tmp 2>/dev/null && mv shot.tmp shot.bgra; done; "
       "import -window root shot.png; kill $viewer; wait $viewer 2>/dev/null; true";
@@ -146,6 +147,69 @@ TEST_CASE("remote-viewer under Xvfb shows the SPICE desktop in stream mode, fram
   INFO("barcodes on screen: " << seen.size());
   CHECK(advancing);
   for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i] > seen[i - 1]);
+  desktop->reset();  // before the pipeline it asks for keyframes
+  (*pipeline)->stop();
+}
+
+// A client whose GStreamer has no H.264 decoder (no gstreamer1.0-libav; here: no GStreamer
+// plugins at all) announces only MJPEG, which spice-gtk decodes with its built-in libjpeg
+// decoder: the stream switches to the desktop's JPEGs and remote-viewer still shows the desktop.
+TEST_CASE("remote-viewer without an H.264 decoder gets MJPEG in stream mode and shows the frames advancing",
+          "[spice][remote-viewer][stream][mjpeg]") {
+  capture::SyntheticConfig sc;
+  sc.workload = capture::Workload::WindowDrag;
+  sc.width = 800;
+  sc.height = 600;
+  sc.pool_size = 4;
+  auto source = capture::SyntheticSource::create(sc);
+  REQUIRE(source);
+  encode::PipelineConfig pc;
+  pc.name = "remote-viewer-mjpeg";
+  pc.encoder.fps = 30;
+  auto pipeline = encode::DesktopPipeline::create(pc, encode::EncoderRegistry::builtin());
+  REQUIRE(pipeline);
+  spice::SpiceConfig config;
+  config.name = "remote-viewer-mjpeg";
+  config.mode = spice::SpiceMode::Stream;
+  config.listen.port = test::free_tcp_port();
+  config.ticket = spice::Ticket{spice::generate_password(), 0};
+  auto desktop = spice::SpiceDesktop::create(config, nullptr, pipeline->get());
+  REQUIRE(desktop);
+  (*pipeline)->add_sink((*desktop)->stream_sink());
+  REQUIRE((*pipeline)->add_sink((*desktop)->stream_mjpeg_sink(), core::Codec::Mjpeg));
+  (*pipeline)->start();
+
+  std::atomic<bool> running{true};
+  std::thread feeder([&] {
+    while (running) {
+      if (auto frame = (*source)->render_next()) (*pipeline)->submit(std::move(*frame));
+      std::this_thread::sleep_for(std::chrono::milliseconds(33));
+    }
+  });
+  const std::string uri = "spice://127.0.0.1:" + std::to_string(config.listen.port) + "?password=" +
+                          config.ticket->password;
+  const std::string no_gstreamer =
+      "mkdir -p none; export GST_PLUGIN_SYSTEM_PATH_1_0=$PWD/none GST_PLUGIN_PATH_1_0=$PWD/none "
+      "GST_REGISTRY_1_0=$PWD/none/registry.bin; ";
+  std::vector<uint32_t> seen;
+  const bool advancing = watch_remote_viewer(
+      uri, "spice-remote-viewer-mjpeg.png",
+      [&](uint32_t barcode) {
+        if (seen.empty() || barcode != seen.back()) seen.push_back(barcode);
+        return seen.size() >= 3;
+      },
+      no_gstreamer);
+  running = false;
+  feeder.join();
+  const auto stats = (*desktop)->stream_stats();
+  const auto jpeg = (*pipeline)->jpeg_stats();
+  INFO("barcodes on screen: " << seen.size() << "; JPEGs sent " << stats.jpegs_sent << ", H.264 access units sent "
+                              << stats.access_units_sent << ", JPEGs made " << jpeg.jpegs);
+  CHECK(advancing);
+  for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i] > seen[i - 1]);
+  CHECK(stats.jpegs_sent > 0);
+  CHECK(stats.access_units_sent == 0);  // the client never had H.264
+  CHECK((*pipeline)->stats().frames_encoded == 0);  // so the H.264 encoder rested
   desktop->reset();  // before the pipeline it asks for keyframes
   (*pipeline)->stop();
 }
