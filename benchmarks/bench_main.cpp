@@ -125,10 +125,18 @@ int main(int argc, char** argv) {
   bench::SpiceBenchOptions so;
   auto* spice = app.add_subcommand(
       "spice",
-      "Glass to glass through SPICE: the synthetic desktop → an embedded spice-server (vdistream's SpiceDesktop) → a "
-      "spice-glib client in this process (libspice-client-glib, over a unix socket) whose decoded surface is read for the "
-      "barcode after every update. Per frame: drawn → shown in the client (QXL), drawn → encoded → shown (stream). QXL mode (spice-server "
-      "compresses the damaged rectangles) and/or stream mode (vdistream's H.264 through spice-server's stream device).");
+      "Glass to glass through SPICE: the synthetic desktop → an embedded spice-server (vdistream's SpiceDesktop, over a unix "
+      "socket) → a client: spice-glib in this process (libspice-client-glib), whose decoded surface is read for the barcode "
+      "after every update, and/or remote-viewer (virt-viewer) in an Xvfb of its own, whose window is read from the screen "
+      "with MIT-SHM about every millisecond. Per frame: drawn → shown in the client (QXL), drawn → encoded → shown (stream). "
+      "QXL mode (spice-server compresses the damaged rectangles) and/or stream mode (vdistream's H.264 through "
+      "spice-server's stream device).");
+  spice->add_option("--clients", so.clients,
+                    "SPICE clients: glib (in this process), remote-viewer (needs Xvfb and virt-viewer; each run also starts "
+                    "them, a few seconds more)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"glib", "remote-viewer"}))
+      ->capture_default_str();
   spice->add_option("--modes", so.modes, "SPICE modes: qxl, stream")->delimiter(',')->capture_default_str();
   spice->add_option("--workloads", so.workloads, fmt::format("Workloads ({})", capture::workload_list()))
       ->delimiter(',')
@@ -142,6 +150,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 60.0));
   spice->add_option("--bitrate", so.bitrate_kbps, "Encoder bitrate in kbit/s (stream mode)")->capture_default_str();
+  spice->add_flag("!--no-trailing-delimiter", so.trailing_delimiter,
+                  "Stream mode: do not end each DATA message with the next access unit's delimiter (to measure what it "
+                  "saves; runs are labelled spice-stream-no-delimiter)");
   add_common(spice, common);
 
   bench::WebRtcBenchOptions wo;
@@ -204,8 +215,10 @@ int main(int argc, char** argv) {
     progress.clear();
     bench::print_spice_table(so, runs);
     header["subcommand"] = "spice";
-    header["options"] = {{"modes", so.modes}, {"fps", so.fps}, {"seconds", so.seconds}, {"warmup_seconds", so.warmup},
-                         {"bitrate_kbps", so.bitrate_kbps}};
+    header["options"] = {{"clients", so.clients},           {"modes", so.modes},
+                         {"fps", so.fps},                   {"seconds", so.seconds},
+                         {"warmup_seconds", so.warmup},     {"bitrate_kbps", so.bitrate_kbps},
+                         {"trailing_delimiter", so.trailing_delimiter}};
     return finish(common, "spice", "vdistream-bench spice", header, runs, nlohmann::json::object());
   }
   if (*webrtc) {

@@ -1,7 +1,9 @@
 // `vdistream-bench spice`: glass to glass through SPICE. A paced synthetic desktop is served by
 // vdistream's SpiceDesktop (QXL mode, or stream mode behind the encode pipeline) on a unix
-// socket; a spice-glib client in this process reads the barcode from its decoded surface after
-// every update. Per frame: drawn → handed to spice-server (QXL) or encoded (stream) → shown.
+// socket, to one of two clients: a spice-glib client in this process, which reads the barcode
+// from its decoded surface after every update, or remote-viewer in an Xvfb of its own, whose
+// screen is polled for the barcode (x11_viewer.hpp). Per frame: drawn → handed to spice-server
+// (QXL) or encoded (stream) → shown.
 #pragma once
 
 #include <string>
@@ -13,6 +15,7 @@
 namespace vdistream::bench {
 
 struct SpiceBenchOptions {
+  std::vector<std::string> clients{"glib"};  // glib, remote-viewer
   std::vector<std::string> modes{"qxl", "stream"};
   std::vector<std::string> workloads{"typing", "window-drag", "video"};
   std::vector<std::string> sizes{"1280x720"};
@@ -20,6 +23,7 @@ struct SpiceBenchOptions {
   double seconds = 3;
   double warmup = 0.5;
   uint32_t bitrate_kbps = 6000;
+  bool trailing_delimiter = true;  // stream mode: SpiceConfig::stream_trailing_delimiter
 };
 
 double spice_bench_seconds(const SpiceBenchOptions& o);

@@ -24,6 +24,7 @@ packages=(
   # tests and benchmarks
   catch2 ffmpeg qemu-system-x86 dbus virt-viewer xvfb x11-apps imagemagick chromium openssl
   gstreamer1.0-x  # ximagesink: remote-viewer shows SPICE stream mode through it (no sink, no picture)
+  libx11-dev libxext-dev  # vdistream-bench spice --clients remote-viewer reads its Xvfb screen (Xlib, MIT-SHM)
   gnuplot-nox
   python3-prometheus-client  # the service tests parse /metrics with Prometheus's own parser
 )
