@@ -65,7 +65,6 @@ void JpegStream::on_picture(const core::Frame& frame) {
   const int32_t width = frame.width(), height = frame.height();
   if (width <= 0 || height <= 0) return;
   std::unique_lock lock(mutex_);
-  ++stats_.pictures;
   core::DamageRegion damage = frame.damage;
   if (width != width_ || height != height_) {
     width_ = width;
@@ -74,6 +73,7 @@ void JpegStream::on_picture(const core::Frame& frame) {
     damage = core::DamageRegion::full(width, height);
   }
   if (damage.empty()) return;
+  ++stats_.pictures;
   const core::TileMask changed = damage.to_tile_mask(width, height, I420Converter::kTile);
   auto tiles = converter_.convert(*frame.buffer, changed, planes_of(canvas_, width, height));
   if (!tiles) {

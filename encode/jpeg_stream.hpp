@@ -33,7 +33,7 @@ struct JpegConfig {
 };
 
 struct JpegStats {
-  uint64_t pictures = 0;        // on_picture calls (the ones with damage, and full ones)
+  uint64_t pictures = 0;        // pictures with something changed (a whole one counts too)
   uint64_t merged = 0;          // pictures that went into a later JPEG instead of their own
   uint64_t jpegs = 0;           // JPEGs handed to the sink
   uint64_t bytes = 0;           // their size

@@ -16,6 +16,7 @@
 #include "capture/synthetic/synthetic_source.hpp"
 #include "encode/pipeline.hpp"
 #include "fixtures/process.hpp"
+#include "fixtures/stream_desktop.hpp"
 #include "spice/spice_desktop.hpp"
 
 using namespace vdistream;
@@ -44,16 +45,19 @@ std::optional<uint32_t> find_barcode(const std::vector<uint8_t>& bgra) {
 template <typename Seen>
 bool watch_remote_viewer(const std::string& uri, const std::string& png_name, Seen seen, const std::string& setup = "") {
   test::TempDir dir;
+  // Xvfb picks a free display itself (-displayfd): two of these tests side by side (ctest -j) must
+  // not race for one, as xvfb-run -a can.
   const std::string script =
+      "Xvfb -displayfd 3 -nolisten tcp -screen 0 1280x1024x24 3>display 2>xvfb.log & xvfb=$!; "
+      "for i in $(seq 100); do [ -s display ] && break; sleep 0.1; done; "
+      "[ -s display ] || { echo 'Xvfb did not start' >&2; cat xvfb.log >&2; kill $xvfb; exit 1; }; "
+      "export DISPLAY=:$(cat display); " +
       setup + "remote-viewer '" + uri + "' & viewer=$!; "
       "for i in $(seq 100); do sleep 0.3; [ -e stop ] && break; "
       "import -window root -depth 8 bgra:shot.tmp 2>/dev/null && mv shot.tmp shot.bgra; done; "
-      "import -window root shot.png; kill $viewer; wait $viewer 2>/dev/null; true";
+      "import -window root shot.png; kill $viewer; wait $viewer 2>/dev/null; kill $xvfb; wait $xvfb 2>/dev/null; true";
   test::ProcessResult result;
-  std::thread shell([&] {
-    result = test::run_process({"xvfb-run", "-a", "-s", "-screen 0 1280x1024x24", "sh", "-c", script},
-                               std::chrono::seconds(90), dir.path());
-  });
+  std::thread shell([&] { result = test::run_process({"sh", "-c", script}, std::chrono::seconds(90), dir.path()); });
   bool done = false;
   for (int attempt = 0; attempt < 200 && !done; ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -63,11 +67,25 @@ bool watch_remote_viewer(const std::string& uri, const std::string& png_name, Se
   }
   std::ofstream(dir.file("stop")).put('\n');
   shell.join();
-  UNSCOPED_INFO("remote-viewer/xvfb-run stderr: " << result.err);
+  UNSCOPED_INFO("remote-viewer/Xvfb stderr: " << result.err);
   if (const char* keep = std::getenv("VDISTREAM_SCREENSHOT_DIR"))
     std::filesystem::copy_file(dir.file("shot.png"), std::string(keep) + "/" + png_name,
                                std::filesystem::copy_options::overwrite_existing);
   return done;
+}
+
+// Watches remote-viewer on `d` until three different barcodes have been on screen; them, in order.
+std::vector<uint32_t> watch_advancing(const test::StreamDesktop& d, const std::string& png_name,
+                                      const std::string& setup = "") {
+  std::vector<uint32_t> seen;
+  watch_remote_viewer(
+      d.uri(), png_name,
+      [&](uint32_t barcode) {
+        if (seen.empty() || barcode != seen.back()) seen.push_back(barcode);
+        return seen.size() >= 3;
+      },
+      setup);
+  return seen;
 }
 
 }  // namespace
@@ -107,48 +125,13 @@ TEST_CASE("remote-viewer under Xvfb shows the SPICE desktop", "[spice][remote-vi
 // ximagesink from gstreamer1.0-x under Xvfb) and H.264 from our encoder is decoded by avdec_h264.
 TEST_CASE("remote-viewer under Xvfb shows the SPICE desktop in stream mode, frames advancing",
           "[spice][remote-viewer][stream]") {
-  capture::SyntheticConfig sc;
-  sc.workload = capture::Workload::WindowDrag;
-  sc.width = 800;
-  sc.height = 600;
-  auto source = capture::SyntheticSource::create(sc);
-  REQUIRE(source);
-  encode::PipelineConfig pc;
-  pc.name = "remote-viewer-stream";
-  pc.encoder.fps = 30;
-  auto pipeline = encode::DesktopPipeline::create(pc, encode::EncoderRegistry::builtin());
-  REQUIRE(pipeline);
-  spice::SpiceConfig config;
-  config.name = "remote-viewer-stream";
-  config.mode = spice::SpiceMode::Stream;
-  config.listen.port = test::free_tcp_port();
-  config.ticket = spice::Ticket{spice::generate_password(), 0};
-  auto desktop = spice::SpiceDesktop::create(config, nullptr, pipeline->get());
-  REQUIRE(desktop);
-  (*pipeline)->add_sink((*desktop)->stream_sink());
-  (*pipeline)->start();
-
-  std::atomic<bool> running{true};
-  std::thread feeder([&] {  // a 30 fps desktop for as long as the viewer watches
-    while (running) {
-      if (auto frame = (*source)->render_next()) (*pipeline)->submit(std::move(*frame));
-      std::this_thread::sleep_for(std::chrono::milliseconds(33));
-    }
-  });
-  const std::string uri = "spice://127.0.0.1:" + std::to_string(config.listen.port) + "?password=" +
-                          config.ticket->password;
-  std::vector<uint32_t> seen;
-  const bool advancing = watch_remote_viewer(uri, "spice-remote-viewer-stream.png", [&](uint32_t barcode) {
-    if (seen.empty() || barcode != seen.back()) seen.push_back(barcode);
-    return seen.size() >= 3;
-  });
-  running = false;
-  feeder.join();
+  test::StreamDesktop d("remote-viewer-stream", {.width = 800, .height = 600, .ticket = spice::generate_password()});
+  d.feed();
+  const auto seen = watch_advancing(d, "spice-remote-viewer-stream.png");
   INFO("barcodes on screen: " << seen.size());
-  CHECK(advancing);
+  CHECK(seen.size() >= 3);
   for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i] > seen[i - 1]);
-  desktop->reset();  // before the pipeline it asks for keyframes
-  (*pipeline)->stop();
+  CHECK(d.desktop->stream_stats().access_units_sent > 0);
 }
 
 // A client whose GStreamer has no H.264 decoder (no gstreamer1.0-libav; here: no GStreamer
@@ -156,60 +139,17 @@ TEST_CASE("remote-viewer under Xvfb shows the SPICE desktop in stream mode, fram
 // decoder: the stream switches to the desktop's JPEGs and remote-viewer still shows the desktop.
 TEST_CASE("remote-viewer without an H.264 decoder gets MJPEG in stream mode and shows the frames advancing",
           "[spice][remote-viewer][stream][mjpeg]") {
-  capture::SyntheticConfig sc;
-  sc.workload = capture::Workload::WindowDrag;
-  sc.width = 800;
-  sc.height = 600;
-  sc.pool_size = 4;
-  auto source = capture::SyntheticSource::create(sc);
-  REQUIRE(source);
-  encode::PipelineConfig pc;
-  pc.name = "remote-viewer-mjpeg";
-  pc.encoder.fps = 30;
-  auto pipeline = encode::DesktopPipeline::create(pc, encode::EncoderRegistry::builtin());
-  REQUIRE(pipeline);
-  spice::SpiceConfig config;
-  config.name = "remote-viewer-mjpeg";
-  config.mode = spice::SpiceMode::Stream;
-  config.listen.port = test::free_tcp_port();
-  config.ticket = spice::Ticket{spice::generate_password(), 0};
-  auto desktop = spice::SpiceDesktop::create(config, nullptr, pipeline->get());
-  REQUIRE(desktop);
-  (*pipeline)->add_sink((*desktop)->stream_sink());
-  REQUIRE((*pipeline)->add_sink((*desktop)->stream_mjpeg_sink(), core::Codec::Mjpeg));
-  (*pipeline)->start();
-
-  std::atomic<bool> running{true};
-  std::thread feeder([&] {
-    while (running) {
-      if (auto frame = (*source)->render_next()) (*pipeline)->submit(std::move(*frame));
-      std::this_thread::sleep_for(std::chrono::milliseconds(33));
-    }
-  });
-  const std::string uri = "spice://127.0.0.1:" + std::to_string(config.listen.port) + "?password=" +
-                          config.ticket->password;
-  const std::string no_gstreamer =
-      "mkdir -p none; export GST_PLUGIN_SYSTEM_PATH_1_0=$PWD/none GST_PLUGIN_PATH_1_0=$PWD/none "
-      "GST_REGISTRY_1_0=$PWD/none/registry.bin; ";
-  std::vector<uint32_t> seen;
-  const bool advancing = watch_remote_viewer(
-      uri, "spice-remote-viewer-mjpeg.png",
-      [&](uint32_t barcode) {
-        if (seen.empty() || barcode != seen.back()) seen.push_back(barcode);
-        return seen.size() >= 3;
-      },
-      no_gstreamer);
-  running = false;
-  feeder.join();
-  const auto stats = (*desktop)->stream_stats();
-  const auto jpeg = (*pipeline)->jpeg_stats();
+  test::StreamDesktop d("remote-viewer-mjpeg", {.width = 800, .height = 600, .ticket = spice::generate_password()});
+  d.feed();
+  const auto seen = watch_advancing(d, "spice-remote-viewer-mjpeg.png",
+                                    "mkdir -p none; export GST_PLUGIN_SYSTEM_PATH_1_0=$PWD/none GST_PLUGIN_PATH_1_0=$PWD/none "
+                                    "GST_REGISTRY_1_0=$PWD/none/registry.bin; ");
+  const auto stats = d.desktop->stream_stats();
   INFO("barcodes on screen: " << seen.size() << "; JPEGs sent " << stats.jpegs_sent << ", H.264 access units sent "
-                              << stats.access_units_sent << ", JPEGs made " << jpeg.jpegs);
-  CHECK(advancing);
+                              << stats.access_units_sent << ", JPEGs made " << d.pipeline->jpeg_stats().jpegs);
+  CHECK(seen.size() >= 3);
   for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i] > seen[i - 1]);
   CHECK(stats.jpegs_sent > 0);
-  CHECK(stats.access_units_sent == 0);  // the client never had H.264
-  CHECK((*pipeline)->stats().frames_encoded == 0);  // so the H.264 encoder rested
-  desktop->reset();  // before the pipeline it asks for keyframes
-  (*pipeline)->stop();
+  CHECK(stats.access_units_sent == 0);              // the client never had H.264
+  CHECK(d.pipeline->stats().frames_encoded == 0);  // so the H.264 encoder rested
 }

@@ -14,97 +14,13 @@
 #include "encode/pipeline.hpp"
 #include "fixtures/process.hpp"
 #include "fixtures/spice_client.hpp"
+#include "fixtures/stream_desktop.hpp"
 #include "spice/spice_desktop.hpp"
 
 using namespace vdistream;
 using namespace std::chrono_literals;
 using test::SpiceTestClient;
-
-namespace {
-
-// A synthetic desktop behind an encode pipeline, served in SPICE stream mode on a free port.
-struct StreamDesktopOptions {
-  capture::Workload workload = capture::Workload::WindowDrag;
-  int32_t width = 640, height = 480;
-  uint32_t bitrate_bps = 0;  // 0: the default
-  std::string ticket;        // empty: --no-auth
-  int64_t keepalive_ns = 2'000'000'000;
-};
-
-struct StreamDesktop {
-  explicit StreamDesktop(const std::string& name, const StreamDesktopOptions& o = {}) {
-    capture::SyntheticConfig sc;
-    sc.workload = o.workload;
-    sc.width = o.width;
-    sc.height = o.height;
-    // The pipeline may hold three at once (its last picture, the one it took, the slot's), and
-    // the test submits without waiting: one more keeps render_next() from finding none free.
-    sc.pool_size = 4;
-    auto made_source = capture::SyntheticSource::create(sc);
-    REQUIRE(made_source);
-    source = std::move(*made_source);
-    encode::PipelineConfig pc;
-    pc.name = name;
-    pc.encoder.fps = 30;
-    if (o.bitrate_bps) pc.encoder.bitrate_bps = o.bitrate_bps;
-    pc.keepalive_interval_ns = o.keepalive_ns;
-    auto made_pipeline = encode::DesktopPipeline::create(pc, encode::EncoderRegistry::builtin());
-    REQUIRE(made_pipeline);
-    pipeline = std::move(*made_pipeline);
-    spice::SpiceConfig config;
-    config.name = name;
-    config.mode = spice::SpiceMode::Stream;
-    config.listen.port = port = test::free_tcp_port();
-    if (o.ticket.empty())
-      config.no_auth = true;
-    else
-      config.ticket = spice::Ticket{o.ticket, 0};
-    auto made_desktop = spice::SpiceDesktop::create(config, nullptr, pipeline.get());
-    REQUIRE(made_desktop);
-    desktop = std::move(*made_desktop);
-    pipeline->add_sink(desktop->stream_sink());
-    pipeline->start();
-  }
-  ~StreamDesktop() {
-    desktop.reset();  // before the pipeline it asks for keyframes
-    pipeline->stop();
-  }
-
-  test::SpiceClientOptions client(const std::string& password = "") const {
-    test::SpiceClientOptions o;
-    o.port = port;
-    o.password = password;
-    return o;
-  }
-  // Renders and submits one frame; its number.
-  uint32_t submit() {
-    auto frame = source->render_next();
-    REQUIRE(frame);
-    const auto sequence = uint32_t(frame->sequence);
-    submitted_ns[sequence] = core::monotonic_now_ns();
-    pipeline->submit(std::move(*frame));
-    return sequence;
-  }
-  // Submits frames at about 30 fps until `done` or the limit; true if `done`.
-  template <typename Done>
-  bool pump_until(std::chrono::milliseconds limit, Done done) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      submit();
-      std::this_thread::sleep_for(33ms);
-      if (done()) return true;
-    }
-    return false;
-  }
-
-  int port = 0;
-  std::map<uint32_t, int64_t> submitted_ns;  // frame number -> when it was submitted
-  std::unique_ptr<capture::SyntheticSource> source;
-  std::unique_ptr<encode::DesktopPipeline> pipeline;
-  std::unique_ptr<spice::SpiceDesktop> desktop;
-};
-
-}  // namespace
+using test::StreamDesktop;
 
 TEST_CASE("stream mode: a spice-glib client decodes our H.264 and shows the frames in order", "[spice][stream]") {
   StreamDesktop d("spice-stream-test", {.ticket = "stream-ticket"});
