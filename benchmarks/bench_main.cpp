@@ -150,9 +150,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 60.0));
   spice->add_option("--bitrate", so.bitrate_kbps, "Encoder bitrate in kbit/s (stream mode)")->capture_default_str();
-  spice->add_flag("!--no-trailing-delimiter", so.trailing_delimiter,
-                  "Stream mode: do not end each DATA message with the next access unit's delimiter (to measure what it "
-                  "saves; runs are labelled spice-stream-no-delimiter)");
+  spice->add_flag("--trailing-delimiter", so.trailing_delimiter,
+                  "Stream mode: end each DATA message with the next access unit's delimiter, as vdistream did before "
+                  "(to measure it; runs are labelled spice-stream-delimiter): the client's parser then knows the access "
+                  "unit is complete at once, but remote-viewer drops most frames");
   add_common(spice, common);
 
   bench::WebRtcBenchOptions wo;

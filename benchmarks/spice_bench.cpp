@@ -164,7 +164,7 @@ std::string random_ticket() {
 
 std::string implementation_label(const SpiceBenchOptions& o, const std::string& client, const std::string& mode) {
   std::string label = "spice-" + mode;
-  if (mode == "stream" && !o.trailing_delimiter) label += "-no-delimiter";
+  if (mode == "stream" && o.trailing_delimiter) label += "-delimiter";
   if (client != "glib") label += "/" + client;  // the in-process spice-glib client keeps the plain name
   return label;
 }

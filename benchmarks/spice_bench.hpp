@@ -23,7 +23,7 @@ struct SpiceBenchOptions {
   double seconds = 3;
   double warmup = 0.5;
   uint32_t bitrate_kbps = 6000;
-  bool trailing_delimiter = true;  // stream mode: SpiceConfig::stream_trailing_delimiter
+  bool trailing_delimiter = false;  // stream mode: SpiceConfig::stream_trailing_delimiter
 };
 
 double spice_bench_seconds(const SpiceBenchOptions& o);

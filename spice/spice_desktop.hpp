@@ -34,9 +34,10 @@ struct SpiceConfig {
   std::optional<TlsFiles> tls;
   SpiceMode mode = SpiceMode::Qxl;
   bool lossy = false;  // let spice-server use JPEG (WAN); lossless otherwise
-  // Stream mode: end each DATA with an access unit delimiter (see stream::data_message). On by
-  // default; off only to measure what it gains.
-  bool stream_trailing_delimiter = true;
+  // Stream mode: end each DATA with the next access unit's delimiter (see stream::data_message).
+  // Off: it saves spice-glib ~34 ms of its ~400, and remote-viewer ~10 ms, but remote-viewer
+  // (avdec_h264's QoS) then drops two frames in three (README, vdistream-bench spice).
+  bool stream_trailing_delimiter = false;
 };
 
 // vdistreamd's SPICE options as typed: --spice, --spice-mode, --spice-ticket-file, --no-auth,

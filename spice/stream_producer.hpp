@@ -45,7 +45,7 @@ class StreamProducer final : public core::EncodedSink, public std::enable_shared
 
   // `trailing_delimiter`: end each DATA with an access unit delimiter (see stream::data_message).
   StreamProducer(const core::Logger& log, ContextThread& thread, core::KeyframeRequester* keyframes,
-                 bool trailing_delimiter = true);
+                 bool trailing_delimiter = false);
   ~StreamProducer() override;
 
   SpiceBaseInstance* instance();

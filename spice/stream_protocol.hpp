@@ -37,7 +37,10 @@ std::vector<uint8_t> format_message(uint32_t width, uint32_t height, VideoCodec 
 // One access unit per DATA. With `trailing_delimiter`, a leading access unit delimiter is moved
 // to the end (00 00 00 01 09 f0): the client's H.264 parser then knows the access unit is
 // complete when it arrives, instead of waiting for the next one to start. Measured on Debian 12
-// (reference/spice.md): remote-viewer p50 53 -> 46 ms, spice-glib 401 -> 368 ms.
+// (reference/spice.md, README): remote-viewer p50 ~10 ms less, spice-glib 405 -> 371 ms. But
+// remote-viewer then drops two frames in three (avdec_h264 QoS): likely because the parser
+// stamps the next access unit with the time of the DATA its delimiter came in, one frame early,
+// so the syncing video sink finds every frame late. Off by default (SpiceConfig).
 core::Result<std::vector<uint8_t>> data_message(const std::vector<uint8_t>& access_unit,
                                                 bool trailing_delimiter = false);
 std::vector<uint8_t> cursor_move_message(int32_t x, int32_t y);
