@@ -133,9 +133,10 @@ int main(int argc, char** argv) {
       "spice-server's stream device).");
   spice->add_option("--clients", so.clients,
                     "SPICE clients: glib (in this process), remote-viewer (needs Xvfb and virt-viewer; each run also starts "
-                    "them, a few seconds more)")
+                    "them, a few seconds more), remote-viewer-mjpeg (remote-viewer without GStreamer plugins, so without an "
+                    "H.264 decoder: stream mode sends it MJPEG)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"glib", "remote-viewer"}))
+      ->check(CLI::IsMember({"glib", "remote-viewer", "remote-viewer-mjpeg"}))
       ->capture_default_str();
   spice->add_option("--modes", so.modes, "SPICE modes: qxl, stream")->delimiter(',')->capture_default_str();
   spice->add_option("--workloads", so.workloads, fmt::format("Workloads ({})", capture::workload_list()))

@@ -41,12 +41,12 @@ class SocketDir {
   std::string path_;
 };
 
-// When each access unit left the encoder, by the frame number it came from (stream mode).
-class EncodedTimes : public core::EncodedSink {
+// When each access unit (or JPEG) left the encoder, by the frame number it came from (stream mode).
+class EncodedTimes {
  public:
-  void on_encoded(const core::EncodedFramePtr& f) override {
+  void record(const core::EncodedFrame& f) {
     std::lock_guard lock(mutex_);
-    encoded_ns_.emplace(f->sequence, f->timestamps.encoded_ns);
+    encoded_ns_.emplace(f.sequence, f.timestamps.encoded_ns);
   }
   std::map<uint64_t, int64_t> take() {
     std::lock_guard lock(mutex_);
@@ -56,6 +56,24 @@ class EncodedTimes : public core::EncodedSink {
  private:
   std::mutex mutex_;
   std::map<uint64_t, int64_t> encoded_ns_;
+};
+
+// Between the pipeline and one of the stream device's sinks: notes the time, changes nothing
+// (the encoder still rests while the client does not stream this codec).
+class TimedSink : public core::EncodedSink {
+ public:
+  TimedSink(std::shared_ptr<core::EncodedSink> inner, std::shared_ptr<EncodedTimes> times)
+      : inner_(std::move(inner)), times_(std::move(times)) {}
+  void on_encoded(const core::EncodedFramePtr& f) override {
+    times_->record(*f);
+    inner_->on_encoded(f);
+  }
+  bool wants_frames() const override { return inner_->wants_frames(); }
+  bool wants_trailing_frame() const override { return inner_->wants_trailing_frame(); }
+
+ private:
+  std::shared_ptr<core::EncodedSink> inner_;
+  std::shared_ptr<EncodedTimes> times_;
 };
 
 // When a client first showed a barcode.
@@ -183,8 +201,9 @@ Run run_one(const SpiceBenchOptions& o, const std::string& client_name, const st
   run.stages = stream ? std::vector<std::string>{"encode", "show"} : std::vector<std::string>{"show"};
   auto spice_mode = spice::parse_spice_mode(mode);
   if (!spice_mode) return run.error = spice_mode.error(), run;
-  if (client_name != "glib" && client_name != "remote-viewer")
-    return run.error = "unknown client '" + client_name + "' (glib, remote-viewer)", run;
+  const bool remote_viewer = client_name == "remote-viewer" || client_name == "remote-viewer-mjpeg";
+  if (client_name != "glib" && !remote_viewer)
+    return run.error = "unknown client '" + client_name + "' (glib, remote-viewer, remote-viewer-mjpeg)", run;
   auto config = capture::parse_synthetic_spec(fmt::format("synthetic:{}@{}@{}", workload, size, o.fps));
   if (!config) return run.error = config.error(), run;
   config->pool_size = 4;
@@ -214,8 +233,12 @@ Run run_one(const SpiceBenchOptions& o, const std::string& client_name, const st
   auto desktop = spice::SpiceDesktop::create(sc, nullptr, pipeline.get());
   if (!desktop) return run.error = desktop.error(), run;
   if (pipeline) {
-    pipeline->add_sink((*desktop)->stream_sink());
-    pipeline->add_sink(encoded_times);
+    pipeline->add_sink(std::make_shared<TimedSink>((*desktop)->stream_sink(), encoded_times));
+    // MJPEG for a client without an H.264 decoder (remote-viewer-mjpeg).
+    if (core::Status s = pipeline->add_sink(std::make_shared<TimedSink>((*desktop)->stream_mjpeg_sink(), encoded_times),
+                                            core::Codec::Mjpeg);
+        !s)
+      return run.error = s.error(), run;
     pipeline->start();
   }
 
@@ -258,6 +281,7 @@ Run run_one(const SpiceBenchOptions& o, const std::string& client_name, const st
     xo.password = ticket;
     xo.desktop_width = config->width;
     xo.desktop_height = config->height;
+    xo.without_gstreamer = client_name == "remote-viewer-mjpeg";
     client = std::make_unique<RemoteViewerClient>(xo);
   }
   // Frames a client sees before the measurement (remote-viewer's start) come first and are
@@ -286,10 +310,11 @@ Run run_one(const SpiceBenchOptions& o, const std::string& client_name, const st
   }
   (*source)->stop();
   // The last picture reaches the client after the server's and client's delays (stream mode:
-  // spice-glib's 400 ms playout offset); wait for it, bounded. remote-viewer's stream pipeline
-  // (avdec_h264 → ximagesink, synchronised to its clock) drops frames that would reach the sink
-  // late (GStreamer QoS), the last one too: for it a missing last frame is a figure, not an error.
-  const bool may_drop_last = stream && client_name == "remote-viewer";
+  // spice-glib's 400 ms playout offset); wait for it, bounded. With the trailing delimiter,
+  // remote-viewer's stream pipeline (avdec_h264 → ximagesink, synchronised to its clock) drops
+  // frames that would reach the sink late (GStreamer QoS), the last one too: then a missing last
+  // frame is a figure, not an error.
+  const bool may_drop_last = stream && client_name == "remote-viewer" && o.trailing_delimiter;
   const bool last_shown = client->wait_barcode(last_changed, may_drop_last ? 3s : stream ? 10s : 5s);
   const double run_s = double(core::monotonic_now_ns() - t0) / 1e9;
   const core::Status client_status = client->finish(run_s, run.counters);
@@ -352,6 +377,10 @@ Run run_one(const SpiceBenchOptions& o, const std::string& client_name, const st
     run.counters["frames_skipped"] = ps.frames_skipped;
     run.counters["frames_encoded"] = ps.frames_encoded;
     run.counters["encode_bytes"] = ps.bytes_out;
+    const auto js = pipeline->jpeg_stats();  // MJPEG, for a client without an H.264 decoder
+    run.counters["jpegs"] = js.jpegs;
+    run.counters["jpeg_bytes"] = js.bytes;
+    run.counters["encode_kbps"] = run_s > 0 ? double(ps.bytes_out + js.bytes) * 8 / run_s / 1000 : 0.0;
   }
   if (!frame_error.empty()) run.error = frame_error;
   else if (!client_status) run.error = client_status.error();

@@ -8,6 +8,7 @@
 #include <sys/ipc.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -415,10 +416,19 @@ core::Result<std::unique_ptr<X11Viewer>> X11Viewer::launch(const Options& o) {
   impl->screen_height = DisplayHeight(d, DefaultScreen(d));
 
   // Its settings (zoom, window size per VM) go to a throw-away directory, not to ~/.config.
-  const std::vector<std::string> env =
-      environment({"DISPLAY", "WAYLAND_DISPLAY", "GDK_BACKEND", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"},
-                  {"DISPLAY=" + display_name, "GDK_BACKEND=x11", "NO_AT_BRIDGE=1", "XDG_CONFIG_HOME=" + dir.file("config"),
-                   "XDG_CACHE_HOME=" + dir.file("cache")});
+  std::vector<std::string> drop = {"DISPLAY", "WAYLAND_DISPLAY", "GDK_BACKEND", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"};
+  std::vector<std::string> add = {"DISPLAY=" + display_name, "GDK_BACKEND=x11", "NO_AT_BRIDGE=1",
+                                  "XDG_CONFIG_HOME=" + dir.file("config"), "XDG_CACHE_HOME=" + dir.file("cache")};
+  if (o.without_gstreamer) {
+    // An empty plugin directory and a registry of its own: GStreamer finds no decoder at all.
+    const std::string none = dir.file("no-gstreamer-plugins");
+    if (mkdir(none.c_str(), 0700) != 0)
+      return core::Error{fmt::format("cannot create {}: {}", none, std::strerror(errno))};
+    for (const char* name : {"GST_PLUGIN_SYSTEM_PATH_1_0", "GST_PLUGIN_PATH_1_0", "GST_REGISTRY_1_0"}) drop.push_back(name);
+    add.insert(add.end(), {"GST_PLUGIN_SYSTEM_PATH_1_0=" + none, "GST_PLUGIN_PATH_1_0=" + none,
+                           "GST_REGISTRY_1_0=" + none + "/registry.bin"});
+  }
+  const std::vector<std::string> env = environment(drop, add);
   auto viewer = ChildProcess::spawn({{viewer_path, "--zoom=100", "--auto-resize=never", vv_path}, env, dir.file("remote-viewer.log")});
   if (!viewer) return core::Error{viewer.error()};
   impl->viewer = std::move(*viewer);

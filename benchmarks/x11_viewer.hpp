@@ -36,6 +36,9 @@ class X11Viewer {
     std::string password;
     int desktop_width = 1280, desktop_height = 720;
     std::chrono::microseconds poll_interval{1000};
+    // remote-viewer without any GStreamer plugin: it then has no H.264 decoder, announces only
+    // MJPEG (spice-gtk's built-in decoder), and SPICE stream mode sends it JPEGs.
+    bool without_gstreamer = false;
   };
   struct Seen {
     uint32_t barcode;
