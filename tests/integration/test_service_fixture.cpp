@@ -146,15 +146,6 @@ std::string ServiceProcess::log() const {
   return s.str();
 }
 
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
-
 PromParse parse_prometheus(const std::string& text, const std::string& scratch_dir) {
   PromParse out;
   const std::string metrics = scratch_dir + "/metrics.txt", script = scratch_dir + "/parse_metrics.py";

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "fixtures/wait.hpp"  // eventually()
+
 namespace vdistream::test {
 
 struct HttpReply {
@@ -41,7 +43,6 @@ class ServiceProcess {
 };
 
 // Waits (bounded) until `done`.
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit);
 
 // /metrics parsed by Prometheus's own Python parser (prometheus_client, Debian's
 // python3-prometheus-client): sample name -> every sample of that name (labels, value).

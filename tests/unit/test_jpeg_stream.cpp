@@ -12,9 +12,11 @@
 #include "encode/pipeline.hpp"
 #include "fixtures/reference.hpp"
 #include "fixtures/sinks.hpp"
+#include "fixtures/wait.hpp"
 
 using namespace vdistream;
 using namespace std::chrono_literals;
+using test::eventually;
 
 namespace {
 
@@ -59,16 +61,6 @@ class SwitchedSink : public test::CollectingSink {
   bool wants_frames() const override { return wants; }
   std::atomic<bool> wants{false};
 };
-
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::seconds limit = 30s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
 
 }  // namespace
 

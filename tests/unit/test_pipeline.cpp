@@ -9,9 +9,11 @@
 #include "encode/pipeline.hpp"
 #include "fixtures/reference.hpp"
 #include "fixtures/sinks.hpp"
+#include "fixtures/wait.hpp"
 
 using namespace vdistream;
 using namespace std::chrono_literals;
+using test::eventually;
 
 namespace {
 
@@ -42,16 +44,6 @@ void step(capture::SyntheticSource& source, encode::DesktopPipeline& pipeline) {
   REQUIRE(frame.ok());
   pipeline.submit(std::move(*frame));
   REQUIRE(pipeline.wait_idle(30s));
-}
-
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::seconds limit = 30s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
 }
 
 }  // namespace

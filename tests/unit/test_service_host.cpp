@@ -6,10 +6,12 @@
 #include <functional>
 #include <thread>
 
+#include "fixtures/wait.hpp"
 #include "service/host.hpp"
 
 using namespace vdistream;
 using namespace std::chrono_literals;
+using test::eventually;
 
 namespace {
 
@@ -26,15 +28,6 @@ std::string desktop(const std::string& name, const std::string& workload = "wind
 }
 
 // Waits (bounded) until `done`; false when it never happened.
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 20s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
-}
-
 uint64_t captured(const service::Host& host, const std::string& name) {
   auto s = host.find(name);
   return s ? s->status().pipeline.frames_captured : 0;
