@@ -203,17 +203,21 @@ void DesktopSession::sample_rates() {
   std::lock_guard lock(mutex_);
   if (!parts_) return;
   const auto stats = parts_->pipeline->stats();
-  uint64_t out = stats.frames_encoded;
+  const auto jpeg = parts_->pipeline->jpeg_stats();  // SPICE clients without H.264
+  uint64_t out = stats.frames_encoded + jpeg.jpegs;
   {
     std::lock_guard spice_lock(parts_->spice_mutex);
     if (parts_->spice) out += parts_->spice->stats().frames;
   }
-  const Sample now{core::monotonic_now_ns(), stats.frames_captured, out, stats.bytes_out};
+  const Sample now{core::monotonic_now_ns(), stats.frames_captured, out, stats.bytes_out + jpeg.bytes};
   if (last_sample_.at_ns > 0 && now.at_ns > last_sample_.at_ns) {
     const double dt = double(now.at_ns - last_sample_.at_ns) / 1e9;
-    fps_in_ = double(now.captured - last_sample_.captured) / dt;
-    fps_out_ = double(now.out - last_sample_.out) / dt;
-    bitrate_bps_ = double(now.bytes - last_sample_.bytes) * 8 / dt;
+    // Counters of parts that were replaced (a SPICE server restarted by disconnect_viewers, its
+    // MJPEG stream) start again from 0: no negative rates.
+    auto delta = [](uint64_t now_value, uint64_t before) { return double(now_value >= before ? now_value - before : 0); };
+    fps_in_ = delta(now.captured, last_sample_.captured) / dt;
+    fps_out_ = delta(now.out, last_sample_.out) / dt;
+    bitrate_bps_ = delta(now.bytes, last_sample_.bytes) * 8 / dt;
     streaming_ = connected_ && now.out > last_sample_.out;
   }
   last_sample_ = now;
