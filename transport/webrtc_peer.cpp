@@ -10,6 +10,8 @@
 
 #include <mutex>
 
+#include "core/clock.hpp"
+
 namespace vdistream::transport {
 
 namespace {
@@ -296,7 +298,7 @@ void WebRtcPeer::on_connection_state() {
       // Whatever went in before the connection was up may be lost: start again from an IDR.
       waiting_for_idr_ = true;
       set_state(PeerState::Connected);
-      callbacks_.request_keyframe();
+      request_idr();
       break;
     case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED: set_state(PeerState::Failed); break;
     case GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED: set_state(PeerState::Closed); break;
@@ -318,11 +320,13 @@ void WebRtcPeer::push(const core::EncodedFramePtr& frame) {
       // The viewer is not keeping up: drop, and start again from an IDR.
       waiting_for_idr_ = true;
       send = false;
-      callbacks_.request_keyframe();
+      request_idr();
     }
   }
   if (!send) {
     if (state == PeerState::Connected) {
+      // Still waiting: the IDR asked for may never come (see idr_requested_ns_).
+      if (core::monotonic_now_ns() - idr_requested_ns_ >= 1'000'000'000) request_idr();
       std::lock_guard lock(counters_mutex_);
       ++counters_.frames_discarded;
     }
@@ -334,12 +338,17 @@ void WebRtcPeer::push(const core::EncodedFramePtr& frame) {
       hold, [](gpointer data) { delete static_cast<core::EncodedFramePtr*>(data); });
   if (!frame->keyframe) GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
   if (gst_app_src_push_buffer(GST_APP_SRC(appsrc_), buffer) != GST_FLOW_OK) {
-    waiting_for_idr_ = true;
+    waiting_for_idr_ = true;  // asked for again by the next frames, at most once a second
     return;
   }
   std::lock_guard lock(counters_mutex_);
   ++counters_.frames_sent;
   counters_.bytes_sent += frame->data.size();
+}
+
+void WebRtcPeer::request_idr() {
+  idr_requested_ns_ = core::monotonic_now_ns();
+  callbacks_.request_keyframe();
 }
 
 void WebRtcPeer::send_data(const std::string& text) {

@@ -80,6 +80,7 @@ class WebRtcPeer {
   void on_connection_state();
   void on_stats(const GstStructure* stats, int64_t now_ns);
   void set_state(PeerState state);
+  void request_idr();  // callbacks_.request_keyframe(), noting when
 
   const uint64_t id_;
   core::Logger log_;
@@ -91,6 +92,10 @@ class WebRtcPeer {
   std::atomic<PeerState> state_{PeerState::Negotiating};
   std::atomic<bool> caps_given_{false};     // the first IDR went in so negotiation can start
   std::atomic<bool> waiting_for_idr_{true};
+  // When this viewer last asked for an IDR (monotonic ns): a viewer still waiting for one a
+  // second later asks again, so no lost request (an IDR that went in while appsrc was not
+  // taking buffers, one coalesced away) leaves it black for good.
+  std::atomic<int64_t> idr_requested_ns_{0};
   std::atomic<bool> channel_open_{false};
   std::atomic<uint32_t> drop_rtp_{0};
   std::atomic<bool> loss_probe_installed_{false};

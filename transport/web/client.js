@@ -15,6 +15,10 @@
   const hint = document.getElementById("hint");
 
   let ws = null, pc = null, channel = null, retryDelay = 500, reconnectTimer = null, framesThisConnection = 0;
+  // Watchdog: connected, yet no frame decoded for this long (the host re-sends the picture every
+  // 2 s even when nothing changes): start again rather than stay black.
+  const STALL_MS = 6000;
+  let decodedFrames = -1, decodedAt = 0;
   let selftestStarted = false;
   let desktop = { w: 0, h: 0 };
   let cursorCss = "default", cursorVisible = true;
@@ -62,7 +66,10 @@
     };
     pc.onconnectionstatechange = () => {
       const s = pc.connectionState;
-      if (s === "connected") { setState("connected", true); retryDelay = 500; hint.className = ""; }
+      if (s === "connected") {
+        setState("connected", true); retryDelay = 500; hint.className = "";
+        decodedFrames = -1; decodedAt = performance.now();
+      }
       else if (s === "failed" || s === "closed") scheduleReconnect(s);
       else if (s === "disconnected") setState("Connection interrupted…", false);
     };
@@ -243,11 +250,14 @@
           if (s.type === "inbound-rtp" && s.kind === "video") {
             if (lastTime) shown.kbps = Math.round((s.bytesReceived - lastBytes) * 8 / (s.timestamp - lastTime));
             lastBytes = s.bytesReceived; lastTime = s.timestamp;
+            if ((s.framesDecoded || 0) > decodedFrames) { decodedFrames = s.framesDecoded || 0; decodedAt = performance.now(); }
           } else if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) {
             shown.rtt = s.currentRoundTripTime * 1000;
           }
         });
       } catch (e) {}
+      if (pc && pc.connectionState === "connected" && performance.now() - decodedAt > STALL_MS)
+        scheduleReconnect("no picture for " + STALL_MS / 1000 + " s");
     }
     overlay.textContent =
         shown.state + "  " + (desktop.w ? desktop.w + "×" + desktop.h : "") + "\n" +
