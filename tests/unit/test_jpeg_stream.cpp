@@ -11,24 +11,16 @@
 #include "encode/jpeg_stream.hpp"
 #include "encode/pipeline.hpp"
 #include "fixtures/reference.hpp"
+#include "fixtures/synthetic.hpp"
 #include "fixtures/sinks.hpp"
 #include "fixtures/wait.hpp"
 
 using namespace vdistream;
+using test::make_source;
 using namespace std::chrono_literals;
 using test::eventually;
 
 namespace {
-
-std::unique_ptr<capture::SyntheticSource> make_source(capture::Workload w, int32_t width, int32_t height) {
-  capture::SyntheticConfig c;
-  c.workload = w;
-  c.width = width;
-  c.height = height;
-  auto s = capture::SyntheticSource::create(c);
-  REQUIRE(s.ok());
-  return std::move(*s);
-}
 
 // Full-range BT.601 luma, as JFIF defines it (libyuv's ARGBToJ420 rounds within one step of it).
 std::vector<uint8_t> full_range_luma(const capture::SyntheticSource& source, uint64_t sequence) {

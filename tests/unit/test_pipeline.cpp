@@ -8,26 +8,16 @@
 #include "encode/decoder.hpp"
 #include "encode/pipeline.hpp"
 #include "fixtures/reference.hpp"
+#include "fixtures/synthetic.hpp"
 #include "fixtures/sinks.hpp"
 #include "fixtures/wait.hpp"
 
 using namespace vdistream;
+using test::make_source;
 using namespace std::chrono_literals;
 using test::eventually;
 
 namespace {
-
-std::unique_ptr<capture::SyntheticSource> make_source(capture::Workload w, int32_t width = 640, int32_t height = 360,
-                                                      int pool = 3) {
-  capture::SyntheticConfig c;
-  c.workload = w;
-  c.width = width;
-  c.height = height;
-  c.pool_size = pool;
-  auto s = capture::SyntheticSource::create(c);
-  REQUIRE(s.ok());
-  return std::move(*s);
-}
 
 std::unique_ptr<encode::DesktopPipeline> make_pipeline(int64_t keepalive_ns = int64_t(3600) * 1'000'000'000) {
   encode::PipelineConfig pc;

@@ -6,21 +6,12 @@
 #include "encode/decoder.hpp"
 #include "encode/software/x264_encoder.hpp"
 #include "fixtures/reference.hpp"
+#include "fixtures/synthetic.hpp"
 
 using namespace vdistream;
+using test::make_source;
 
 namespace {
-
-std::unique_ptr<capture::SyntheticSource> make_source(capture::Workload w, int32_t width, int32_t height) {
-  capture::SyntheticConfig c;
-  c.workload = w;
-  c.width = width;
-  c.height = height;
-  c.fps = 30;
-  auto s = capture::SyntheticSource::create(c);
-  REQUIRE(s.ok());
-  return std::move(*s);
-}
 
 std::unique_ptr<encode::Encoder> make_encoder(encode::EncoderConfig c = {}) {
   auto e = encode::X264Encoder::create(c);
