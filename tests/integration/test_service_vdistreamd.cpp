@@ -95,7 +95,7 @@ struct Service {
 
 }  // namespace
 
-TEST_CASE("vdistreamd serves three synthetic desktops and a QEMU VM; a killed QEMU disconnects only its desktop",
+TEST_CASE("vdistreamd serves three synthetic desktops and a QEMU VM - a killed QEMU disconnects only its desktop",
           "[service][vdistreamd][qemu]") {
   test::QemuVm vm;  // declared first: destroyed after the service
   Service s;
@@ -219,7 +219,7 @@ TEST_CASE("vdistreamd serves three synthetic desktops and a QEMU VM; a killed QE
   CHECK_THAT(s.log(), Catch::Contains("SIGTERM: stopping every desktop"));
 }
 
-TEST_CASE("SIGHUP adds and removes desktops while the untouched ones keep streaming; a bad file changes nothing",
+TEST_CASE("SIGHUP adds and removes desktops while the untouched ones keep streaming - a bad file changes nothing",
           "[service][vdistreamd][reload]") {
   Service s;
   const std::string a = synthetic_desktop(s.dir, "a", "typing"), b = synthetic_desktop(s.dir, "b", "window-drag");
@@ -310,7 +310,7 @@ TEST_CASE("vdistreamd --check-config names the line of every error and accepts a
   CHECK_THAT(run.err, Catch::Contains(dir.file("bad.toml") + ":4:1: desktop 'a': unknown key"));
 }
 
-TEST_CASE("a desktop with webrtc = true serves a browser on the service's HTTP server; the API counts the viewer",
+TEST_CASE("a desktop with webrtc = true serves a browser on the service's HTTP server - the API counts the viewer",
           "[service][vdistreamd][webrtc]") {
   REQUIRE(test::Chromium::available());
   Service s;

@@ -84,7 +84,7 @@ TEST_CASE("a reload keeps untouched desktops running and starts, stops and resta
   CHECK(host.find("change")->config().encode.bitrate_kbps == 3000);
 }
 
-TEST_CASE("a desktop that cannot start is failed with its reason and retried; the others run", "[service][host]") {
+TEST_CASE("a desktop that cannot start is failed with its reason and retried - the others run", "[service][host]") {
   auto registry = encode::EncoderRegistry::builtin();
   service::Host host(registry);
   // A recorder into a directory that does not exist: the desktop cannot start.

@@ -123,7 +123,7 @@ TEST_CASE("with a trailing delimiter, a DATA ends with an AUD and a leading AUD 
   CHECK_THAT(data_message({0, 0, 0, 1, 0x09, 0xf0}, true).error(), Catch::Contains("empty"));
 }
 
-TEST_CASE("CURSOR_SET matches StreamMsgCursorSet with an ALPHA image; bad shapes are refused") {
+TEST_CASE("CURSOR_SET matches StreamMsgCursorSet with an ALPHA image - bad shapes are refused") {
   vdistream::core::CursorShape shape;
   shape.width = 3;
   shape.height = 2;
