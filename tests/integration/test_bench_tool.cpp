@@ -234,6 +234,8 @@ TEST_CASE("vdistream-bench webrtc: headless Chromium presents the drawn frames i
   CHECK(run["frames_produced"].get<uint64_t>() == uint64_t(1.5 * 30));
   CHECK(run["frames_out"] == run["barcodes_read"]);
   CHECK(run["counters"]["frames_shown"] == run["frames_out"]);
+  // Frames whose page-side times are out of causal order are counted and left out: a few at most.
+  CHECK(run["counters"]["clock_anomalies"].get<uint64_t>() * 10 <= run["frames_out"].get<uint64_t>());
   CHECK(run["barcodes_read"].get<uint64_t>() <= run["barcodes_expected"].get<uint64_t>());
   CHECK(run["barcodes_expected"].get<uint64_t>() <= run["counters"]["frames_drawn_changed"].get<uint64_t>());
   CHECK(run["barcodes_read"].get<uint64_t>() * 2 >= run["barcodes_expected"].get<uint64_t>());
