@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "benchmarks/private_dir.hpp"
 #include "benchmarks/spice_viewer.hpp"
 #include "benchmarks/x11_viewer.hpp"
 #include "capture/synthetic/synthetic_source.hpp"
@@ -23,23 +24,6 @@ namespace vdistream::bench {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A private directory for the server's unix socket, removed afterwards.
-class SocketDir {
- public:
-  SocketDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "vdistream-bench-XXXXXX").string();
-    if (mkdtemp(tmpl.data())) path_ = tmpl;
-  }
-  ~SocketDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // When each access unit (or JPEG) left the encoder, by the frame number it came from (stream mode).
 class EncodedTimes {
@@ -221,7 +205,7 @@ Run run_one(const SpiceBenchOptions& o, const std::string& client_name, const st
     if (!p) return run.error = p.error(), run;
     pipeline = std::move(*p);
   }
-  SocketDir dir;
+  PrivateDir dir;  // the server's unix socket
   if (dir.path().empty()) return run.error = "cannot create a directory for the SPICE socket", run;
   spice::SpiceConfig sc;
   sc.name = "bench-spice";

@@ -25,6 +25,7 @@
 #include <optional>
 #include <thread>
 
+#include "benchmarks/private_dir.hpp"
 #include "capture/synthetic/barcode.hpp"
 #include "core/clock.hpp"
 #include "core/unique_fd.hpp"
@@ -86,26 +87,6 @@ void sleep_until_ns(int64_t at_ns) {
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
   }
 }
-
-// A private directory (the .vv file with the password, the logs), removed afterwards.
-class PrivateDir {
- public:
-  PrivateDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "vdistream-bench-x11-XXXXXX").string();
-    if (mkdtemp(tmpl.data())) path_ = tmpl;
-  }
-  ~PrivateDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  PrivateDir(const PrivateDir&) = delete;
-  PrivateDir& operator=(const PrivateDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // A child in its own process group: SIGTERM to the group, SIGKILL after 2 s, reaped, when this
 // goes away; PR_SET_PDEATHSIG kills it if the bench dies without running destructors.
@@ -340,7 +321,7 @@ std::optional<std::pair<int, int>> find_barcode(const XImage& shot) {
 
 struct X11Viewer::Impl {
   Options options;
-  PrivateDir dir;
+  PrivateDir dir{"vdistream-bench-x11"};  // the .vv file with the password, the logs
   // Destroyed in reverse order: the poller is joined by ~X11Viewer, then the image and the
   // display go, then remote-viewer, then Xvfb.
   ChildProcess xvfb;
