@@ -160,4 +160,41 @@ std::vector<Rect> TileMask::runs() const {
   return out;
 }
 
+std::vector<Rect> TileMask::rects() const {
+  std::vector<Rect> out;
+  std::vector<size_t> open;  // indices into out of the rects that reach the previous tile row
+  std::vector<size_t> next_open;
+  for (int32_t row = 0; row < rows_; ++row) {
+    next_open.clear();
+    size_t scan = 0;  // open rects are in column order, as are this row's runs
+    int32_t col = 0;
+    while (col < cols_) {
+      if (!test(col, row)) {
+        ++col;
+        continue;
+      }
+      const int32_t start = col;
+      while (col < cols_ && test(col, row)) ++col;
+      const int32_t x = start * tile_, width = (col - start) * tile_;
+      while (scan < open.size() && out[open[scan]].x < x) ++scan;
+      if (scan < open.size() && out[open[scan]].x == x && out[open[scan]].width == width) {
+        out[open[scan]].height += tile_;
+        next_open.push_back(open[scan]);
+      } else {
+        out.push_back({x, row * tile_, width, tile_});
+        next_open.push_back(out.size() - 1);
+      }
+    }
+    open.swap(next_open);
+  }
+  for (Rect& r : out) r = r.intersected({0, 0, width_, height_});
+  return out;
+}
+
+DamageRegion TileMask::to_region() const {
+  DamageRegion region;
+  for (const Rect& r : rects()) region.add(r);
+  return region;
+}
+
 }  // namespace vdistream::core

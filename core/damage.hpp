@@ -7,6 +7,8 @@
 
 namespace vdistream::core {
 
+class DamageRegion;
+
 struct Rect {
   int32_t x = 0, y = 0, width = 0, height = 0;
 
@@ -36,6 +38,10 @@ class TileMask {
   size_t count() const;
   // Horizontal runs of set tiles, as pixel rectangles clipped to the surface.
   std::vector<Rect> runs() const;
+  // The same tiles as few rectangles: runs of consecutive rows with the same columns are one
+  // rectangle (a changed window is one, not one per tile row). Disjoint, clipped to the surface.
+  std::vector<Rect> rects() const;
+  DamageRegion to_region() const;
 
  private:
   int32_t width_ = 0, height_ = 0, tile_ = 1, cols_ = 0, rows_ = 0;

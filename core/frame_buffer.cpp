@@ -90,14 +90,21 @@ Status FrameBuffer::validate() const {
       if (!info) return Error{info.error()};
       size = info->size;
     }
-    // The last row needs only its pixels, not a whole pitch, but a short buffer mapped past its
-    // end is a SIGBUS: demand pitch × rows as the kernel drivers that export them do.
-    uint64_t needed = uint64_t(p.offset) + uint64_t(p.pitch) * rows;
+    // A short buffer read past its end is a SIGBUS: every byte of every row must be in the fd.
+    // The last row needs only its pixels, not its whole pitch (see plane_end()).
+    const uint64_t needed = plane_end(i);
     if (size < needed)
-      return Error{fmt::format("plane {}: fd holds {} bytes, offset {} + stride {} × {} rows needs {}", i, size,
-                               p.offset, p.pitch, rows, needed)};
+      return Error{fmt::format("plane {}: fd holds {} bytes; offset {} + {} rows of stride {} (the last one {} bytes) needs {}",
+                               i, size, p.offset, rows, p.pitch, min_pitch, needed)};
   }
   return {};
+}
+
+uint64_t FrameBuffer::plane_end(int i) const {
+  uint64_t min_pitch = 0, rows = 0;
+  plane_geometry(format_, i, width_, height_, min_pitch, rows);
+  const Plane& p = planes_[i];
+  return rows == 0 ? p.offset : uint64_t(p.offset) + uint64_t(p.pitch) * (rows - 1) + min_pitch;
 }
 
 Status FrameBuffer::check_cpu_readable() const {

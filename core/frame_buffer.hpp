@@ -62,6 +62,10 @@ class FrameBuffer {
 
   // Can the CPU read this buffer as linear pixels? (linear modifier, 32-bit RGB, one plane)
   Status check_cpu_readable() const;
+  // Where plane i's pixels end in its fd: offset + pitch × (rows - 1) + the last row's bytes.
+  // A buffer that is a crop of a larger one (a second head at x = 1920 of a 3840-wide
+  // framebuffer) ends before the whole pitch of its last row does.
+  uint64_t plane_end(int i) const;
 
  private:
   FrameBuffer() = default;

@@ -15,7 +15,7 @@ namespace vdistream::core {
 Result<std::shared_ptr<MappedBuffer>> MappedBuffer::map(const FrameBuffer& buffer, Access access) {
   if (Status s = buffer.check_cpu_readable(); !s) return Error{s.error()};
   const Plane& plane = buffer.plane(0);
-  uint64_t needed = uint64_t(plane.offset) + uint64_t(plane.pitch) * uint64_t(buffer.height());
+  const uint64_t needed = buffer.plane_end(0);
   if (buffer.file_size() < needed)  // FrameBuffer::create checked this; never map past the end
     return Error{fmt::format("fd holds {} bytes, the frame needs {}", buffer.file_size(), needed)};
 
