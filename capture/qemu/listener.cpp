@@ -3,19 +3,19 @@
 #include <drm_fourcc.h>
 #include <fmt/format.h>
 #include <gio/gunixfdlist.h>
-#include <sys/stat.h>
 
 #include <cstring>
 
 #include "capture/qemu/display_connection.hpp"
 #include "core/clock.hpp"
+#include "core/pixel_format.hpp"
 
 namespace vdistream::capture::qemu {
 
 namespace {
 
-// The part of QEMU's ui/dbus-display1.xml we serve (QEMU 7.2's Listener, plus the Interfaces
-// property later versions read).
+// The part of QEMU's ui/dbus-display1.xml we serve: QEMU 7.2's Listener, the Interfaces
+// property later versions read, and the optional Unix interfaces of later versions.
 constexpr const char* kListenerXml = R"(<node>
   <interface name="org.qemu.Display1.Listener">
     <method name="Scanout">
@@ -51,6 +51,28 @@ constexpr const char* kListenerXml = R"(<node>
     </method>
     <property name="Interfaces" type="as" access="read"/>
   </interface>
+  <interface name="org.qemu.Display1.Listener.Unix.Map">
+    <method name="ScanoutMap">
+      <arg type="h" name="handle" direction="in"/><arg type="u" name="offset" direction="in"/>
+      <arg type="u" name="width" direction="in"/><arg type="u" name="height" direction="in"/>
+      <arg type="u" name="stride" direction="in"/><arg type="u" name="pixman_format" direction="in"/>
+    </method>
+    <method name="UpdateMap">
+      <arg type="i" name="x" direction="in"/><arg type="i" name="y" direction="in"/>
+      <arg type="i" name="width" direction="in"/><arg type="i" name="height" direction="in"/>
+    </method>
+  </interface>
+  <interface name="org.qemu.Display1.Listener.Unix.ScanoutDMABUF2">
+    <method name="ScanoutDMABUF2">
+      <arg type="ah" name="dmabuf" direction="in"/>
+      <arg type="u" name="x" direction="in"/><arg type="u" name="y" direction="in"/>
+      <arg type="u" name="width" direction="in"/><arg type="u" name="height" direction="in"/>
+      <arg type="au" name="offset" direction="in"/><arg type="au" name="stride" direction="in"/>
+      <arg type="u" name="num_planes" direction="in"/><arg type="u" name="fourcc" direction="in"/>
+      <arg type="u" name="backing_width" direction="in"/><arg type="u" name="backing_height" direction="in"/>
+      <arg type="t" name="modifier" direction="in"/><arg type="b" name="y0_top" direction="in"/>
+    </method>
+  </interface>
 </node>)";
 
 constexpr const char* kRefusedError = "org.qemu.Display1.Listener.Error.Refused";
@@ -76,14 +98,38 @@ core::Status check_pixel_data(size_t size, uint32_t stride, int64_t row_bytes, i
   return {};
 }
 
+// The fd a method call's handle argument names.
+core::Result<core::UniqueFd> take_fd(GDBusMethodInvocation* invocation, int32_t handle) {
+  GUnixFDList* fds = g_dbus_message_get_unix_fd_list(g_dbus_method_invocation_get_message(invocation));
+  const int count = fds ? g_unix_fd_list_get_length(fds) : 0;
+  if (handle < 0 || handle >= count)
+    return core::Error{fmt::format("fd handle {} is not among the {} fds passed", handle, count)};
+  GErrorSlot err;
+  core::UniqueFd fd(g_unix_fd_list_get(fds, handle, err.out()));
+  if (!fd) return core::Error{fmt::format("taking fd {}: {}", handle, err.message())};
+  return fd;
+}
+
+core::Rect whole(const core::FrameBufferPtr& buffer) { return {0, 0, buffer->width(), buffer->height()}; }
+
 }  // namespace
 
-Listener::Listener(const ListenerConfig& config, SourceCallbacks callbacks)
-    : config_(config), callbacks_(std::move(callbacks)), log_(config.name) {}
+Listener::Listener(const ListenerConfig& config, SourceCallbacks callbacks, int socket)
+    : config_(config),
+      callbacks_(std::move(callbacks)),
+      log_(config.name),
+      assembler_(socket, [this](core::Frame frame) {
+        if (callbacks_.on_frame) callbacks_.on_frame(std::move(frame));
+      }),
+      value_(fmt::format("vdistream-{}-surface", config.name)),
+      map_(log_),
+      dmabufs_(config.accept_tiled, config.import_cache) {}
 
 core::Result<std::unique_ptr<Listener>> Listener::create(core::UniqueFd socket, const ListenerConfig& config,
                                                          SourceCallbacks callbacks, GCancellable* cancellable) {
-  std::unique_ptr<Listener> self(new Listener(config, std::move(callbacks)));
+  // The connection owns the socket from here on; the assembler only asks it how much is unread.
+  const int socket_fd = socket.get();
+  std::unique_ptr<Listener> self(new Listener(config, std::move(callbacks), socket_fd));
   GErrorSlot err;
   self->node_.reset(g_dbus_node_info_new_for_xml(kListenerXml, err.out()));
   if (!self->node_) return core::Error{fmt::format("listener introspection data: {}", err.message())};
@@ -93,10 +139,15 @@ core::Result<std::unique_ptr<Listener>> Listener::create(core::UniqueFd socket, 
   if (!connection) return core::Error{"listener connection: " + connection.error()};
   self->connection_ = std::move(*connection);
   static const GDBusInterfaceVTable vtable = {&Listener::on_method_call, &Listener::on_get_property, nullptr, {}};
-  self->registration_ = g_dbus_connection_register_object(self->connection_.get(), kObjectPath,
-                                                          self->node_->interfaces[0], &vtable, self.get(), nullptr,
-                                                          err.out());
-  if (self->registration_ == 0) return core::Error{fmt::format("exporting {}: {}", kObjectPath, err.message())};
+  for (GDBusInterfaceInfo** info = self->node_->interfaces; *info; ++info) {
+    const std::string_view name((*info)->name);
+    if ((name == kMapInterface && !config.offer_shared_map) || (name == kDmabuf2Interface && !config.offer_dmabuf2))
+      continue;
+    guint id = g_dbus_connection_register_object(self->connection_.get(), kObjectPath, *info, &vtable, self.get(),
+                                                 nullptr, err.out());
+    if (id == 0) return core::Error{fmt::format("exporting {} at {}: {}", name, kObjectPath, err.message())};
+    self->registrations_.push_back(id);
+  }
   self->closed_handler_ = g_signal_connect(self->connection_.get(), "closed", G_CALLBACK(&Listener::on_closed), self.get());
   g_dbus_connection_start_message_processing(self->connection_.get());
   return self;
@@ -106,13 +157,18 @@ Listener::~Listener() {
   if (size_query_) g_cancellable_cancel(size_query_.get());
   if (!connection_) return;
   if (closed_handler_) g_signal_handler_disconnect(connection_.get(), closed_handler_);
-  if (registration_) g_dbus_connection_unregister_object(connection_.get(), registration_);
+  for (guint id : registrations_) g_dbus_connection_unregister_object(connection_.get(), id);
   g_dbus_connection_close(connection_.get(), nullptr, nullptr, nullptr);
 }
 
 ListenerStats Listener::stats() const {
   std::lock_guard lock(stats_mutex_);
-  return stats_;
+  ListenerStats s = stats_;
+  const AssemblerStats a = assembler_.stats();  // frames are handed on after the call that made them
+  s.frames = a.frames;
+  s.display_messages = a.messages;
+  s.unchanged_refreshes = a.unchanged;
+  return s;
 }
 
 void Listener::on_closed(GDBusConnection*, gboolean remote_peer_vanished, GError* error, gpointer data) {
@@ -124,63 +180,70 @@ void Listener::on_closed(GDBusConnection*, gboolean remote_peer_vanished, GError
 }
 
 GVariant* Listener::on_get_property(GDBusConnection*, const gchar*, const gchar*, const gchar*, const gchar* name,
-                                    GError** error, gpointer) {
-  if (std::strcmp(name, "Interfaces") == 0) return g_variant_new_strv(nullptr, 0);  // no optional interfaces
+                                    GError** error, gpointer data) {
+  auto* self = static_cast<Listener*>(data);
+  if (std::strcmp(name, "Interfaces") == 0) {
+    std::vector<const char*> offered;
+    if (self->config_.offer_shared_map) offered.push_back(kMapInterface);
+    if (self->config_.offer_dmabuf2) offered.push_back(kDmabuf2Interface);
+    return g_variant_new_strv(offered.data(), gssize(offered.size()));
+  }
   g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_PROPERTY, "no property %s", name);
   return nullptr;
+}
+
+core::Status Listener::dispatch(std::string_view name, GVariant* parameters, GDBusMethodInvocation* invocation) {
+  if (name == "Update") return update(parameters);
+  if (name == "UpdateMap") return update_map(parameters);
+  if (name == "UpdateDMABUF") return update_dmabuf(parameters);  // the frame goes out before the reply
+  if (name == "Scanout") return scanout(parameters);
+  if (name == "ScanoutMap") return scanout_map(parameters, invocation);
+  if (name == "ScanoutDMABUF") return scanout_dmabuf(parameters, invocation);
+  if (name == "ScanoutDMABUF2") return scanout_dmabuf2(parameters, invocation);
+  if (name == "CursorDefine") return cursor_define(parameters);
+  if (name == "MouseSet") {
+    mouse_set(parameters);
+    return {};
+  }
+  if (name == "Disable") {
+    disable();
+    return {};
+  }
+  return core::Error{fmt::format("unknown method {}", name)};
 }
 
 void Listener::on_method_call(GDBusConnection*, const gchar*, const gchar*, const gchar*, const gchar* method,
                               GVariant* parameters, GDBusMethodInvocation* invocation, gpointer data) {
   auto* self = static_cast<Listener*>(data);
   const std::string_view name(method);
-  core::Status result;
-  if (name == "Update") result = self->update(parameters);
-  else if (name == "UpdateDMABUF") result = self->update_dmabuf(parameters);  // replied below: after on_frame
-  else if (name == "Scanout") result = self->scanout(parameters);
-  else if (name == "ScanoutDMABUF") result = self->scanout_dmabuf(parameters, invocation);
-  else if (name == "CursorDefine") result = self->cursor_define(parameters);
-  else if (name == "MouseSet") self->mouse_set(parameters);
-  else if (name == "Disable") self->disable();
-  else result = core::Error{fmt::format("unknown method {}", name)};
-
+  const int64_t cpu0 = core::thread_cpu_ns();
+  const core::Status result = self->dispatch(name, parameters, invocation);
+  self->assembler_.message_handled();
+  {
+    std::lock_guard lock(self->stats_mutex_);
+    ListenerStats& s = self->stats_;
+    s.tiles_compared = self->tile_counters_.tiles_compared;
+    s.tiles_changed = self->tile_counters_.tiles_changed;
+    s.dmabuf_imports = self->dmabufs_.stats().imports;
+    s.dmabuf_reused = self->dmabufs_.stats().reused;
+    s.cpu_ns += core::thread_cpu_ns() - cpu0;
+    if (!result) {
+      ++s.refused;
+      s.last_refusal = fmt::format("{}: {}", name, result.error());
+    }
+  }
   if (result) {
     g_dbus_method_invocation_return_value(invocation, nullptr);
     return;
   }
   self->log_.warn("refused {}: {}", name, result.error());
-  {
-    std::lock_guard lock(self->stats_mutex_);
-    ++self->stats_.refused;
-    self->stats_.last_refusal = fmt::format("{}: {}", name, result.error());
-  }
   g_dbus_method_invocation_return_dbus_error(invocation, kRefusedError, result.error().c_str());
 }
 
-// One surface, written in place. Pixel data sent by value is written once into the surface and
-// never copied again (ARCHITECTURE invariant 1), so a pool would not help: keeping a second
-// buffer current would mean writing every rectangle twice. The encoder may therefore read a
-// rectangle while the next Update writes it; such a tear never stays on screen because the
-// frame for that Update is handed on only after the write, its damage covers the rectangle, and
-// the latest-wins slot merges damage, so the encoder converts the rectangle again from the
-// finished pixels. A new size gets a new surface; frames of the old one keep it alive.
-core::Status Listener::ensure_surface(uint32_t width, uint32_t height, uint32_t fourcc, bool& reallocated) {
-  reallocated = false;
-  if (surface_ && uint32_t(surface_->width()) == width && uint32_t(surface_->height()) == height &&
-      surface_->format().fourcc == fourcc)
-    return {};
-  // allocate_memfd refuses sizes outside 1..16384 before it allocates anything.
-  auto buffer = core::FrameBuffer::allocate_memfd(int32_t(width), int32_t(height), fourcc,
-                                                  fmt::format("vdistream-{}-surface", config_.name));
-  if (!buffer) return core::Error{fmt::format("surface {}x{}: {}", width, height, buffer.error())};
-  auto mapping = core::MappedBuffer::map(**buffer, core::MappedBuffer::Access::ReadWrite);
-  if (!mapping) return core::Error{fmt::format("mapping the {}x{} surface: {}", width, height, mapping.error())};
-  surface_ = std::move(*buffer);
-  surface_map_ = std::move(*mapping);
-  reallocated = true;
-  std::lock_guard lock(stats_mutex_);
-  ++stats_.surfaces_allocated;
-  return {};
+void Listener::switch_to(const core::FrameBufferPtr& current) {
+  if (current != value_.buffer()) value_.reset();
+  if (current != map_.buffer()) map_.reset();
+  if (current != dmabuf_) dmabuf_.reset();
 }
 
 core::Status Listener::scanout(GVariant* parameters) {
@@ -199,21 +262,31 @@ core::Status Listener::scanout(GVariant* parameters) {
     deferred_updates_.clear();
   }
   bool reallocated = false;
-  if (core::Status s = ensure_surface(width, height, fourcc, reallocated); !s) return s;
-  if (reallocated) log_.info("scanout {}x{} {} by value", width, height, surface_->format().name());
-  {
-    core::MappedBuffer::CpuAccess access(*surface_map_);
-    uint8_t* out = surface_map_->writable_data();
-    for (uint32_t row = 0; row < height; ++row)
-      std::memcpy(out + size_t(row) * surface_map_->pitch(), data + size_t(row) * stride, size_t(width) * 4);
-  }
-  dmabuf_.reset();
-  {
-    std::lock_guard lock(stats_mutex_);
-    ++stats_.scanouts;
+  if (core::Status s = value_.ensure(width, height, fourcc, reallocated); !s) return s;
+  const core::FrameBufferPtr& surface = value_.buffer();
+  // A surface kept from before holds the previous picture (another kind of scanout in between
+  // would have dropped it).
+  const bool was_current = !reallocated;
+  switch_to(surface);
+  core::TileMask& changed = assembler_.tiles(surface);
+  std::lock_guard lock(stats_mutex_);
+  if (was_current) {
+    // QEMU sends a whole-surface refresh as a Scanout: refined like any band.
+    const uint64_t before = tile_counters_.bytes_copied;
+    value_.write(whole(surface), data, stride, changed, tile_counters_);
+    stats_.bytes_written += tile_counters_.bytes_copied - before;
+  } else {
+    if (reallocated) {
+      log_.info("scanout {}x{} {} by value", width, height, surface->format().name());
+      ++stats_.surfaces_allocated;
+    }
+    value_.write_all(data, stride);
+    changed.set_all();
     stats_.bytes_written += uint64_t(width) * height * 4;
   }
-  emit_frame(surface_, {0, 0, int32_t(width), int32_t(height)}, true);
+  assembler_.count_message();
+  ++stats_.scanouts;
+  stats_.pixel_bytes_received += size;
   return {};
 }
 
@@ -230,13 +303,13 @@ core::Status Listener::update(GVariant* parameters) {
     return core::Error{fmt::format("pixman format 0x{:08x} is not a 32-bit RGB format", pixman)};
   const core::Rect rect{x, y, width, height};
   if (rect.empty()) return core::Error{fmt::format("empty rectangle {}", rect.to_string())};
-  const bool fits = surface_ && rect.intersected({0, 0, surface_->width(), surface_->height()}) == rect;
-  if (!fits || size_query_) {
+  if (!value_.contains(rect) || size_query_) {
     // QEMU changed the surface without a Scanout: learn its size, then apply this Update.
+    const core::FrameBufferPtr& surface = value_.buffer();
     if (!config_.console.connection)
-      return surface_ ? core::Error{fmt::format("rectangle {} is not inside the {}x{} surface", rect.to_string(),
-                                                surface_->width(), surface_->height())}
-                      : core::Error{"an Update before any Scanout"};
+      return surface ? core::Error{fmt::format("rectangle {} is not inside the {}x{} surface", rect.to_string(),
+                                               surface->width(), surface->height())}
+                     : core::Error{"an Update before any Scanout"};
     if (deferred_updates_.size() >= kMaxDeferredUpdates)
       return core::Error{fmt::format("{} Updates wait for the console's new size already", deferred_updates_.size())};
     deferred_updates_.emplace_back(g_variant_ref(parameters));
@@ -245,19 +318,13 @@ core::Status Listener::update(GVariant* parameters) {
   }
   auto [data, size] = bytes_of(parameters, 6);
   if (core::Status s = check_pixel_data(size, stride, int64_t(width) * 4, height); !s) return s;
-  {
-    core::MappedBuffer::CpuAccess access(*surface_map_);
-    const size_t pitch = surface_map_->pitch();
-    uint8_t* out = surface_map_->writable_data() + size_t(y) * pitch + size_t(x) * 4;
-    for (int32_t row = 0; row < height; ++row)
-      std::memcpy(out + size_t(row) * pitch, data + size_t(row) * stride, size_t(width) * 4);
-  }
-  {
-    std::lock_guard lock(stats_mutex_);
-    ++stats_.updates;
-    stats_.bytes_written += uint64_t(width) * uint64_t(height) * 4;
-  }
-  emit_frame(surface_, rect, true);
+  std::lock_guard lock(stats_mutex_);
+  const uint64_t before = tile_counters_.bytes_copied;
+  value_.write(rect, data, stride, assembler_.tiles(value_.buffer()), tile_counters_);
+  stats_.bytes_written += tile_counters_.bytes_copied - before;
+  assembler_.count_message();
+  ++stats_.updates;
+  stats_.pixel_bytes_received += size;
   return {};
 }
 
@@ -283,50 +350,57 @@ void Listener::on_console_size(GObject* source, GAsyncResult* result, gpointer d
     g_variant_lookup(dict.get(), "Height", "u", &height);
   }
   bool reallocated = false;
-  const uint32_t fourcc = self->surface_ ? self->surface_->format().fourcc : DRM_FORMAT_XRGB8888;
-  core::Status sized = reply ? self->ensure_surface(width, height, fourcc, reallocated)
+  const core::FrameBufferPtr& old = self->value_.buffer();
+  const uint32_t fourcc = old ? old->format().fourcc : DRM_FORMAT_XRGB8888;
+  core::Status sized = reply ? self->value_.ensure(width, height, fourcc, reallocated)
                              : core::Status(core::Error{"reading the console's size: " + err.message()});
   if (!sized) {
     self->log_.warn("dropped {} Updates for a surface of unknown size: {}", deferred.size(), sized.error());
     return;
   }
-  if (reallocated) self->log_.info("QEMU switched the surface to {}x{} without a Scanout", width, height);
+  self->switch_to(self->value_.buffer());
+  if (reallocated) {
+    self->log_.info("QEMU switched the surface to {}x{} without a Scanout", width, height);
+    std::lock_guard lock(self->stats_mutex_);
+    ++self->stats_.surfaces_allocated;
+    // A new surface is shown whole: what the bands below do not cover is its blank start.
+    self->assembler_.tiles(self->value_.buffer()).set_all();
+  }
   for (const GVariantPtr& update : deferred)
     if (core::Status s = self->update(update.get()); !s) self->log_.warn("refused a deferred Update: {}", s.error());
+  self->assembler_.message_handled();
 }
 
-core::Result<core::FrameBufferPtr> Listener::import_dmabuf(core::UniqueFd fd, uint32_t width, uint32_t height,
-                                                           uint32_t stride, uint32_t fourcc, uint64_t modifier) {
-  const core::PixelFormat format{fourcc, modifier};
-  if (!format.linear() && !config_.accept_tiled)
-    return core::Error{fmt::format("modifier {} is tiled and no encoder of this build imports tiled buffers",
-                                   core::modifier_name(modifier))};
-  struct stat st {};
-  if (fstat(fd.get(), &st) != 0) return core::Error{fmt::format("fstat of the dma-buf fd: {}", strerror(errno))};
-  const core::BufferId id{uint64_t(st.st_dev), uint64_t(st.st_ino)};
-  for (auto it = imports_.begin(); it != imports_.end(); ++it) {
-    const core::FrameBuffer& b = **it;
-    if (b.id() != id) continue;
-    if (uint32_t(b.width()) == width && uint32_t(b.height()) == height && b.plane(0).pitch == stride &&
-        b.format() == format) {
-      imports_.splice(imports_.begin(), imports_, it);
-      std::lock_guard lock(stats_mutex_);
-      ++stats_.dmabuf_reused;
-      return imports_.front();  // the fresh duplicate fd closes here
-    }
-    imports_.erase(it);  // the same buffer with a new layout: import again
-    break;
-  }
-  std::array<core::Plane, core::FrameBuffer::kMaxPlanes> planes;
-  planes[0] = core::Plane{std::move(fd), 0, stride};
-  // FrameBuffer::create checks the descriptor (size, fourcc, pitch, fd length) before any use.
-  auto buffer = core::FrameBuffer::create(int32_t(width), int32_t(height), format, std::move(planes), 1);
-  if (!buffer) return core::Error{buffer.error()};
-  imports_.push_front(*buffer);
-  while (imports_.size() > config_.import_cache) imports_.pop_back();
+core::Status Listener::scanout_map(GVariant* parameters, GDBusMethodInvocation* invocation) {
+  int32_t handle = -1;
+  uint32_t offset = 0, width = 0, height = 0, stride = 0, pixman = 0;
+  g_variant_get(parameters, "(huuuuu)", &handle, &offset, &width, &height, &stride, &pixman);
+  auto fd = take_fd(invocation, handle);
+  if (!fd) return core::Error{fd.error()};
+  // A refused ScanoutMap leaves what was current: QEMU then sends the surface by value.
+  if (core::Status s = map_.scanout(std::move(*fd), offset, width, height, stride, pixman); !s) return s;
+  const core::FrameBufferPtr& surface = map_.buffer();
+  log_.info("scanout {}x{} {} in shared memory (ScanoutMap)", width, height, surface->format().name());
+  switch_to(surface);
+  assembler_.tiles(surface).set_all();
+  assembler_.count_message();
   std::lock_guard lock(stats_mutex_);
-  ++stats_.dmabuf_imports;
-  return buffer;
+  ++stats_.map_scanouts;
+  return {};
+}
+
+core::Status Listener::update_map(GVariant* parameters) {
+  int32_t x = 0, y = 0, width = 0, height = 0;
+  g_variant_get(parameters, "(iiii)", &x, &y, &width, &height);
+  if (!map_.buffer()) return core::Error{"an UpdateMap without a valid ScanoutMap"};
+  std::lock_guard lock(stats_mutex_);
+  const uint64_t before = tile_counters_.bytes_copied;
+  core::Status s = map_.update({x, y, width, height}, assembler_.tiles(map_.buffer()), tile_counters_);
+  stats_.mirror_bytes += tile_counters_.bytes_copied - before;
+  if (!s) return s;
+  assembler_.count_message();
+  ++stats_.map_updates;
+  return {};
 }
 
 core::Status Listener::scanout_dmabuf(GVariant* parameters, GDBusMethodInvocation* invocation) {
@@ -336,26 +410,74 @@ core::Status Listener::scanout_dmabuf(GVariant* parameters, GDBusMethodInvocatio
   gboolean y0_top = TRUE;
   g_variant_get(parameters, "(huuuutb)", &handle, &width, &height, &stride, &fourcc, &modifier, &y0_top);
   dmabuf_.reset();  // whatever happens, the previous scanout is gone
-  GUnixFDList* fds = g_dbus_message_get_unix_fd_list(g_dbus_method_invocation_get_message(invocation));
-  if (!fds || handle < 0 || handle >= g_unix_fd_list_get_length(fds))
-    return core::Error{fmt::format("fd handle {} is not among the {} fds passed", handle, fds ? g_unix_fd_list_get_length(fds) : 0)};
-  GErrorSlot err;
-  core::UniqueFd fd(g_unix_fd_list_get(fds, handle, err.out()));
-  if (!fd) return core::Error{fmt::format("taking fd {}: {}", handle, err.message())};
-  auto buffer = import_dmabuf(std::move(fd), width, height, stride, fourcc, modifier);
-  if (!buffer) return core::Error{buffer.error()};
+  auto fd = take_fd(invocation, handle);
+  if (!fd) return core::Error{fd.error()};
+  DmabufScanout scanout;
+  scanout.fds[0] = std::move(*fd);
+  scanout.strides[0] = stride;
+  scanout.planes = 1;
+  scanout.fourcc = fourcc;
+  scanout.modifier = modifier;
+  scanout.width = scanout.backing_width = width;
+  scanout.height = scanout.backing_height = height;
+  return use_dmabuf(std::move(scanout), y0_top, false);
+}
+
+core::Status Listener::scanout_dmabuf2(GVariant* parameters, GDBusMethodInvocation* invocation) {
+  dmabuf_.reset();
+  GVariantPtr handles(g_variant_get_child_value(parameters, 0));
+  GVariantPtr offsets(g_variant_get_child_value(parameters, 5));
+  GVariantPtr strides(g_variant_get_child_value(parameters, 6));
+  DmabufScanout scanout;
+  uint32_t num_planes = 0;
+  gboolean y0_top = TRUE;
+  g_variant_get_child(parameters, 1, "u", &scanout.x);
+  g_variant_get_child(parameters, 2, "u", &scanout.y);
+  g_variant_get_child(parameters, 3, "u", &scanout.width);
+  g_variant_get_child(parameters, 4, "u", &scanout.height);
+  g_variant_get_child(parameters, 7, "u", &num_planes);
+  g_variant_get_child(parameters, 8, "u", &scanout.fourcc);
+  g_variant_get_child(parameters, 9, "u", &scanout.backing_width);
+  g_variant_get_child(parameters, 10, "u", &scanout.backing_height);
+  g_variant_get_child(parameters, 11, "t", &scanout.modifier);
+  g_variant_get_child(parameters, 12, "b", &y0_top);
+  const size_t n_fds = g_variant_n_children(handles.get()), n_offsets = g_variant_n_children(offsets.get()),
+               n_strides = g_variant_n_children(strides.get());
+  if (num_planes < 1 || num_planes > uint32_t(core::FrameBuffer::kMaxPlanes))
+    return core::Error{fmt::format("plane count {} is outside 1..{}", num_planes, core::FrameBuffer::kMaxPlanes)};
+  if (n_fds != num_planes || n_offsets != num_planes || n_strides != num_planes)
+    return core::Error{fmt::format("{} planes, but {} fds, {} offsets and {} strides", num_planes, n_fds, n_offsets,
+                                   n_strides)};
+  scanout.planes = int(num_planes);
+  for (size_t i = 0; i < num_planes; ++i) {
+    int32_t handle = -1;
+    g_variant_get_child(handles.get(), i, "h", &handle);
+    g_variant_get_child(offsets.get(), i, "u", &scanout.offsets[i]);
+    g_variant_get_child(strides.get(), i, "u", &scanout.strides[i]);
+    auto fd = take_fd(invocation, handle);
+    if (!fd) return core::Error{fmt::format("plane {}: {}", i, fd.error())};
+    scanout.fds[i] = std::move(*fd);
+  }
+  return use_dmabuf(std::move(scanout), y0_top, true);
+}
+
+core::Status Listener::use_dmabuf(DmabufScanout scanout, bool y0_top, bool v2) {
+  auto buffer = dmabufs_.import(std::move(scanout));
+  if (!buffer) {
+    assembler_.drop();
+    return core::Error{buffer.error()};
+  }
   if (!y0_top && !warned_bottom_up_) {
     warned_bottom_up_ = true;
     log_.warn("the dma-buf scanout is bottom-up (y0_top false); frames are passed on as they are");
   }
   dmabuf_ = std::move(*buffer);
-  surface_.reset();  // by-value updates need a new Scanout first
-  surface_map_.reset();
-  {
-    std::lock_guard lock(stats_mutex_);
-    ++stats_.dmabuf_scanouts;
-  }
-  emit_frame(dmabuf_, {0, 0, dmabuf_->width(), dmabuf_->height()}, true);
+  switch_to(dmabuf_);
+  assembler_.add(dmabuf_, whole(dmabuf_), true);
+  assembler_.count_message();
+  std::lock_guard lock(stats_mutex_);
+  ++stats_.dmabuf_scanouts;
+  if (v2) ++stats_.dmabuf2_scanouts;
   return {};
 }
 
@@ -363,18 +485,21 @@ core::Status Listener::update_dmabuf(GVariant* parameters) {
   int32_t x = 0, y = 0, width = 0, height = 0;
   g_variant_get(parameters, "(iiii)", &x, &y, &width, &height);
   if (!dmabuf_) return core::Error{"an UpdateDMABUF without a valid ScanoutDMABUF"};
-  const core::Rect whole{0, 0, dmabuf_->width(), dmabuf_->height()};
-  const core::Rect rect = core::Rect{x, y, width, height}.intersected(whole);
+  const core::Rect surface = whole(dmabuf_);
+  const core::Rect rect = core::Rect{x, y, width, height}.intersected(surface);
   if (rect.empty()) return core::Error{fmt::format("rectangle {}x{}+{}+{} is outside the {}x{} scanout", width, height,
-                                                   x, y, whole.width, whole.height)};
+                                                   x, y, surface.width, surface.height)};
+  // A whole-surface update carries no damage information (GVT-g sends only these): the encoder's
+  // damage tracker finds what changed.
+  assembler_.add(dmabuf_, rect, rect != surface);
+  assembler_.count_message();
   {
     std::lock_guard lock(stats_mutex_);
     ++stats_.dmabuf_updates;
   }
-  // A whole-surface update carries no damage information (GVT-g sends only these): the encoder's
-  // damage tracker finds what changed.
-  emit_frame(dmabuf_, rect, rect != whole);
-  return {};  // the reply goes out now that the frame has been taken: it paces the guest
+  // QEMU holds the guest's display until the reply: the frame is taken now, the reply follows.
+  assembler_.flush();
+  return {};
 }
 
 core::Status Listener::cursor_define(GVariant* parameters) {
@@ -403,23 +528,8 @@ void Listener::mouse_set(GVariant* parameters) {
 
 void Listener::disable() {
   log_.info("QEMU disabled the display");
-  dmabuf_.reset();
-  surface_.reset();
-  surface_map_.reset();
-}
-
-void Listener::emit_frame(const core::FrameBufferPtr& buffer, const core::Rect& rect, bool exact) {
-  core::Frame frame;
-  frame.buffer = buffer;
-  frame.damage = core::DamageRegion(rect);
-  frame.damage_exact = exact;
-  frame.sequence = sequence_++;
-  frame.timestamps.captured_ns = core::monotonic_now_ns();
-  {
-    std::lock_guard lock(stats_mutex_);
-    ++stats_.frames;
-  }
-  if (callbacks_.on_frame) callbacks_.on_frame(std::move(frame));
+  assembler_.drop();
+  switch_to(nullptr);
 }
 
 }  // namespace vdistream::capture::qemu

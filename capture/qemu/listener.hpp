@@ -1,24 +1,34 @@
 // The org.qemu.Display1.Listener object: QEMU calls it over a peer-to-peer D-Bus connection
 // (we are the client side; QEMU authenticates as the server) and it turns those calls into
 // Frames, cursor shapes and cursor positions.
+//
+// Three ways QEMU hands over the picture, each in its own file:
+// - pixels by value (Scanout/Update, every QEMU): value_surface.hpp;
+// - its surface shared as a memfd (ScanoutMap/UpdateMap, QEMU ≥ 9.2, offered through the
+//   Interfaces property as org.qemu.Display1.Listener.Unix.Map): shared_map.hpp;
+// - dma-bufs (ScanoutDMABUF/UpdateDMABUF, and ScanoutDMABUF2 from QEMU ≥ 10.1, offered as
+//   org.qemu.Display1.Listener.Unix.ScanoutDMABUF2): dmabuf_scanouts.hpp.
+// Band updates are refined to the 16×16 tiles that really changed, and everything QEMU sends for
+// one refresh of the display becomes one frame (frame_assembler.hpp).
 #pragma once
 
 #include <gio/gio.h>
 
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "capture/qemu/dmabuf_scanouts.hpp"
+#include "capture/qemu/frame_assembler.hpp"
 #include "capture/qemu/glib_ptr.hpp"
+#include "capture/qemu/shared_map.hpp"
+#include "capture/qemu/value_surface.hpp"
 #include "capture/source.hpp"
-#include "core/frame_buffer.hpp"
 #include "core/log.hpp"
-#include "core/mapped_buffer.hpp"
 #include "core/status.hpp"
+#include "core/tile_diff.hpp"
 #include "core/unique_fd.hpp"
 
 namespace vdistream::capture::qemu {
@@ -29,6 +39,9 @@ struct ListenerConfig {
   // backends can, so a build without one refuses them at the edge.
   bool accept_tiled = false;
   size_t import_cache = 4;  // dma-buf imports kept by identity (QEMU re-sends the same few)
+  // The optional listener interfaces offered to QEMU (it uses those it knows).
+  bool offer_shared_map = true;  // org.qemu.Display1.Listener.Unix.Map
+  bool offer_dmabuf2 = true;     // org.qemu.Display1.Listener.Unix.ScanoutDMABUF2
   // Where to ask the console's size when QEMU switches modes without a Scanout (VGA text mode
   // redraws row by row). The connection must outlive the listener; none: such Updates are refused.
   struct ConsoleRef {
@@ -39,13 +52,21 @@ struct ListenerConfig {
 };
 
 struct ListenerStats {
-  uint64_t scanouts = 0, updates = 0;                  // pixels by value
-  uint64_t dmabuf_scanouts = 0, dmabuf_updates = 0;
-  uint64_t dmabuf_imports = 0, dmabuf_reused = 0;      // new FrameBuffers / cache hits by st_dev+st_ino
-  uint64_t refused = 0;                                // calls answered with an error
-  uint64_t frames = 0;                                 // handed to on_frame
-  uint64_t bytes_written = 0;                          // pixel bytes written into memfd surfaces
+  uint64_t scanouts = 0, updates = 0;              // pixels by value
+  uint64_t map_scanouts = 0, map_updates = 0;      // QEMU's surface shared as a memfd
+  uint64_t dmabuf_scanouts = 0, dmabuf_updates = 0;  // ScanoutDMABUF and ScanoutDMABUF2
+  uint64_t dmabuf2_scanouts = 0;                   // of which ScanoutDMABUF2
+  uint64_t dmabuf_imports = 0, dmabuf_reused = 0;  // new FrameBuffers / cache hits by st_dev+st_ino
+  uint64_t refused = 0;                            // calls answered with an error
+  uint64_t frames = 0;                             // handed to on_frame: one per refresh
+  uint64_t display_messages = 0;                   // scanouts and updates merged into those frames
+  uint64_t unchanged_refreshes = 0;                // refreshes whose bands held nothing new
+  uint64_t pixel_bytes_received = 0;               // pixel data that crossed the socket (by value)
+  uint64_t bytes_written = 0;                      // of it, written into the surface (changed tiles)
+  uint64_t mirror_bytes = 0;                       // copied into the shared surface's mirror
+  uint64_t tiles_compared = 0, tiles_changed = 0;  // damage refinement of band updates
   uint64_t surfaces_allocated = 0;
+  int64_t cpu_ns = 0;  // the listener thread's CPU time in display calls (not GDBus's own reading)
   std::string last_refusal;
 };
 
@@ -53,6 +74,8 @@ class Listener {
  public:
   static constexpr const char* kObjectPath = "/org/qemu/Display1/Listener";
   static constexpr const char* kInterface = "org.qemu.Display1.Listener";
+  static constexpr const char* kMapInterface = "org.qemu.Display1.Listener.Unix.Map";
+  static constexpr const char* kDmabuf2Interface = "org.qemu.Display1.Listener.Unix.ScanoutDMABUF2";
 
   // Runs the client side of the D-Bus handshake on `socket` (blocks until the peer, QEMU, has
   // authenticated), exports the Listener object and starts serving it on the calling thread's
@@ -69,53 +92,54 @@ class Listener {
   ListenerStats stats() const;
 
  private:
-  Listener(const ListenerConfig& config, SourceCallbacks callbacks);
+  Listener(const ListenerConfig& config, SourceCallbacks callbacks, int socket);
 
   static void on_method_call(GDBusConnection*, const gchar*, const gchar*, const gchar*, const gchar* method,
                              GVariant* parameters, GDBusMethodInvocation* invocation, gpointer self);
   static GVariant* on_get_property(GDBusConnection*, const gchar*, const gchar*, const gchar*, const gchar* name,
                                    GError** error, gpointer self);
   static void on_closed(GDBusConnection*, gboolean remote_peer_vanished, GError* error, gpointer self);
+  core::Status dispatch(std::string_view method, GVariant* parameters, GDBusMethodInvocation* invocation);
 
   core::Status scanout(GVariant* parameters);
   core::Status update(GVariant* parameters);
   void query_console_size();
   static void on_console_size(GObject* source, GAsyncResult* result, gpointer self);
+  core::Status scanout_map(GVariant* parameters, GDBusMethodInvocation* invocation);
+  core::Status update_map(GVariant* parameters);
   core::Status scanout_dmabuf(GVariant* parameters, GDBusMethodInvocation* invocation);
+  core::Status scanout_dmabuf2(GVariant* parameters, GDBusMethodInvocation* invocation);
+  core::Status use_dmabuf(DmabufScanout scanout, bool y0_top, bool v2);
   core::Status update_dmabuf(GVariant* parameters);
   core::Status cursor_define(GVariant* parameters);
   void mouse_set(GVariant* parameters);
   void disable();
-
-  core::Result<core::FrameBufferPtr> import_dmabuf(core::UniqueFd fd, uint32_t width, uint32_t height, uint32_t stride,
-                                                   uint32_t fourcc, uint64_t modifier);
-  core::Status ensure_surface(uint32_t width, uint32_t height, uint32_t fourcc, bool& reallocated);
-  void emit_frame(const core::FrameBufferPtr& buffer, const core::Rect& rect, bool exact);
+  // Which kind of scanout is current; the others are dropped.
+  void switch_to(const core::FrameBufferPtr& current);
 
   ListenerConfig config_;
   SourceCallbacks callbacks_;
   core::Logger log_;
   GDBusNodeInfoPtr node_;
   GObjectPtr<GDBusConnection> connection_;
-  guint registration_ = 0;
+  std::vector<guint> registrations_;
   gulong closed_handler_ = 0;
   bool closed_ = false;
   std::string close_reason_;
 
-  // Pixels by value go into one memfd surface per scanout size (see listener.cpp for why one).
-  core::FrameBufferPtr surface_;
-  std::shared_ptr<core::MappedBuffer> surface_map_;
-  // The current dma-buf scanout, and recent imports by identity.
-  core::FrameBufferPtr dmabuf_;
-  std::list<core::FrameBufferPtr> imports_;
+  FrameAssembler assembler_;
+  ValueSurface value_;
+  SharedMap map_;
+  DmabufScanouts dmabufs_;
+  core::FrameBufferPtr dmabuf_;  // the current dma-buf scanout
   bool warned_bottom_up_ = false;
   // Updates that arrived for a surface size we have not learnt yet, replayed once we have.
   std::vector<GVariantPtr> deferred_updates_;
   GObjectPtr<GCancellable> size_query_;  // in flight when set
-  uint64_t sequence_ = 0;
 
   mutable std::mutex stats_mutex_;
   ListenerStats stats_;
+  core::TileDiffCounters tile_counters_;  // listener thread; copied into stats_ after each call
 };
 
 }  // namespace vdistream::capture::qemu

@@ -4,7 +4,11 @@
 
 #include <drm_fourcc.h>
 
+#include <sys/mman.h>
+#include <sys/stat.h>
+
 #include <cstring>
+#include <functional>
 
 #include "capture/qemu/qemu_source.hpp"
 #include "core/mapped_buffer.hpp"
@@ -37,15 +41,32 @@ uint32_t pixel_of(const std::vector<uint8_t>& px, uint32_t stride, int32_t x, in
 
 }  // namespace
 
-TEST_CASE("the listener exposes an empty Interfaces property") {
-  test::ListenerPeer peer;
+TEST_CASE("the listener offers QEMU the shared-memory and multi-plane dma-buf interfaces it serves") {
+  {
+    test::ListenerPeer peer;
+    auto value = peer.get_property("Interfaces");
+    REQUIRE(value.ok());
+    REQUIRE(g_variant_is_of_type(value->get(), G_VARIANT_TYPE("as")));
+    gsize n = 0;
+    g_autofree const gchar** names = g_variant_get_strv(value->get(), &n);
+    REQUIRE(n == 2);
+    CHECK(std::string(names[0]) == "org.qemu.Display1.Listener.Unix.Map");
+    CHECK(std::string(names[1]) == "org.qemu.Display1.Listener.Unix.ScanoutDMABUF2");
+  }
+  // Without them (QEMU 7.2 reads nothing; a test wants pixels by value): an empty list, and the
+  // methods are not there.
+  capture::qemu::ListenerConfig config;
+  config.offer_shared_map = false;
+  config.offer_dmabuf2 = false;
+  test::ListenerPeer peer(config);
   auto value = peer.get_property("Interfaces");
   REQUIRE(value.ok());
-  CHECK(g_variant_is_of_type(value->get(), G_VARIANT_TYPE("as")));
   CHECK(g_variant_n_children(value->get()) == 0);
+  core::UniqueFd fd = test::make_memfd(64 * 64 * 4);
+  CHECK_FALSE(peer.scanout_map(fd.get(), 0, 64, 64, 256).ok());
 }
 
-TEST_CASE("Scanout and Update write pixels once into one memfd surface and give frames with exact damage") {
+TEST_CASE("Scanout and Update write pixels once into one memfd surface and give frames with tile damage") {
   test::ListenerPeer peer;
   const uint32_t w = 64, h = 40, stride = w * 4 + 16;  // QEMU's stride may exceed the row
   auto first = pattern(w, h, stride, 1);
@@ -59,20 +80,163 @@ TEST_CASE("Scanout and Update write pixels once into one memfd surface and give 
   CHECK(frames[0].width() == int32_t(w));
   CHECK(frames[0].height() == int32_t(h));
   CHECK(frames[0].damage.covers(w, h));
+  // Damage is whole 16x16 tiles (the encoder's macroblocks), clipped to the surface.
   REQUIRE(frames[1].damage.rects().size() == 1);
-  CHECK(frames[1].damage.rects()[0] == core::Rect{0, 16, int32_t(w), 8});
-  CHECK(frames[2].damage.rects()[0] == core::Rect{10, 0, 4, 2});
+  CHECK(frames[1].damage.rects()[0] == core::Rect{0, 16, int32_t(w), 16});
+  CHECK(frames[2].damage.rects()[0] == core::Rect{0, 0, 16, 16});
   for (const auto& f : frames) CHECK(f.damage_exact);
   CHECK(frames[0].buffer == frames[2].buffer);  // written in place
   CHECK(frames[1].sequence == frames[0].sequence + 1);
 
   CHECK(pixel(frames[2], 3, 3) == pixel_of(first, stride, 3, 3));
   CHECK(pixel(frames[2], 5, 20) == pixel_of(band, w * 4, 5, 4));
+  CHECK(pixel(frames[2], 5, 30) == pixel_of(first, stride, 5, 30));
   auto stats = peer.stats();
   CHECK(stats.scanouts == 1);
   CHECK(stats.updates == 2);
   CHECK(stats.surfaces_allocated == 1);
+  CHECK(stats.frames == 3);
   CHECK(stats.bytes_written == uint64_t(w) * h * 4 + uint64_t(w) * 8 * 4 + 4 * 2 * 4);  // each pixel once
+  CHECK(stats.pixel_bytes_received == first.size() + band.size() + 4 * 2 * 4);
+}
+
+TEST_CASE("a band update is narrowed to the tiles whose pixels changed, and an unchanged one makes no frame") {
+  test::ListenerPeer peer;
+  const uint32_t w = 256, h = 64, stride = w * 4;
+  std::vector<uint8_t> screen(size_t(stride) * h, 0x20);
+  REQUIRE(peer.scanout(w, h, stride, screen).ok());
+  // VGA reports whole scanlines: rows 20..29 of the full width, where only x 100..103 changed.
+  std::vector<uint8_t> band(screen.begin() + 20 * stride, screen.begin() + 30 * stride);
+  for (int32_t y = 0; y < 10; ++y)
+    for (int32_t x = 100; x < 104; ++x) std::memset(&band[size_t(y) * stride + size_t(x) * 4], 0xee, 4);
+  REQUIRE(peer.update(0, 20, int32_t(w), 10, stride, band).ok());
+  auto frames = peer.frames();
+  REQUIRE(frames.size() == 2);
+  // Rows 20..29 lie in the tile row 16..31; x 100..103 in the tile column 96..111.
+  REQUIRE(frames[1].damage.rects().size() == 1);
+  CHECK(frames[1].damage.rects()[0] == core::Rect{96, 16, 16, 16});
+  CHECK(pixel(frames[1], 101, 25) == 0xeeeeeeeeu);
+  // Only the changed tile's part of the band is written (its 10 rows of 16 pixels).
+  CHECK(peer.stats().bytes_written == uint64_t(w) * h * 4 + 10 * 16 * 4);
+
+  // The same band again: nothing changed, no frame.
+  REQUIRE(peer.update(0, 20, int32_t(w), 10, stride, band).ok());
+  CHECK(peer.frames().size() == 2);
+  CHECK(peer.stats().unchanged_refreshes == 1);
+  CHECK(peer.stats().updates == 2);
+}
+
+TEST_CASE("the Updates of one refresh become one frame with their merged damage") {
+  test::ListenerPeer peer;
+  const uint32_t w = 320, h = 240, stride = w * 4;
+  REQUIRE(peer.scanout(w, h, stride, std::vector<uint8_t>(size_t(stride) * h, 0)).ok());
+  // QEMU sends a refresh's bands back to back without waiting for replies; here they all wait
+  // on the socket while the listener is busy, as they do when it is.
+  peer.pause_listener();
+  for (int band = 0; band < 4; ++band)
+    peer.update_no_reply(0, band * 60, int32_t(w), 30, stride, pattern(w, 30, stride, uint8_t(band + 1)));
+  peer.resume_listener();
+  peer.settle();
+  auto frames = peer.frames();
+  REQUIRE(frames.size() == 2);
+  for (int band = 0; band < 4; ++band) {
+    INFO("band " << band);
+    core::DamageRegion rows;
+    rows.add(core::Rect{0, band * 60, int32_t(w), 30});
+    CHECK(frames[1].damage.intersected(rows).area() == int64_t(w) * 30);  // each band's rows are damaged...
+  }
+  CHECK(frames[1].damage.intersected(core::DamageRegion(core::Rect{0, 224, int32_t(w), 16})).empty());  // ...not below
+  auto stats = peer.stats();
+  CHECK(stats.updates == 4);
+  CHECK(stats.frames == 2);
+  CHECK(stats.display_messages == 5);
+}
+
+TEST_CASE("a surface shared through ScanoutMap gives frames of that memory, refined, with no pixels on the socket") {
+  test::ListenerPeer peer;
+  const uint32_t w = 128, h = 64, stride = w * 4 + 64, offset = 4096;
+  core::UniqueFd memfd = test::make_memfd(offset + size_t(stride) * h);
+  uint8_t* shared = static_cast<uint8_t*>(mmap(nullptr, offset + size_t(stride) * h, PROT_READ | PROT_WRITE, MAP_SHARED,
+                                               memfd.get(), 0));
+  REQUIRE(shared != MAP_FAILED);
+  uint8_t* pixels = shared + offset;
+  std::memset(pixels, 0x10, size_t(stride) * h);
+  REQUIRE(peer.scanout_map(memfd.get(), offset, w, h, stride).ok());
+  // QEMU draws into its surface, then names a band of whole scanlines.
+  std::memset(pixels + 40 * stride + 70 * 4, 0x99, 4);
+  REQUIRE(peer.update_map(0, 32, int32_t(w), 16).ok());
+  REQUIRE(peer.update_map(0, 32, int32_t(w), 16).ok());  // the same band, unchanged since
+  auto frames = peer.frames();
+  REQUIRE(frames.size() == 2);
+  CHECK(frames[0].damage.covers(w, h));
+  // The first look at a tile takes it whole: the band's tiles are reported once, then refined.
+  CHECK(frames[1].damage.area() == int64_t(w) * 16);
+  std::memset(pixels + 50 * stride + 3 * 4, 0x77, 4);
+  REQUIRE(peer.update_map(0, 48, int32_t(w), 16).ok());
+  REQUIRE(peer.update_map(0, 32, int32_t(w), 32).ok());  // nothing new: no frame
+  std::memset(pixels + 33 * stride + 120 * 4, 0x55, 4);
+  REQUIRE(peer.update_map(0, 32, int32_t(w), 16).ok());
+  frames = peer.frames();
+  REQUIRE(frames.size() == 4);
+  CHECK(frames[2].damage.area() == int64_t(w) * 16);  // first look at the tiles of rows 48..63
+  REQUIRE(frames[3].damage.rects().size() == 1);
+  CHECK(frames[3].damage.rects()[0] == core::Rect{112, 32, 16, 16});
+
+  // The frames are QEMU's memory itself: same file, nothing copied into a surface of ours.
+  struct stat st {};
+  REQUIRE(fstat(memfd.get(), &st) == 0);
+  CHECK(frames[3].buffer->id().inode == uint64_t(st.st_ino));
+  CHECK(frames[3].buffer->plane(0).offset == offset);
+  CHECK(pixel(frames[3], 120, 33) == 0x55555555u);
+  auto stats = peer.stats();
+  CHECK(stats.map_scanouts == 1);
+  CHECK(stats.map_updates == 5);
+  CHECK(stats.pixel_bytes_received == 0);
+  CHECK(stats.surfaces_allocated == 0);
+  CHECK(stats.unchanged_refreshes == 2);
+  munmap(shared, offset + size_t(stride) * h);
+}
+
+TEST_CASE("ScanoutMap descriptors that do not fit their fd are refused with the reason, and QEMU's fallback works") {
+  test::ListenerPeer peer;
+  const uint32_t w = 64, h = 32, stride = w * 4;
+  struct Bad {
+    const char* what;
+    size_t fd_size;
+    uint32_t offset, width, height, stride, pixman;
+    const char* reason;
+  };
+  const Bad bad[] = {
+      {"fd shorter than the surface", size_t(stride) * h - 1, 0, w, h, stride, 0x20020888u, "needs 8192"},
+      {"offset past the end", size_t(stride) * h, 4096, w, h, stride, 0x20020888u, "offset 4096"},
+      {"stride below the row", size_t(stride) * h, 0, w, h, stride - 4, 0x20020888u, "stride 252 < width 64"},
+      {"not a 32-bit format", size_t(stride) * h, 0, w, h, stride, 0x10020565u /* r5g6b5 */, "not a 32-bit RGB format"},
+      {"no size", size_t(stride) * h, 0, 0, h, stride, 0x20020888u, "size 0x32"},
+  };
+  for (const Bad& b : bad) {
+    INFO(b.what);
+    core::UniqueFd fd = test::make_memfd(b.fd_size);
+    auto refused = peer.scanout_map(fd.get(), b.offset, b.width, b.height, b.stride, b.pixman);
+    REQUIRE_FALSE(refused.ok());
+    CHECK_THAT(refused.error(), Catch::Contains(b.reason));
+    CHECK_THAT(peer.update_map(0, 0, 8, 8).error(), Catch::Contains("without a valid ScanoutMap"));
+  }
+  // A handle that names no fd.
+  CHECK_THAT(peer.call(capture::qemu::Listener::kMapInterface, "ScanoutMap",
+                       g_variant_new("(huuuuu)", 3, 0u, w, h, stride, 0x20020888u), {}).error(),
+             Catch::Contains("not among the 0 fds"));
+  // QEMU falls back to pixels by value; then a good shared surface, then by value again.
+  REQUIRE(peer.scanout(w, h, stride, pattern(w, h, stride, 3)).ok());
+  core::UniqueFd good = test::make_memfd(size_t(stride) * h);
+  REQUIRE(peer.scanout_map(good.get(), 0, w, h, stride).ok());
+  REQUIRE(peer.update_map(-10, -10, 1000, 1000).ok());  // clipped to the surface
+  CHECK_THAT(peer.update_map(100, 100, 4, 4).error(), Catch::Contains("outside the 64x32 shared surface"));
+  REQUIRE(peer.scanout(w, h, stride, pattern(w, h, stride, 4)).ok());
+  CHECK_THAT(peer.update_map(0, 0, 8, 8).error(), Catch::Contains("without a valid ScanoutMap"));
+  auto frames = peer.frames();
+  REQUIRE(frames.size() >= 3);
+  CHECK(frames.back().buffer->id() != frames[frames.size() - 2].buffer->id());
+  CHECK(peer.stats().map_scanouts == 1);
 }
 
 TEST_CASE("malformed pixel calls are refused with a reason and the listener keeps working") {
@@ -157,6 +321,96 @@ TEST_CASE("a tiled dma-buf is accepted when an encoder can import it") {
   REQUIRE(peer.scanout_dmabuf(fd.get(), 256, 64, 1024, DRM_FORMAT_XRGB8888, I915_FORMAT_MOD_X_TILED).ok());
   REQUIRE(peer.frames().size() == 1);
   CHECK(peer.frames()[0].buffer->format().modifier == I915_FORMAT_MOD_X_TILED);
+}
+
+TEST_CASE("ScanoutDMABUF2 imports multi-plane and cropped dma-bufs and refuses descriptors that do not add up") {
+  test::ListenerPeer peer;
+  // NV12 1280x720 in one buffer: luma, then interleaved chroma at half height.
+  const uint32_t w = 1280, h = 720, luma = w * h;
+  core::UniqueFd nv12 = test::make_memfd(luma + luma / 2);
+  test::ListenerPeer::Dmabuf2 d;
+  d.fds = {nv12.get(), nv12.get()};
+  d.width = d.backing_width = w;
+  d.height = d.backing_height = h;
+  d.offsets = {0, luma};
+  d.strides = {w, w};
+  d.num_planes = 2;
+  d.fourcc = DRM_FORMAT_NV12;
+  REQUIRE(peer.scanout_dmabuf2(d).ok());
+  REQUIRE(peer.update_dmabuf(0, 0, 64, 64).ok());
+  auto frames = peer.frames();
+  REQUIRE(frames.size() == 2);
+  CHECK(frames[0].buffer->plane_count() == 2);
+  CHECK(frames[0].buffer->plane(1).offset == luma);
+  CHECK(frames[0].damage.covers(int32_t(w), int32_t(h)));
+  CHECK(frames[1].damage.rects()[0] == core::Rect{0, 0, 64, 64});
+
+  // The second head of a 3840x1080 XRGB framebuffer: the visible rectangle starts 1920 pixels in.
+  core::UniqueFd wide = test::make_memfd(size_t(3840) * 4 * 1080);
+  test::ListenerPeer::Dmabuf2 head;
+  head.fds = {wide.get()};
+  head.x = 1920;
+  head.width = 1920;
+  head.height = 1080;
+  head.backing_width = 3840;
+  head.backing_height = 1080;
+  head.offsets = {0};
+  head.strides = {3840 * 4};
+  head.num_planes = 1;
+  head.fourcc = DRM_FORMAT_XRGB8888;
+  REQUIRE(peer.scanout_dmabuf2(head).ok());
+  frames = peer.frames();
+  REQUIRE(frames.size() == 3);
+  CHECK(frames[2].width() == 1920);
+  CHECK(frames[2].buffer->plane(0).offset == 1920 * 4);
+  CHECK(frames[2].buffer->plane(0).pitch == 3840 * 4);
+
+  struct Bad {
+    const char* what;
+    std::function<void(test::ListenerPeer::Dmabuf2&)> spoil;
+    const char* reason;
+  };
+  core::UniqueFd short_fd = test::make_memfd(luma);  // no room for chroma
+  const int short_number = short_fd.get();
+  const Bad bad[] = {
+      {"num_planes disagrees with the arrays", [](auto& b) { b.num_planes = 1; }, "1 planes, but 2 fds"},
+      {"five planes", [](auto& b) { b.num_planes = 5; }, "plane count 5 is outside 1..4"},
+      {"a crop outside the backing buffer", [](auto& b) { b.x = 8; }, "is not inside the 1280x720 backing buffer"},
+      {"a crop of a tiled buffer",
+       [](auto& b) {
+         b.modifier = I915_FORMAT_MOD_X_TILED;
+         b.x = 2;
+         b.width = w - 2;
+       },
+       "tiled"},
+      {"an odd crop of subsampled chroma",
+       [](auto& b) {
+         b.x = 1;
+         b.width = w - 1;
+       },
+       "odd"},
+      {"chroma past the end of its fd", [&](auto& b) { b.fds = {nv12.get(), short_number}; }, "plane 1: fd holds"},
+      {"a backing buffer of 0 rows", [](auto& b) { b.backing_height = 0; }, "backing size 1280x0"},
+      {"one plane for NV12",
+       [](auto& b) {
+         b.fds.resize(1);
+         b.offsets.resize(1);
+         b.strides.resize(1);
+         b.num_planes = 1;
+       },
+       "NV12 needs 2 plane(s)"},
+  };
+  for (const Bad& b : bad) {
+    INFO(b.what);
+    test::ListenerPeer::Dmabuf2 spoilt = d;
+    b.spoil(spoilt);
+    auto refused = peer.scanout_dmabuf2(spoilt);
+    REQUIRE_FALSE(refused.ok());
+    CHECK_THAT(refused.error(), Catch::Contains(b.reason));
+    CHECK_FALSE(peer.update_dmabuf(0, 0, 8, 8).ok());
+  }
+  CHECK(peer.frames().size() == 3);
+  CHECK(peer.stats().dmabuf2_scanouts == 2);
 }
 
 TEST_CASE("CursorDefine and MouseSet become cursor shapes and positions") {
