@@ -1,7 +1,9 @@
 // Where frames come from: one Source per desktop head.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "core/frame.hpp"
@@ -20,6 +22,22 @@ struct SourceCallbacks {
   std::function<void(bool connected, const std::string& why)> on_state;
 };
 
+// How a source's frames came and what taking them cost, for the status API and metrics. Sources
+// that draw their own pictures report nothing.
+struct CaptureStats {
+  std::string path;  // how pixels arrive now: "shared-memory", "pixels-by-value", "dma-buf" ("" before any)
+  uint64_t frames = 0;               // frames handed on: one per display refresh
+  uint64_t display_messages = 0;     // scanouts and updates merged into them
+  uint64_t unchanged_refreshes = 0;  // refreshes whose updates held nothing new
+  uint64_t pixel_bytes_received = 0; // pixel data that crossed the socket (by value)
+  uint64_t bytes_written = 0;        // of it, written into the desktop's surface
+  uint64_t mirror_bytes = 0;         // copied into a mirror to find what changed (shared memory)
+  uint64_t tiles_compared = 0, tiles_changed = 0;
+  uint64_t refused = 0;  // messages refused at the edge
+  std::string last_refusal;
+  int64_t cpu_ns = 0;  // CPU time spent taking frames (the source's own thread)
+};
+
 class Source {
  public:
   virtual ~Source() = default;
@@ -30,6 +48,8 @@ class Source {
   virtual void stop() = 0;
   // Keyboard and mouse of the VM behind this source; nullptr when it has none.
   virtual core::InputSink* input() { return nullptr; }
+  // Counters since the source's current connection began; none for sources that draw.
+  virtual std::optional<CaptureStats> capture_stats() const { return std::nullopt; }
 };
 
 }  // namespace vdistream::capture

@@ -249,6 +249,7 @@ DesktopStatus DesktopSession::status() const {
   s.encoder_outcomes = choice.outcomes;
   s.bitrate_target_bps = config_.encode.bitrate_kbps * 1000;
   s.pipeline = parts_->pipeline->stats();
+  s.capture = parts_->source->capture_stats();
   std::lock_guard spice_lock(parts_->spice_mutex);
   if (parts_->spice) {
     s.spice_qxl = parts_->spice->stats();

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "capture/source.hpp"
 #include "encode/pipeline_stats.hpp"
 #include "encode/probe.hpp"
 #include "spice/qxl_display.hpp"
@@ -45,6 +47,7 @@ struct DesktopStatus {
   double bitrate_bps = 0; // encoded bytes out × 8
 
   encode::PipelineStats pipeline;  // counters and per-stage latency histograms
+  std::optional<capture::CaptureStats> capture;  // a VM's display: how frames arrive, what it costs
 
   // SPICE, when the desktop serves it.
   std::string spice_listen;  // "" when off

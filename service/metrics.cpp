@@ -80,6 +80,22 @@ nlohmann::json status_json(const DesktopStatus& s, bool detailed) {
                   {"stream_jpegs", s.spice_stream.jpegs_sent},
                   {"streaming", s.spice_stream.streaming},
                   {"stream_codec", s.spice_stream.codec.empty() ? nlohmann::json() : nlohmann::json(s.spice_stream.codec)}};
+  if (s.capture) {
+    const capture::CaptureStats& c = *s.capture;
+    j["capture"] = {{"path", c.path},
+                    {"frames", c.frames},
+                    {"display_messages", c.display_messages},
+                    {"messages_per_frame", c.frames ? double(c.display_messages) / double(c.frames) : 0.0},
+                    {"unchanged_refreshes", c.unchanged_refreshes},
+                    {"pixel_bytes_received", c.pixel_bytes_received},
+                    {"bytes_written", c.bytes_written},
+                    {"mirror_bytes", c.mirror_bytes},
+                    {"tiles_compared", c.tiles_compared},
+                    {"tiles_changed", c.tiles_changed},
+                    {"cpu_ms_per_frame", c.frames ? double(c.cpu_ns) / 1e6 / double(c.frames) : 0.0},
+                    {"refused", c.refused},
+                    {"last_refusal", c.last_refusal}};
+  }
   if (!s.record.empty()) j["record"] = s.record;
   if (detailed) {
     j["latency"] = {{"wait", latency_json(p.wait)},
@@ -167,6 +183,16 @@ std::string prometheus_text(const std::vector<DesktopStatus>& desktops) {
        [](const DesktopStatus& d) { return double(d.pipeline.bytes_out); }},
       {"vdistream_full_frame_copies_total", "counter", "Whole-picture CPU copies on the way to the encoder.",
        [](const DesktopStatus& d) { return double(d.pipeline.full_frame_copies); }},
+      {"vdistream_capture_frames_total", "counter", "Frames a VM's display gave (one per refresh).",
+       [](const DesktopStatus& d) { return d.capture ? double(d.capture->frames) : 0.0; }},
+      {"vdistream_capture_messages_total", "counter", "Display messages (scanouts, updates) merged into those frames.",
+       [](const DesktopStatus& d) { return d.capture ? double(d.capture->display_messages) : 0.0; }},
+      {"vdistream_capture_pixel_bytes_total", "counter", "Pixel data received by value over the display socket.",
+       [](const DesktopStatus& d) { return d.capture ? double(d.capture->pixel_bytes_received) : 0.0; }},
+      {"vdistream_capture_cpu_seconds_total", "counter", "CPU time spent taking frames from the VM's display.",
+       [](const DesktopStatus& d) { return d.capture ? double(d.capture->cpu_ns) / 1e9 : 0.0; }},
+      {"vdistream_capture_refused_total", "counter", "Display messages refused at the edge.",
+       [](const DesktopStatus& d) { return d.capture ? double(d.capture->refused) : 0.0; }},
       {"vdistream_spice_frames_total", "counter", "Frames with damage handed to SPICE (QXL mode).",
        [](const DesktopStatus& d) { return double(d.spice_qxl.frames); }},
       {"vdistream_spice_stream_access_units_total", "counter", "Access units sent through SPICE's stream device.",

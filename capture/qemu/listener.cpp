@@ -286,6 +286,7 @@ core::Status Listener::scanout(GVariant* parameters) {
   }
   assembler_.count_message();
   ++stats_.scanouts;
+  stats_.scanout_kind = "pixels-by-value";
   stats_.pixel_bytes_received += size;
   return {};
 }
@@ -386,6 +387,7 @@ core::Status Listener::scanout_map(GVariant* parameters, GDBusMethodInvocation* 
   assembler_.count_message();
   std::lock_guard lock(stats_mutex_);
   ++stats_.map_scanouts;
+  stats_.scanout_kind = "shared-memory";
   return {};
 }
 
@@ -477,6 +479,7 @@ core::Status Listener::use_dmabuf(DmabufScanout scanout, bool y0_top, bool v2) {
   assembler_.count_message();
   std::lock_guard lock(stats_mutex_);
   ++stats_.dmabuf_scanouts;
+  stats_.scanout_kind = "dma-buf";
   if (v2) ++stats_.dmabuf2_scanouts;
   return {};
 }
@@ -530,6 +533,8 @@ void Listener::disable() {
   log_.info("QEMU disabled the display");
   assembler_.drop();
   switch_to(nullptr);
+  std::lock_guard lock(stats_mutex_);
+  stats_.scanout_kind.clear();
 }
 
 }  // namespace vdistream::capture::qemu

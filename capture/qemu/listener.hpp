@@ -67,6 +67,7 @@ struct ListenerStats {
   uint64_t tiles_compared = 0, tiles_changed = 0;  // damage refinement of band updates
   uint64_t surfaces_allocated = 0;
   int64_t cpu_ns = 0;  // the listener thread's CPU time in display calls (not GDBus's own reading)
+  std::string scanout_kind;  // "pixels-by-value", "shared-memory" or "dma-buf"; "" before any scanout
   std::string last_refusal;
 };
 

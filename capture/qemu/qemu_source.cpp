@@ -102,6 +102,24 @@ ConsoleInfo QemuSource::console() const {
   return console_;
 }
 
+std::optional<CaptureStats> QemuSource::capture_stats() const {
+  const ListenerStats l = listener_stats();
+  CaptureStats c;
+  c.path = l.scanout_kind;
+  c.frames = l.frames;
+  c.display_messages = l.display_messages;
+  c.unchanged_refreshes = l.unchanged_refreshes;
+  c.pixel_bytes_received = l.pixel_bytes_received;
+  c.bytes_written = l.bytes_written;
+  c.mirror_bytes = l.mirror_bytes;
+  c.tiles_compared = l.tiles_compared;
+  c.tiles_changed = l.tiles_changed;
+  c.refused = l.refused;
+  c.last_refusal = l.last_refusal;
+  c.cpu_ns = l.cpu_ns;
+  return c;
+}
+
 ListenerStats QemuSource::listener_stats() const {
   std::lock_guard lock(session_mutex_);
   return listener_ ? listener_->stats() : last_stats_;

@@ -42,6 +42,7 @@ class QemuSource final : public Source {
   core::Status start(SourceCallbacks callbacks) override;
   void stop() override;
   core::InputSink* input() override { return &input_; }
+  std::optional<CaptureStats> capture_stats() const override;
   VmInput& vm_input() { return input_; }
 
   // Asks the guest to resize the console to a client's window (see VmInput::set_ui_info).
