@@ -275,6 +275,7 @@ int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
   core::Status closed = recorder->close();
   std::printf("%s: %s\n%s", (*source)->describe().c_str(), pipeline->encoder_name().c_str(),
               service::format_stats(pipeline->stats(), seconds, cpu_seconds).c_str());
+  if (auto capture = (*source)->capture_stats()) std::printf("%s", service::format_capture(*capture, seconds).c_str());
   if (!closed) {
     log.error("{}", closed.error());
     return 1;

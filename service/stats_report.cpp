@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace vdistream::service {
 
 namespace {
@@ -28,6 +30,16 @@ std::string format_stats(const encode::PipelineStats& s, double seconds, double 
   out += stage("converted → encoded", s.encode);
   out += stage("captured → encoded", s.total);
   return out;
+}
+
+std::string format_capture(const capture::CaptureStats& c, double seconds) {
+  const double frames = double(std::max<uint64_t>(1, c.frames));
+  return fmt::format(
+      "  capture: {}, {} frames from {} display messages ({:.2f} per frame, {} unchanged), {:.1f} MB/s of pixels "
+      "on the socket, {:.2f} ms CPU per frame, {} refused\n",
+      c.path.empty() ? "no scanout" : c.path, c.frames, c.display_messages, double(c.display_messages) / frames,
+      c.unchanged_refreshes, double(c.pixel_bytes_received) / 1e6 / (seconds > 0 ? seconds : 1),
+      double(c.cpu_ns) / 1e6 / frames, c.refused);
 }
 
 }  // namespace vdistream::service
