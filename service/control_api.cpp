@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
 #include <nlohmann/json.hpp>
 
 #include "service/metrics.hpp"
@@ -66,7 +68,8 @@ HttpResponse ControlApi::handle(const HttpRequest& request) {
   if (path == "/api" || path == "/api/")
     return json(200, {{"routes",
                        {"GET /api/desktops", "GET /api/desktops/NAME", "POST /api/desktops/NAME/keyframe",
-                        "POST /api/desktops/NAME/disconnect", "POST /api/desktops/NAME/reset-latency", "POST /api/reload", "GET /api/service", "GET /metrics"}}});
+                        "POST /api/desktops/NAME/disconnect", "POST /api/desktops/NAME/reset-latency",
+                        "GET /api/desktops/NAME/presented?after=N", "POST /api/reload", "GET /api/service", "GET /metrics"}}});
   return problem(404, fmt::format("no such route: {}", path));
 }
 
@@ -90,13 +93,31 @@ HttpResponse ControlApi::desktop_route(const HttpRequest& request, const std::st
     if (core::Status s = session->reset_latency(); !s) return problem(409, s.error());
     return json(200, {{"latency", "reset"}});
   }
+  if (action == "presented") {
+    if (request.method != "GET") return wrong_method(request, "GET");
+    uint64_t after = 0;
+    if (auto it = request.query.find("after"); it != request.query.end()) {
+      auto [end, error] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), after);
+      if (error != std::errc() || end != it->second.data() + it->second.size())
+        return problem(400, fmt::format("after={} is not a report number", it->second));
+    }
+    auto list = nlohmann::json::array();
+    uint64_t next = after;
+    for (const auto& p : session->presented(after)) {
+      list.push_back({{"index", p.index}, {"viewer", p.viewer}, {"barcode", p.barcode}, {"receive_ms", p.receive_ms},
+                      {"present_ms", p.present_ms}});
+      next = p.index + 1;
+    }
+    return json(200, {{"next", next}, {"frames", list}});
+  }
   if (action == "disconnect") {
     if (request.method != "POST") return wrong_method(request, "POST");
     auto reset = session->disconnect_viewers();
     if (!reset) return problem(409, reset.error());
     return json(200, {{"disconnected", *reset}});
   }
-  return problem(404, fmt::format("desktop '{}' has no '{}' (keyframe, disconnect, reset-latency)", name, action));
+  return problem(404,
+                 fmt::format("desktop '{}' has no '{}' (keyframe, disconnect, reset-latency, presented)", name, action));
 }
 
 void ControlApi::mount(transport::HttpServer& server) {

@@ -336,6 +336,13 @@ core::Status DesktopSession::start_webrtc(Parts& p) {
   hooks.keyframes = pipeline;
   hooks.input = p.source->input();
   hooks.set_bitrate = [pipeline](uint32_t bps) { pipeline->set_bitrate(bps); };
+  hooks.on_frames = [this](uint64_t viewer, const transport::FrameReport& report) {
+    std::lock_guard lock(presented_mutex_);
+    for (const auto& f : report.frames) {
+      presented_.push_back({presented_count_++, viewer, f.barcode, f.receive_ms, f.present_ms});
+      if (presented_.size() > kPresentedKept) presented_.pop_front();
+    }
+  };
   auto weak = std::make_shared<std::weak_ptr<transport::WebRtcDesktop>>();
   hooks.set_active = [pipeline, weak](bool active) {  // the encoder runs only while someone watches
     if (auto desktop = weak->lock()) active ? pipeline->add_sink(desktop) : pipeline->remove_sink(desktop);
@@ -346,6 +353,14 @@ core::Status DesktopSession::start_webrtc(Parts& p) {
   p.webrtc = *desktop;
   log_.info("WebRTC viewers: {}{}", http_->base_url(), p.webrtc->path());
   return {};
+}
+
+std::vector<DesktopSession::Presented> DesktopSession::presented(uint64_t after) const {
+  std::lock_guard lock(presented_mutex_);
+  std::vector<Presented> out;
+  for (const Presented& p : presented_)
+    if (p.index >= after) out.push_back(p);
+  return out;
 }
 
 void DesktopSession::add_encoded_sink(std::shared_ptr<core::EncodedSink> sink) {

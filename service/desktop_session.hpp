@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -56,6 +57,19 @@ class DesktopSession {
   // Returns how many servers/sinks were reset.
   core::Result<size_t> disconnect_viewers();
 
+  // What the desktop's browser viewers reported presenting (a frame-number barcode read off each
+  // picture, with the page's wall-clock receive and present times), oldest first, from report
+  // number `after` on; the last kPresentedKept are kept. For measuring a desktop that draws
+  // barcodes (the synthetic desktop, the project's test guest) from outside the service.
+  struct Presented {
+    uint64_t index = 0;  // counts every report entry since the session started
+    uint64_t viewer = 0;
+    uint32_t barcode = 0;
+    double receive_ms = 0, present_ms = 0;  // CLOCK_REALTIME milliseconds, as the page measured them
+  };
+  static constexpr size_t kPresentedKept = 8192;
+  std::vector<Presented> presented(uint64_t after) const;
+
   // An encoded sink for the life of the session (kept across rebuilds): WebRTC, benchmarks.
   void add_encoded_sink(std::shared_ptr<core::EncodedSink> sink);
   void remove_encoded_sink(const std::shared_ptr<core::EncodedSink>& sink);
@@ -95,6 +109,10 @@ class DesktopSession {
     int64_t at_ns = 0;
     uint64_t captured = 0, out = 0, bytes = 0;
   } last_sample_;
+
+  mutable std::mutex presented_mutex_;
+  std::deque<Presented> presented_;
+  uint64_t presented_count_ = 0;
 
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> connections_{0};

@@ -74,6 +74,15 @@ TEST_CASE("the control API lists desktops, details one, and acts on it", "[servi
   CHECK(disconnect.status == 200);
   CHECK(nlohmann::json::parse(disconnect.body)["disconnected"] == 0);  // no SPICE, no viewers
 
+  // No browser has reported presenting anything yet; a bad position is refused.
+  auto presented = api.handle(request("GET", "/api/desktops/a/presented"));
+  REQUIRE(presented.status == 200);
+  CHECK(nlohmann::json::parse(presented.body)["frames"].empty());
+  CHECK(nlohmann::json::parse(presented.body)["next"] == 0);
+  auto bad_after = request("GET", "/api/desktops/a/presented");
+  bad_after.query["after"] = "ten";
+  CHECK(api.handle(bad_after).status == 400);
+
   auto metrics = api.handle(request("GET", "/metrics"));
   CHECK(metrics.status == 200);
   CHECK(metrics.content_type == "text/plain; version=0.0.4; charset=utf-8");
