@@ -117,6 +117,7 @@ core::Result<WebRtcServing> make_webrtc(const Options& o, const encode::EncoderC
   // The encoder follows the slowest viewer, between an eighth of --bitrate and --bitrate.
   config.rate.max_bps = config.rate.start_bps = encoder.bitrate_bps;
   config.rate.min_bps = std::max<uint32_t>(300'000, encoder.bitrate_bps / 8);
+  config.barcode_is_sequence = o.source.starts_with("synthetic:");
   WebRtcServing serving;
   auto server = transport::HttpServer::create(*http);
   if (!server) return core::Error{server.error()};

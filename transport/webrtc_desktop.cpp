@@ -237,7 +237,7 @@ void WebRtcDesktop::on_signal(uint64_t id, const std::string& text) {
 void WebRtcDesktop::handle_frames(uint64_t id, FrameReport report) {
   const double offset_ms = double(realtime_minus_monotonic_ns()) / 1e6;
   std::vector<double> latencies;
-  {
+  if (config_.barcode_is_sequence) {
     std::lock_guard lock(capture_mutex_);
     for (auto& f : report.frames) {
       const auto& [sequence, captured_ns] = capture_ring_[f.barcode % kCaptureRing];

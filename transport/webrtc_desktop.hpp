@@ -31,6 +31,10 @@ struct WebRtcDesktopConfig {
   RateControllerConfig rate;
   size_t max_viewers = 16;
   int64_t stats_interval_ms = 1000;
+  // The barcode a page reads is the frame's sequence number (the synthetic desktop): its reports
+  // then become glass-to-glass latency in the stats and on the page. A VM's pictures may carry a
+  // barcode of their own (the project's test guest), which says nothing about our sequence.
+  bool barcode_is_sequence = true;
 };
 
 // How the desktop reaches the rest of the service; every member is optional.
