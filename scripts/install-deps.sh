@@ -27,6 +27,10 @@ packages=(
   libx11-dev libxext-dev  # vdistream-bench spice --clients remote-viewer reads its Xvfb screen (Xlib, MIT-SHM)
   gnuplot-nox
   python3-prometheus-client  # the service tests parse /metrics with Prometheus's own parser
+  # the test guest (tests/guest, scripts/install-test-vm.sh): a static busybox initramfs (cpio),
+  # the kernel's modules picked with depmod/modprobe (kmod), and what QEMU 10's modules from
+  # bookworm-backports link beyond QEMU 7.2's (virglrenderer, pipewire)
+  busybox-static cpio kmod libvirglrenderer1 libpipewire-0.3-0
 )
 
 missing=()
@@ -36,14 +40,16 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#packages[@]} packages already installed"
-  exit 0
-fi
-
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+else
+  echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The test guest's kernel and QEMU 10, unpacked (not installed) into /opt/vdistream-test.
+"$(dirname "$0")/install-test-vm.sh"
