@@ -3,13 +3,10 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <sys/ipc.h>
-#include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +22,7 @@
 #include <optional>
 #include <thread>
 
+#include "benchmarks/child_process.hpp"
 #include "benchmarks/private_dir.hpp"
 #include "capture/synthetic/barcode.hpp"
 #include "core/clock.hpp"
@@ -35,8 +33,6 @@
 #include <X11/Xutil.h>
 #include <X11/extensions/XShm.h>
 #undef Status
-
-extern char** environ;
 
 namespace vdistream::bench {
 
@@ -51,135 +47,11 @@ constexpr int kSearchWidth = 128, kSearchHeight = 400;
 // Xvfb's screen beyond the desktop: room for the header bar and borders, so nothing is scaled.
 constexpr int kScreenMarginX = 128, kScreenMarginY = 320;
 
-std::string find_program(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    const size_t end = std::min(dirs.find(':', start), dirs.size());
-    const std::string candidate = dirs.substr(start, end - start) + "/" + name;
-    if (end > start && access(candidate.c_str(), X_OK) == 0) return candidate;
-    start = end + 1;
-  }
-  return {};
-}
-
-std::string file_tail(const std::string& path, size_t max_bytes) {
-  std::ifstream f(path, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  return text.size() > max_bytes ? text.substr(text.size() - max_bytes) : text;
-}
-
-// This process's environment without `drop`, plus `add` (NAME=value each).
-std::vector<std::string> environment(const std::vector<std::string>& drop, const std::vector<std::string>& add) {
-  std::vector<std::string> env;
-  for (char** e = environ; e && *e; ++e) {
-    const std::string entry = *e;
-    const std::string name = entry.substr(0, entry.find('='));
-    if (std::find(drop.begin(), drop.end(), name) == drop.end()) env.push_back(entry);
-  }
-  env.insert(env.end(), add.begin(), add.end());
-  return env;
-}
-
 void sleep_until_ns(int64_t at_ns) {
   const timespec ts{time_t(at_ns / 1'000'000'000), long(at_ns % 1'000'000'000)};
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
   }
 }
-
-// A child in its own process group: SIGTERM to the group, SIGKILL after 2 s, reaped, when this
-// goes away; PR_SET_PDEATHSIG kills it if the bench dies without running destructors.
-class ChildProcess {
- public:
-  struct Spec {
-    std::vector<std::string> argv;  // argv[0] is the program's path
-    std::vector<std::string> env;   // the whole environment
-    std::string log_path;           // stdout and stderr
-    int pass_as_fd3 = -1;           // an fd the child gets as 3 (Xvfb's -displayfd)
-  };
-
-  static core::Result<ChildProcess> spawn(const Spec& spec) {
-    // Built before fork(): the child only makes async-signal-safe calls.
-    std::vector<char*> argv, envp;
-    for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-    const pid_t parent = getpid();
-    const pid_t pid = fork();
-    if (pid < 0) return core::Error{fmt::format("cannot start {}: fork failed: {}", spec.argv[0], std::strerror(errno))};
-    if (pid == 0) {
-      setpgid(0, 0);
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);  // the parent died before prctl
-      const int log = open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-      if (devnull >= 0) dup2(devnull, 0);
-      if (log >= 0) {
-        dup2(log, 1);
-        dup2(log, 2);
-      }
-      if (spec.pass_as_fd3 == 3) fcntl(3, F_SETFD, 0);  // dup2 onto itself would keep FD_CLOEXEC
-      else if (spec.pass_as_fd3 >= 0) dup2(spec.pass_as_fd3, 3);
-      execve(argv[0], argv.data(), envp.data());
-      _exit(127);
-    }
-    setpgid(pid, pid);  // also here: whichever runs first, the group exists before a kill
-    ChildProcess child;
-    child.pid_ = pid;
-    return child;
-  }
-
-  ChildProcess() = default;
-  ChildProcess(ChildProcess&& other) noexcept { *this = std::move(other); }
-  ChildProcess& operator=(ChildProcess&& other) noexcept {
-    if (this != &other) {
-      stop();
-      pid_ = std::exchange(other.pid_, -1);
-      exited_ = std::exchange(other.exited_, false);
-      status_ = other.status_;
-    }
-    return *this;
-  }
-  ~ChildProcess() { stop(); }
-
-  bool running() {
-    if (pid_ <= 0 || exited_) return false;
-    if (waitpid(pid_, &status_, WNOHANG) == pid_) exited_ = true;
-    return !exited_;
-  }
-  std::string exit_description() const {
-    if (!exited_) return "is running";
-    if (WIFEXITED(status_)) return fmt::format("exited with status {}", WEXITSTATUS(status_));
-    if (WIFSIGNALED(status_)) return fmt::format("was killed by signal {}", WTERMSIG(status_));
-    return "exited";
-  }
-
-  void stop() {
-    if (pid_ <= 0) return;
-    if (!exited_) {
-      kill(-pid_, SIGTERM);
-      const int64_t deadline = core::monotonic_now_ns() + 2'000'000'000;
-      while (waitpid(pid_, &status_, WNOHANG) == 0) {
-        if (core::monotonic_now_ns() > deadline) {
-          kill(-pid_, SIGKILL);
-          waitpid(pid_, &status_, 0);
-          break;
-        }
-        std::this_thread::sleep_for(10ms);
-      }
-      exited_ = true;
-    }
-    kill(-pid_, SIGKILL);  // whatever of the group is still there
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int status_ = 0;
-};
 
 // Xvfb writes its display number and a newline to the -displayfd descriptor once it accepts
 // connections.
