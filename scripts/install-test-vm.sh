@@ -16,6 +16,7 @@
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-test-vm: run as root (sudo is not installed)" >&2; exit 1; }
   exec sudo --preserve-env=VDISTREAM_TEST_VM_DIR "$0" "$@"
 fi
 
