@@ -100,24 +100,23 @@ core::Result<std::vector<std::string>> GuestVm::qemu_arguments(const GuestVmOpti
   std::vector<std::string> devices;
   const auto mode = guest::find_guest_mode(o.width, o.height, o.bpp);
   const auto size32 = guest::find_guest_mode(o.width, o.height, 32);
-  if (o.display == GuestDisplay::Vga && o.heads == 1) {
+  // DRM drivers (bochs, virtio-gpu) take the size from the device's EDID and give 32 bpp.
+  const std::string size = fmt::format("xres={},yres={}", o.width, o.height);
+  if (o.display == GuestDisplay::Vga) {
     if (!mode) return core::Error{fmt::format("guest mode {}x{}x{} is not offered (VGA modes: {})", o.width, o.height, o.bpp, modes_list())};
     cmdline += fmt::format(" vga=0x{:x}", mode->vga);
     devices = {"-device", "VGA"};
-  } else {
-    // DRM drivers (bochs, virtio-gpu) take the size from the device's EDID and give 32 bpp.
-    if (o.bpp != 32 || !size32)
-      return core::Error{fmt::format("guest mode {}x{}x{} is not offered with {} (32 bpp only; sizes: {})", o.width,
-                                     o.height, o.bpp, o.heads == 2 ? "two heads" : "virtio-vga", modes_list())};
-    const std::string size = fmt::format("xres={},yres={}", o.width, o.height);
-    if (o.display == GuestDisplay::VirtioVga) {
-      if (o.heads != 1) return core::Error{"virtio-vga gives the guest one framebuffer: one head only"};
-      cmdline += " vdt.drm=virtio";
-      devices = {"-device", "virtio-vga," + size};
-    } else {
+    if (o.heads == 2) {  // head 1 at the same size, 32 bpp
       cmdline += " vdt.drm=bochs";
-      devices = {"-device", "VGA," + size, "-device", "secondary-vga," + size};
+      devices.insert(devices.end(), {"-device", "secondary-vga," + size});
     }
+  } else {
+    if (o.bpp != 32 || !size32)
+      return core::Error{fmt::format("guest mode {}x{}x{} is not offered with virtio-vga (32 bpp only; sizes: {})", o.width,
+                                     o.height, o.bpp, modes_list())};
+    if (o.heads != 1) return core::Error{"virtio-vga gives the guest one framebuffer: one head only"};
+    cmdline += " vdt.drm=virtio";
+    devices = {"-device", "virtio-vga," + size};
   }
   cmdline += fmt::format(" {}={} {}={} {}={:g} {}={} {}={}", guest::kArgWorkload, o.workload, guest::kArgWorkload1,
                          o.workload1, guest::kArgFps, o.fps, guest::kArgFrames, o.frames, guest::kArgHeads, o.heads);

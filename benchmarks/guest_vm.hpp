@@ -47,22 +47,25 @@ struct GuestVmPaths {
   std::string qemu10_dir() const { return vm_dir + "/qemu-10"; }
 };
 
+// How the guest's framebuffers reach QEMU. vesafb writes go straight to the VGA's memory; the
+// fbdev of a DRM driver (bochs, virtio-gpu; Linux 6.1) is a shadow buffer flushed by deferred I/O
+// every 50 ms, so its frames reach QEMU late and merged: measure latency on head 0 of Vga.
 enum class GuestDisplay {
-  Vga,        // -device VGA; the guest's vesafb in the VGA BIOS mode vga= selects (24 or 32 bpp).
-              // Two heads: a second -device secondary-vga, both driven by the bochs DRM driver (32 bpp)
-  VirtioVga,  // -device virtio-vga; the guest's virtio-gpu DRM driver's fbdev (32 bpp, one head)
+  Vga,        // -device VGA: the guest's vesafb in the mode vga= selects (24 or 32 bpp). A second
+              // head is a -device secondary-vga driven by the bochs DRM driver (32 bpp, same size)
+  VirtioVga,  // -device virtio-vga: the virtio-gpu DRM driver's fbdev (32 bpp, one head)
 };
 
 struct GuestVmOptions {
   Qemu qemu = Qemu::Host72;
   GuestDisplay display = GuestDisplay::Vga;
   int32_t width = 1280, height = 720;
-  int bpp = 32;                          // 24 only for one VGA head
+  int bpp = 32;                          // of head 0; 24 only on VGA
   std::string workload = "window-drag";  // capture::parse_workload names
   std::string workload1 = "typing";      // head 1's
   double fps = 30;
   uint64_t frames = 0;  // the guest's scenes stop after this many frames; 0 = never
-  int heads = 1;        // 2: VGA + secondary-vga
+  int heads = 1;        // 2: VGA + secondary-vga (Vga only)
   bool peer_to_peer = false;  // -display dbus,p2p=yes + a QMP socket instead of a private bus
   bool qemu_spice = false;    // also QEMU's own SPICE server on a unix socket (spice_socket())
   int memory_mb = 256;

@@ -216,6 +216,7 @@ TEST_CASE("two heads of the test guest (VGA and secondary-vga) reach two QemuSou
   bench::GuestVmOptions options;
   options.qemu = Qemu::Host72;
   options.heads = 2;
+  options.bpp = 24;  // head 0 (vesafb); head 1 (bochs) is 32 bpp
   options.workload = "window-drag";
   options.workload1 = "scrolling";
   auto vm = boot(options);
@@ -223,6 +224,7 @@ TEST_CASE("two heads of the test guest (VGA and secondary-vga) reach two QemuSou
   if (!second) FAIL(second.error());
   CHECK(second->width == 1280);
   CHECK(second->height == 720);
+  CHECK(second->bpp == 32);
   for (int head : {0, 1}) {
     auto source = make_source(*vm, head);
     LatestFrame seen;
