@@ -238,20 +238,37 @@ class Guest {
       }
       const bool echo = head.index == 0 && (echo_dirty_ || !damage.intersected(core::DamageRegion(kKeyEchoStrip)).empty());
       if (damage.empty() && !echo) continue;
+      // The barcodes last (drawn and made visible): a picture whose frame barcode says N holds
+      // all of frame N, even when QEMU reads the framebuffer while the guest is still drawing.
+      const core::Rect codes = codes_area(head.fb);
+      core::DamageRegion body = damage.intersected(outside(codes, head.fb)), top = damage.intersected(core::DamageRegion(codes));
       uint8_t* pixels = head.fb.draw_pixels();
       const uint32_t pitch = head.fb.draw_pitch();
-      scene.draw(sequence, damage, pixels, pitch);
+      scene.draw(sequence, body, pixels, pitch);
+      head.fb.present(body);
+      scene.draw(sequence, top, pixels, pitch);
       if (echo) {
         capture::Barcode::stamp_xrgb(pixels + size_t(kKeyEchoStrip.y) * pitch, pitch, kKeyEchoStrip.width,
                                      kKeyEchoStrip.height, key_echo_);
-        damage.add(kKeyEchoStrip);
+        top.add(kKeyEchoStrip);
         echo_dirty_ = false;
       }
-      head.fb.present(damage);
+      head.fb.present(top);
       head.shown = sequence;
       ++head.drawn;
       port_.line(fmt::format("{} {} {} {} {}", kLineFrame, head.index, scene.barcode_value(sequence), head.drawn, skipped_));
     }
+  }
+
+  // The frame barcode and, below it, the key-echo strip.
+  static core::Rect codes_area(const Framebuffer& fb) {
+    return capture::Barcode::area(fb.width(), fb.height()).united_bounds(kKeyEchoStrip).intersected({0, 0, fb.width(), fb.height()});
+  }
+  // The rest of the surface, as two rectangles: right of `codes` and below it.
+  static core::DamageRegion outside(const core::Rect& codes, const Framebuffer& fb) {
+    core::DamageRegion rest({codes.right(), 0, fb.width() - codes.right(), codes.bottom()});
+    rest.add({0, codes.bottom(), fb.width(), fb.height() - codes.bottom()});
+    return rest;
   }
 
   Options options_;
