@@ -30,6 +30,7 @@ struct CaptureStats {
   uint64_t display_messages = 0;     // scanouts and updates merged into them
   uint64_t unchanged_refreshes = 0;  // refreshes whose updates held nothing new
   uint64_t pixel_bytes_received = 0; // pixel data that crossed the socket (by value)
+  uint64_t update_bytes = 0;         // area the VM named as changed, × 4 bytes
   uint64_t bytes_written = 0;        // of it, written into the desktop's surface
   uint64_t mirror_bytes = 0;         // copied into a mirror to find what changed (shared memory)
   uint64_t tiles_compared = 0, tiles_changed = 0;

@@ -88,6 +88,7 @@ nlohmann::json status_json(const DesktopStatus& s, bool detailed) {
                     {"messages_per_frame", c.frames ? double(c.display_messages) / double(c.frames) : 0.0},
                     {"unchanged_refreshes", c.unchanged_refreshes},
                     {"pixel_bytes_received", c.pixel_bytes_received},
+                    {"update_bytes", c.update_bytes},
                     {"bytes_written", c.bytes_written},
                     {"mirror_bytes", c.mirror_bytes},
                     {"tiles_compared", c.tiles_compared},

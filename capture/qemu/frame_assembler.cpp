@@ -2,6 +2,8 @@
 
 #include <sys/ioctl.h>
 
+#include <algorithm>
+
 #include "core/clock.hpp"
 
 namespace vdistream::capture::qemu {
@@ -9,8 +11,12 @@ namespace vdistream::capture::qemu {
 namespace {
 
 constexpr int32_t kTile = 16;
-// Only when bytes waited on the socket but no call of ours followed them.
-constexpr guint kFallbackMs = 2;
+// Bytes unread on the socket: another message is on its way; look again this much later.
+constexpr int64_t kRecheckNs = 300'000;
+
+// A source that dispatches at its ready time (GLib's timeouts count in whole milliseconds).
+gboolean dispatch_at_ready_time(GSource*, GSourceFunc callback, gpointer data) { return callback(data); }
+GSourceFuncs kTimerFuncs = {nullptr, nullptr, &dispatch_at_ready_time, nullptr, nullptr, nullptr};
 
 }  // namespace
 
@@ -18,7 +24,10 @@ FrameAssembler::FrameAssembler(int socket, Emit emit)
     : socket_(socket), emit_(std::move(emit)), context_(g_main_context_ref_thread_default()) {}
 
 FrameAssembler::~FrameAssembler() {
-  cancel_sources();
+  if (timer_) {
+    g_source_destroy(timer_);
+    g_source_unref(timer_);
+  }
   g_main_context_unref(context_);
 }
 
@@ -38,26 +47,32 @@ void FrameAssembler::add(const core::FrameBufferPtr& buffer, const core::Rect& r
   exact_ = exact_ && exact;
 }
 
-void FrameAssembler::message_handled() {
-  if (buffer_) arm_idle();
+void FrameAssembler::note_message() {
+  messages_.fetch_add(1, std::memory_order_relaxed);
+  const int64_t now = core::monotonic_now_ns();
+  if (last_message_ns_ > 0) learn_gap(now - last_message_ns_);
+  last_message_ns_ = now;
+  if (buffer_) arm(quiet_ns_.load(std::memory_order_relaxed));
 }
 
-void FrameAssembler::arm_idle() {
-  if (idle_) return;
-  idle_ = g_idle_source_new();
-  // Below G_PRIORITY_DEFAULT, where GDBus dispatches each received call to this context.
-  g_source_set_priority(idle_, G_PRIORITY_DEFAULT_IDLE);
-  g_source_set_callback(idle_, &FrameAssembler::on_idle, this, nullptr);
-  g_source_attach(idle_, context_);
+void FrameAssembler::learn_gap(int64_t gap_ns) {
+  if (gap_ns <= 0 || gap_ns >= kIntraRefreshNs) return;  // the next refresh, not the same one
+  gaps_[gap_count_++ % gaps_.size()] = gap_ns;
+  const size_t n = std::min(gap_count_, gaps_.size());
+  if (n < 8) return;  // too few to say; keep the initial period
+  std::array<int64_t, 32> sorted = gaps_;
+  std::sort(sorted.begin(), sorted.begin() + ptrdiff_t(n));
+  const int64_t p90 = sorted[std::min(n - 1, n * 9 / 10)];
+  quiet_ns_.store(std::clamp(p90 * 3 / 2, kMinQuietNs, kMaxQuietNs), std::memory_order_relaxed);
 }
 
-void FrameAssembler::cancel_sources() {
-  for (GSource** source : {&idle_, &fallback_}) {
-    if (!*source) continue;
-    g_source_destroy(*source);
-    g_source_unref(*source);
-    *source = nullptr;
+void FrameAssembler::arm(int64_t delay_ns) {
+  if (!timer_) {
+    timer_ = g_source_new(&kTimerFuncs, sizeof(GSource));
+    g_source_set_callback(timer_, &FrameAssembler::on_quiet, this, nullptr);
+    g_source_attach(timer_, context_);
   }
+  g_source_set_ready_time(timer_, g_get_monotonic_time() + delay_ns / 1000);
 }
 
 bool FrameAssembler::bytes_waiting() const {
@@ -65,35 +80,18 @@ bool FrameAssembler::bytes_waiting() const {
   return socket_ >= 0 && ioctl(socket_, FIONREAD, &queued) == 0 && queued > 0;
 }
 
-gboolean FrameAssembler::on_idle(gpointer data) {
+gboolean FrameAssembler::on_quiet(gpointer data) {
   auto* self = static_cast<FrameAssembler*>(data);
-  g_source_unref(self->idle_);
-  self->idle_ = nullptr;
-  if (self->bytes_waiting()) {
-    // The next message is being read: its call re-arms this. The timer covers bytes that turn
-    // out not to be a call of ours.
-    self->waits_.fetch_add(1, std::memory_order_relaxed);
-    if (!self->fallback_) {
-      self->fallback_ = g_timeout_source_new(kFallbackMs);
-      g_source_set_callback(self->fallback_, &FrameAssembler::on_fallback, self, nullptr);
-      g_source_attach(self->fallback_, self->context_);
-    }
-    return G_SOURCE_REMOVE;
+  if (self->buffer_ && self->bytes_waiting()) {
+    self->arm(kRecheckNs);  // its call will re-arm the quiet period anyway
+    return G_SOURCE_CONTINUE;
   }
   self->flush();
-  return G_SOURCE_REMOVE;
-}
-
-gboolean FrameAssembler::on_fallback(gpointer data) {
-  auto* self = static_cast<FrameAssembler*>(data);
-  g_source_unref(self->fallback_);
-  self->fallback_ = nullptr;
-  self->flush();
-  return G_SOURCE_REMOVE;
+  return G_SOURCE_CONTINUE;  // kept for the next frame; flush() disarmed it
 }
 
 void FrameAssembler::flush() {
-  cancel_sources();
+  if (timer_) g_source_set_ready_time(timer_, -1);
   if (!buffer_) return;
   core::Frame frame;
   frame.buffer = std::move(buffer_);
@@ -114,7 +112,7 @@ void FrameAssembler::flush() {
 }
 
 void FrameAssembler::drop() {
-  cancel_sources();
+  if (timer_) g_source_set_ready_time(timer_, -1);
   buffer_.reset();
   rects_.clear();
   exact_ = true;

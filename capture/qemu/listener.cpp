@@ -168,6 +168,7 @@ ListenerStats Listener::stats() const {
   s.frames = a.frames;
   s.display_messages = a.messages;
   s.unchanged_refreshes = a.unchanged;
+  s.refresh_quiet_ns = a.quiet_ns;
   return s;
 }
 
@@ -218,7 +219,6 @@ void Listener::on_method_call(GDBusConnection*, const gchar*, const gchar*, cons
   const std::string_view name(method);
   const int64_t cpu0 = core::thread_cpu_ns();
   const core::Status result = self->dispatch(name, parameters, invocation);
-  self->assembler_.message_handled();
   {
     std::lock_guard lock(self->stats_mutex_);
     ListenerStats& s = self->stats_;
@@ -284,7 +284,7 @@ core::Status Listener::scanout(GVariant* parameters) {
     changed.set_all();
     stats_.bytes_written += uint64_t(width) * height * 4;
   }
-  assembler_.count_message();
+  assembler_.note_message();
   ++stats_.scanouts;
   stats_.scanout_kind = "pixels-by-value";
   stats_.pixel_bytes_received += size;
@@ -323,9 +323,10 @@ core::Status Listener::update(GVariant* parameters) {
   const uint64_t before = tile_counters_.bytes_copied;
   value_.write(rect, data, stride, assembler_.tiles(value_.buffer()), tile_counters_);
   stats_.bytes_written += tile_counters_.bytes_copied - before;
-  assembler_.count_message();
+  assembler_.note_message();
   ++stats_.updates;
   stats_.pixel_bytes_received += size;
+  stats_.update_bytes += uint64_t(rect.area()) * 4;
   return {};
 }
 
@@ -369,7 +370,6 @@ void Listener::on_console_size(GObject* source, GAsyncResult* result, gpointer d
   }
   for (const GVariantPtr& update : deferred)
     if (core::Status s = self->update(update.get()); !s) self->log_.warn("refused a deferred Update: {}", s.error());
-  self->assembler_.message_handled();
 }
 
 core::Status Listener::scanout_map(GVariant* parameters, GDBusMethodInvocation* invocation) {
@@ -384,7 +384,7 @@ core::Status Listener::scanout_map(GVariant* parameters, GDBusMethodInvocation* 
   log_.info("scanout {}x{} {} in shared memory (ScanoutMap)", width, height, surface->format().name());
   switch_to(surface);
   assembler_.tiles(surface).set_all();
-  assembler_.count_message();
+  assembler_.note_message();
   std::lock_guard lock(stats_mutex_);
   ++stats_.map_scanouts;
   stats_.scanout_kind = "shared-memory";
@@ -397,10 +397,13 @@ core::Status Listener::update_map(GVariant* parameters) {
   if (!map_.buffer()) return core::Error{"an UpdateMap without a valid ScanoutMap"};
   std::lock_guard lock(stats_mutex_);
   const uint64_t before = tile_counters_.bytes_copied;
+  const core::Rect rect = core::Rect{x, y, width, height}.intersected(
+      {0, 0, map_.buffer()->width(), map_.buffer()->height()});
   core::Status s = map_.update({x, y, width, height}, assembler_.tiles(map_.buffer()), tile_counters_);
   stats_.mirror_bytes += tile_counters_.bytes_copied - before;
   if (!s) return s;
-  assembler_.count_message();
+  stats_.update_bytes += uint64_t(rect.area()) * 4;
+  assembler_.note_message();
   ++stats_.map_updates;
   return {};
 }
@@ -476,7 +479,7 @@ core::Status Listener::use_dmabuf(DmabufScanout scanout, bool y0_top, bool v2) {
   dmabuf_ = std::move(*buffer);
   switch_to(dmabuf_);
   assembler_.add(dmabuf_, whole(dmabuf_), true);
-  assembler_.count_message();
+  assembler_.note_message();
   std::lock_guard lock(stats_mutex_);
   ++stats_.dmabuf_scanouts;
   stats_.scanout_kind = "dma-buf";
@@ -495,7 +498,7 @@ core::Status Listener::update_dmabuf(GVariant* parameters) {
   // A whole-surface update carries no damage information (GVT-g sends only these): the encoder's
   // damage tracker finds what changed.
   assembler_.add(dmabuf_, rect, rect != surface);
-  assembler_.count_message();
+  assembler_.note_message();
   {
     std::lock_guard lock(stats_mutex_);
     ++stats_.dmabuf_updates;

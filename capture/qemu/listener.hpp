@@ -61,7 +61,9 @@ struct ListenerStats {
   uint64_t frames = 0;                             // handed to on_frame: one per refresh
   uint64_t display_messages = 0;                   // scanouts and updates merged into those frames
   uint64_t unchanged_refreshes = 0;                // refreshes whose bands held nothing new
+  int64_t refresh_quiet_ns = 0;                    // how long the display must be quiet to end a refresh
   uint64_t pixel_bytes_received = 0;               // pixel data that crossed the socket (by value)
+  uint64_t update_bytes = 0;                       // area QEMU named in updates (by value or shared), × 4
   uint64_t bytes_written = 0;                      // of it, written into the surface (changed tiles)
   uint64_t mirror_bytes = 0;                       // copied into the shared surface's mirror
   uint64_t tiles_compared = 0, tiles_changed = 0;  // damage refinement of band updates
@@ -91,6 +93,8 @@ class Listener {
   bool closed() const { return closed_; }
   const std::string& close_reason() const { return close_reason_; }
   ListenerStats stats() const;
+  // Listener thread: display messages are waiting to become a frame (the refresh is not over).
+  bool frame_pending() const { return assembler_.pending(); }
 
  private:
   Listener(const ListenerConfig& config, SourceCallbacks callbacks, int socket);

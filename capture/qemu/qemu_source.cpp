@@ -110,6 +110,7 @@ std::optional<CaptureStats> QemuSource::capture_stats() const {
   c.display_messages = l.display_messages;
   c.unchanged_refreshes = l.unchanged_refreshes;
   c.pixel_bytes_received = l.pixel_bytes_received;
+  c.update_bytes = l.update_bytes;
   c.bytes_written = l.bytes_written;
   c.mirror_bytes = l.mirror_bytes;
   c.tiles_compared = l.tiles_compared;
