@@ -1,6 +1,8 @@
 // A program the benchmarks or tests run beside themselves (Xvfb, remote-viewer, dbus-daemon,
 // QEMU): in its own process group, killed with this process if it dies without running
 // destructors (PR_SET_PDEATHSIG), and stopped with its whole group and reaped when this goes away.
+// PR_SET_PDEATHSIG fires when the *thread* that spawned the child ends: spawn from a thread that
+// outlives it (the tests' and the bench's main thread).
 #pragma once
 
 #include <sys/types.h>

@@ -4,6 +4,8 @@
 // guest. Missing pieces fail with what to run (CI runs scripts/install-deps.sh first).
 #include <catch2/catch.hpp>
 
+#include <linux/input-event-codes.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
@@ -133,7 +135,7 @@ void check_frames_reach_the_source(GuestVm& vm, capture::qemu::QemuSource& sourc
 void check_key_echo(GuestVm& vm, capture::qemu::QemuSource& source, LatestFrame& seen) {
   const auto qnum = core::qnum_from_key_code("KeyA");
   REQUIRE(qnum);
-  constexpr uint32_t kKeyA = 30;  // KEY_A of <linux/input-event-codes.h>
+  constexpr uint32_t kKeyA = KEY_A;  // what the guest's evdev reports for qnum 0x1e
   REQUIRE(source.input());
   // The listener may still be registering: press until the guest sees one.
   std::optional<bench::GuestKey> key;
