@@ -61,7 +61,7 @@ Framebuffer Framebuffer::open(const std::string& device, std::string& error) {
   fb.height_ = int32_t(var.yres);
   fb.bpp_ = int(var.bits_per_pixel);
   fb.line_length_ = fix.line_length;
-  if (fb.bpp_ == 24) fb.canvas_.assign(size_t(fb.width_) * fb.height_ * 4, 0);
+  fb.canvas_.assign(size_t(fb.width_) * fb.height_ * 4, 0);
   return fb;
 }
 
@@ -86,10 +86,15 @@ Framebuffer& Framebuffer::operator=(Framebuffer&& other) noexcept {
 }
 
 void Framebuffer::present(const core::DamageRegion& damage) {
-  if (canvas_.empty()) return;
   const uint32_t canvas_pitch = uint32_t(width_) * 4;
   for (const core::Rect& r : damage.rects()) {
     const core::Rect clip = r.intersected({0, 0, width_, height_});
+    if (bpp_ == 32) {
+      for (int32_t y = clip.y; y < clip.bottom(); ++y)
+        std::memcpy(map_ + size_t(y) * line_length_ + size_t(clip.x) * 4,
+                    canvas_.data() + size_t(y) * canvas_pitch + size_t(clip.x) * 4, size_t(clip.width) * 4);
+      continue;
+    }
     for (int32_t y = clip.y; y < clip.bottom(); ++y) {
       const uint8_t* src = canvas_.data() + size_t(y) * canvas_pitch + size_t(clip.x) * 4;
       uint8_t* dst = map_ + size_t(y) * line_length_ + size_t(clip.x) * 3;

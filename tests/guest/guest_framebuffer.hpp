@@ -1,6 +1,8 @@
 // One head of the test guest: a Linux fbdev (/dev/fbN) mapped into the process. Scenes draw
-// XRGB8888; at 32 bpp they draw straight into the framebuffer, at 24 bpp into a canvas in guest
-// RAM whose damaged rectangles are then packed into the framebuffer as B, G, R bytes.
+// XRGB8888 into a canvas in guest RAM; present() then copies the damaged rectangles into the
+// framebuffer row by row (packed as B, G, R bytes at 24 bpp). Drawing straight into video memory
+// under TCG takes long enough that QEMU's refresh often caught half a frame; a burst of copies
+// is what a compositor does and leaves QEMU's scan a much smaller window.
 #pragma once
 
 #include <cstdint>
@@ -28,11 +30,11 @@ class Framebuffer {
   int32_t height() const { return height_; }
   int bpp() const { return bpp_; }
 
-  // Where to draw XRGB8888 pixels: the framebuffer itself at 32 bpp, the canvas at 24 bpp.
-  uint8_t* draw_pixels() { return canvas_.empty() ? map_ : canvas_.data(); }
-  uint32_t draw_pitch() const { return canvas_.empty() ? line_length_ : uint32_t(width_) * 4; }
+  // Where to draw XRGB8888 pixels: the canvas.
+  uint8_t* draw_pixels() { return canvas_.data(); }
+  uint32_t draw_pitch() const { return uint32_t(width_) * 4; }
 
-  // Makes what was drawn inside `damage` visible (a no-op at 32 bpp).
+  // Makes what was drawn inside `damage` visible.
   void present(const core::DamageRegion& damage);
 
  private:
@@ -42,7 +44,7 @@ class Framebuffer {
   int32_t width_ = 0, height_ = 0;
   int bpp_ = 0;
   uint32_t line_length_ = 0;
-  std::vector<uint8_t> canvas_;  // 24 bpp only
+  std::vector<uint8_t> canvas_;
 };
 
 }  // namespace vdistream::guest

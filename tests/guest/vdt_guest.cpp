@@ -238,14 +238,14 @@ class Guest {
       }
       const bool echo = head.index == 0 && (echo_dirty_ || !damage.intersected(core::DamageRegion(kKeyEchoStrip)).empty());
       if (damage.empty() && !echo) continue;
-      // The barcodes last (drawn and made visible): a picture whose frame barcode says N holds
-      // all of frame N, even when QEMU reads the framebuffer while the guest is still drawing.
+      // Everything is drawn in guest RAM first, then copied into video memory in one burst,
+      // the barcodes last: a picture whose frame barcode says N holds all of frame N, even when
+      // QEMU reads the framebuffer while the guest is still copying.
       const core::Rect codes = codes_area(head.fb);
       core::DamageRegion body = damage.intersected(outside(codes, head.fb)), top = damage.intersected(core::DamageRegion(codes));
       uint8_t* pixels = head.fb.draw_pixels();
       const uint32_t pitch = head.fb.draw_pitch();
       scene.draw(sequence, body, pixels, pitch);
-      head.fb.present(body);
       scene.draw(sequence, top, pixels, pitch);
       if (echo) {
         capture::Barcode::stamp_xrgb(pixels + size_t(kKeyEchoStrip.y) * pitch, pitch, kKeyEchoStrip.width,
@@ -253,6 +253,7 @@ class Guest {
         top.add(kKeyEchoStrip);
         echo_dirty_ = false;
       }
+      head.fb.present(body);
       head.fb.present(top);
       head.shown = sequence;
       ++head.drawn;

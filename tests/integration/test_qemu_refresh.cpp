@@ -3,7 +3,7 @@
 // the several band updates QEMU sends per refresh are one frame, so there is about one frame per
 // frame the guest drew; each frame's barcode is one the guest finished, in order; and only the
 // tiles whose pixels changed are written (by value) or copied into the mirror (shared memory),
-// not the whole scanline bands QEMU names.
+// not the whole scanline bands QEMU names. Counts, not times: nothing here bounds a duration.
 #include <catch2/catch.hpp>
 
 #include <mutex>
@@ -118,10 +118,17 @@ void check_refreshes(bench::Qemu qemu, int bpp) {
                               << " showing the previous one's barcode; quiet period "
                               << double(after.refresh_quiet_ns) / 1e6 << " ms");
   REQUIRE(drawn > 100);  // 8 s at 30 fps, whatever the load
-  // One frame per refresh: the Updates of a refresh are merged. QEMU's refresh timer (30 ms) can
-  // catch the guest mid-draw now and then, which makes a second frame of one guest frame.
-  CHECK(messages > frames);
-  CHECK(double(frames) <= 1.05 * double(drawn) + 1);
+  // One frame per refresh: the Updates of a refresh are merged (about two per refresh here: the
+  // barcode's band and the window's), and a refresh is rarely split in two (a gap inside it
+  // longer than the learnt quiet period): frames closer than 10 ms (a third of QEMU's refresh
+  // period) are such splits.
+  CHECK(double(messages) > 1.5 * double(frames));
+  CHECK(double(split) <= 0.05 * double(frames));
+  // About one frame per guest frame. Under TCG the guest's copy into video memory takes long
+  // enough that QEMU's refresh catches it mid-copy in 4-8 % of frames (measured here; it shows
+  // the previous barcode with part of the new window, and the rest comes with the next refresh:
+  // QEMU's own SPICE gets the same two pictures). Those make the rest of the margin.
+  CHECK(double(frames) <= 1.10 * double(drawn));
   CHECK(double(frames) >= 0.5 * double(drawn));
   // Every frame's barcode is one the guest finished, never an older one after a newer one.
   CHECK(unread == 0);
