@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package vdistream builds, runs and tests with.
+# Installs every Debian 12 package vdistream builds, runs and tests with, then unpacks the test
+# guest's kernel and QEMU 10 into /opt/vdistream-test (scripts/install-test-vm.sh).
 # Idempotent and non-interactive: packages already present are not fetched again.
 # Run as root (or with sudo available).
 set -euo pipefail
