@@ -37,6 +37,7 @@ struct CaptureStats {
   uint64_t refused = 0;  // messages refused at the edge
   std::string last_refusal;
   int64_t cpu_ns = 0;  // CPU time spent taking frames (the source's own thread)
+  int64_t refresh_quiet_ns = 0;  // how long the display must be quiet before a refresh is a frame
 };
 
 class Source {

@@ -93,7 +93,9 @@ nlohmann::json status_json(const DesktopStatus& s, bool detailed) {
                     {"mirror_bytes", c.mirror_bytes},
                     {"tiles_compared", c.tiles_compared},
                     {"tiles_changed", c.tiles_changed},
+                    {"cpu_ms", double(c.cpu_ns) / 1e6},
                     {"cpu_ms_per_frame", c.frames ? double(c.cpu_ns) / 1e6 / double(c.frames) : 0.0},
+                    {"refresh_quiet_ms", double(c.refresh_quiet_ns) / 1e6},
                     {"refused", c.refused},
                     {"last_refusal", c.last_refusal}};
   }

@@ -118,6 +118,7 @@ std::optional<CaptureStats> QemuSource::capture_stats() const {
   c.refused = l.refused;
   c.last_refusal = l.last_refusal;
   c.cpu_ns = l.cpu_ns;
+  c.refresh_quiet_ns = l.refresh_quiet_ns;
   return c;
 }
 
