@@ -178,4 +178,30 @@ print(json.dumps(families))
   return out;
 }
 
+Service::Service() { std::ofstream(dir.file("api.token")) << kToken << "\n"; }
+
+void Service::start(const std::string& config) {
+  std::ofstream(config_path()) << config;
+  process = std::make_unique<ServiceProcess>(std::vector<std::string>{VDISTREAMD_PATH, "--config", config_path()},
+                                             dir.file("vdistreamd.log"));
+}
+
+std::string http_section(int port) {
+  return "[http]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\ntoken_file = \"api.token\"\n\n";
+}
+
+std::map<std::string, nlohmann::json> desktops(int port) {
+  std::map<std::string, nlohmann::json> out;
+  auto r = http_request(port, "GET", "/api/desktops", kToken);
+  if (r.status != 200) return out;
+  const auto body = nlohmann::json::parse(r.body);
+  for (const auto& d : body["desktops"]) out[d["name"].get<std::string>()] = d;
+  return out;
+}
+
+uint64_t captured(const std::map<std::string, nlohmann::json>& d, const std::string& name) {
+  auto it = d.find(name);
+  return it == d.end() ? 0 : it->second["frames"]["captured"].get<uint64_t>();
+}
+
 }  // namespace vdistream::test

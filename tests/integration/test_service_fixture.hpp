@@ -6,13 +6,18 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "fixtures/process.hpp"
 #include "fixtures/wait.hpp"  // eventually()
 
 namespace vdistream::test {
+
+// The API token the service tests configure.
+inline const std::string kToken = "0123456789abcdef0123456789abcdef";
 
 struct HttpReply {
   int status = 0;  // 0: no answer
@@ -42,7 +47,42 @@ class ServiceProcess {
   std::string log_path_;
 };
 
-// Waits (bounded) until `done`.
+// vdistreamd --config in a TempDir of its own, with the API token in api.token.
+struct Service {
+  TempDir dir;
+  int port = free_tcp_port();
+  std::unique_ptr<ServiceProcess> process;
+
+  Service();
+  std::string config_path() const { return dir.file("vdistreamd.toml"); }
+  void start(const std::string& config);  // writes the configuration and starts vdistreamd
+  std::string log() const { return process ? process->log() : ""; }
+};
+
+// The [http] table of a configuration: the API on 127.0.0.1:port with kToken.
+std::string http_section(int port);
+// The desktops as the API lists them, by name (empty when the service does not answer).
+std::map<std::string, nlohmann::json> desktops(int port);
+// A desktop's frames.captured in such a list (0 when it is not there).
+uint64_t captured(const std::map<std::string, nlohmann::json>& desktops, const std::string& name);
+
+// REQUIRE that shows the service's log (as it is then) when it fails.
+#define REQUIRE_LOGGED(service, ...)                           \
+  do {                                                         \
+    const bool ok_ = (__VA_ARGS__);                            \
+    if (!ok_) {                                                \
+      INFO("vdistreamd log:\n" << (service).log());            \
+      REQUIRE(ok_);                                            \
+    }                                                          \
+  } while (0)
+
+// SIGTERM: vdistreamd exits with 0 (its log shown when not).
+#define CHECK_STOPS_CLEANLY(service)                          \
+  do {                                                        \
+    const int code_ = (service).process->stop();              \
+    INFO("vdistreamd log:\n" << (service).log());             \
+    CHECK(code_ == 0);                                        \
+  } while (0)
 
 // /metrics parsed by Prometheus's own Python parser (prometheus_client, Debian's
 // python3-prometheus-client): sample name -> every sample of that name (labels, value).

@@ -19,32 +19,17 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kToken = "0123456789abcdef0123456789abcdef";
+using test::kToken;
+using test::desktops;
+using test::captured;
+using test::http_section;
+using test::Service;
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
-
-std::string http_section(int port) {
-  return "[http]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\ntoken_file = \"api.token\"\n\n";
-}
 
 std::string synthetic_desktop(const test::TempDir& dir, const std::string& name, const std::string& workload) {
   return "[[desktop]]\nname = \"" + name + "\"\nsource = \"synthetic:" + workload + "@640x360@30\"\nspice = \"unix:" +
          dir.file(name + ".sock") + "\"\nspice_no_auth = true\n\n";
-}
-
-// The desktops as the API lists them, by name (empty when the service does not answer).
-std::map<std::string, nlohmann::json> desktops(int port) {
-  std::map<std::string, nlohmann::json> out;
-  auto r = test::http_request(port, "GET", "/api/desktops", kToken);
-  if (r.status != 200) return out;
-  const auto body = nlohmann::json::parse(r.body);
-  for (const auto& d : body["desktops"]) out[d["name"].get<std::string>()] = d;
-  return out;
-}
-
-uint64_t captured(const std::map<std::string, nlohmann::json>& d, const std::string& name) {
-  auto it = d.find(name);
-  return it == d.end() ? 0 : it->second["frames"]["captured"].get<uint64_t>();
 }
 
 // Until every named desktop's frame counter passed its value in `base` by `more`.
@@ -59,39 +44,6 @@ bool all_grow(int port, const std::vector<std::string>& names, const std::map<st
       },
       limit);
 }
-
-// REQUIRE that shows the service's log (as it is then) when it fails.
-#define REQUIRE_LOGGED(service, ...)                           \
-  do {                                                         \
-    const bool ok_ = (__VA_ARGS__);                            \
-    if (!ok_) {                                                \
-      INFO("vdistreamd log:\n" << (service).log());            \
-      REQUIRE(ok_);                                            \
-    }                                                          \
-  } while (0)
-
-// SIGTERM: vdistreamd exits with 0 (its log shown when not).
-#define CHECK_STOPS_CLEANLY(service)                          \
-  do {                                                        \
-    const int code_ = (service).process->stop();              \
-    INFO("vdistreamd log:\n" << (service).log());             \
-    CHECK(code_ == 0);                                        \
-  } while (0)
-
-struct Service {
-  test::TempDir dir;
-  int port = test::free_tcp_port();
-  std::unique_ptr<test::ServiceProcess> process;
-
-  Service() { write(dir.file("api.token"), kToken + "\n"); }
-  std::string config_path() const { return dir.file("vdistreamd.toml"); }
-  void start(const std::string& config) {
-    write(config_path(), config);
-    process = std::make_unique<test::ServiceProcess>(
-        std::vector<std::string>{VDISTREAMD_PATH, "--config", config_path()}, dir.file("vdistreamd.log"));
-  }
-  std::string log() const { return process ? process->log() : ""; }
-};
 
 }  // namespace
 
