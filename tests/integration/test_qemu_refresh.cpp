@@ -141,10 +141,10 @@ void check_refreshes(bench::Qemu qemu, int bpp) {
 
 }  // namespace
 
-TEST_CASE("QEMU 7.2's band updates of each refresh become one frame with only its changed tiles written") {
+TEST_CASE("QEMU 7.2's band updates of each refresh become one frame with only its changed tiles written", "[serial]") {
   check_refreshes(bench::Qemu::Host72, 32);
 }
 
-TEST_CASE("QEMU 10's shared surface gives one frame per refresh with only its changed tiles copied") {
+TEST_CASE("QEMU 10's shared surface gives one frame per refresh with only its changed tiles copied", "[serial]") {
   check_refreshes(bench::Qemu::V10, 24);
 }
