@@ -1,7 +1,6 @@
 #include "benchmarks/webrtc_bench.hpp"
 
 #include <fmt/format.h>
-#include <time.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -10,6 +9,7 @@
 #include <thread>
 
 #include "benchmarks/chromium_viewer.hpp"
+#include "benchmarks/wall_clock.hpp"
 #include "capture/synthetic/synthetic_source.hpp"
 #include "core/clock.hpp"
 #include "encode/pipeline.hpp"
@@ -21,23 +21,6 @@ namespace vdistream::bench {
 namespace {
 
 using namespace std::chrono_literals;
-
-// CLOCK_REALTIME − CLOCK_MONOTONIC in ns: the page reports on the wall clock
-// (performance.timeOrigin + t), the host stamps frames on the monotonic one. The smallest
-// bracket of a few tries, so a preemption between the two reads does not skew it.
-int64_t realtime_minus_monotonic_ns() {
-  auto ns = [](clockid_t id) {
-    timespec ts{};
-    clock_gettime(id, &ts);
-    return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-  };
-  int64_t best_width = INT64_MAX, offset = 0;
-  for (int i = 0; i < 16; ++i) {
-    const int64_t m0 = ns(CLOCK_MONOTONIC), r = ns(CLOCK_REALTIME), m1 = ns(CLOCK_MONOTONIC);
-    if (m1 - m0 < best_width) best_width = m1 - m0, offset = r - (m0 + (m1 - m0) / 2);
-  }
-  return offset;
-}
 
 // What the source drew, by frame number; the barcode a frame shows is the number of the last
 // frame that changed something (a frame without damage keeps the previous picture).
