@@ -141,6 +141,7 @@ class GuestVm {
   // QEMU's state, its log and the console, for a test's failure message.
   std::string diagnostics();
   bool qemu_running() { return qemu_.running(); }
+  pid_t qemu_pid() const { return qemu_.pid(); }  // for its CPU time (/proc/PID/stat); -1 when stopped
 
   void kill_qemu();            // SIGKILL, reaped; the bus stays
   core::Status restart_qemu();  // a fresh QEMU (and boot) on the same bus and sockets

@@ -15,7 +15,7 @@ namespace vdistream::bench {
 struct SpiceViewer::State {
   std::mutex mutex;
   std::condition_variable changed;
-  bool opened = false, failed = false, disconnected = false, has_primary = false;
+  bool opened = false, failed = false, disconnected = false, has_primary = false, inputs_open = false;
   std::vector<Seen> seen;
 
   // Loop thread only.
@@ -23,6 +23,7 @@ struct SpiceViewer::State {
   SpiceSession* session = nullptr;
   SpiceChannel* main = nullptr;
   SpiceChannel* display = nullptr;
+  SpiceChannel* inputs = nullptr;
 
   template <typename F>
   void update(F f) {
@@ -44,6 +45,11 @@ void on_main_event(SpiceChannel*, SpiceChannelEvent event, gpointer data) {
     if (event == SPICE_CHANNEL_OPENED) s->opened = true;
     else if (event != SPICE_CHANNEL_NONE && event != SPICE_CHANNEL_CLOSED) s->failed = true;
   });
+}
+
+void on_inputs_event(SpiceChannel*, SpiceChannelEvent event, gpointer data) {
+  auto* s = static_cast<State*>(data);
+  s->update([&] { s->inputs_open = event == SPICE_CHANNEL_OPENED; });
 }
 
 void on_primary_create(SpiceChannel*, gint, gint, gint, gint, gint, gpointer, gpointer data) {
@@ -71,6 +77,10 @@ void on_channel_new(SpiceSession*, SpiceChannel* channel, gpointer data) {
     s->display = SPICE_CHANNEL(g_object_ref(channel));
     g_signal_connect(channel, "display-primary-create", G_CALLBACK(on_primary_create), s);
     g_signal_connect(channel, "display-invalidate", G_CALLBACK(on_invalidate), s);
+    spice_channel_connect(channel);
+  } else if (SPICE_IS_INPUTS_CHANNEL(channel) && !s->inputs) {
+    s->inputs = SPICE_CHANNEL(g_object_ref(channel));
+    g_signal_connect(channel, "channel-event", G_CALLBACK(on_inputs_event), s);
     spice_channel_connect(channel);
   }
 }
@@ -116,7 +126,7 @@ SpiceViewer::SpiceViewer(const SpiceViewerOptions& o) : state_(std::make_unique<
 SpiceViewer::~SpiceViewer() {
   State* s = state_.get();
   run_on_loop([s] {
-    for (SpiceChannel** c : {&s->main, &s->display}) {
+    for (SpiceChannel** c : {&s->main, &s->display, &s->inputs}) {
       if (*c) g_signal_handlers_disconnect_by_data(*c, s);
       g_clear_object(c);
     }
@@ -180,6 +190,32 @@ bool SpiceViewer::wait_barcode(uint32_t value, std::chrono::milliseconds limit) 
       if (seen.barcode == value) return true;
     return false;
   });
+}
+
+bool SpiceViewer::wait_inputs(std::chrono::milliseconds limit) {
+  return wait_for(limit, [this] { return state_->inputs_open; });
+}
+
+bool SpiceViewer::key_press(uint32_t scancode) {
+  State* s = state_.get();
+  bool sent = false;
+  run_on_loop([s, scancode, &sent] {
+    if (!s->inputs) return;
+    spice_inputs_channel_key_press(SPICE_INPUTS_CHANNEL(s->inputs), scancode);
+    sent = true;
+  });
+  return sent;
+}
+
+bool SpiceViewer::key_release(uint32_t scancode) {
+  State* s = state_.get();
+  bool sent = false;
+  run_on_loop([s, scancode, &sent] {
+    if (!s->inputs) return;
+    spice_inputs_channel_key_release(SPICE_INPUTS_CHANNEL(s->inputs), scancode);
+    sent = true;
+  });
+  return sent;
 }
 
 std::vector<SpiceViewer::Seen> SpiceViewer::barcodes() const {

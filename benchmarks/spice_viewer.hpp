@@ -1,6 +1,7 @@
 // The benchmark's SPICE client: spice-gtk's libspice-client-glib-2.0, connected over a unix
 // socket (or TCP) with a password, reading the synthetic desktop's barcode from its decoded
-// primary surface after every display update and noting when each new one first showed.
+// primary surface after every display update and noting when each new one first showed. Its
+// inputs channel sends keys (PC AT scancodes), for measuring a key's way to a VM.
 // (tests/fixtures/spice_client is the tests' fuller client; benchmarks do not link test fixtures.)
 //
 // spice-glib runs on GLib's global default main context: this client runs that context on a
@@ -34,6 +35,12 @@ class SpiceViewer {
   bool wait_opened(std::chrono::milliseconds limit);  // authenticated, main channel open
   bool wait_display(std::chrono::milliseconds limit);  // a display channel with a primary surface
   bool wait_barcode(uint32_t value, std::chrono::milliseconds limit);
+  bool wait_inputs(std::chrono::milliseconds limit);  // the inputs channel is open
+
+  // A key down / up on the inputs channel: a PC AT (set 1) scancode, 0xe0-prefixed ones as
+  // 0xe0XX (spice-glib's convention). False when the inputs channel is not open.
+  bool key_press(uint32_t scancode);
+  bool key_release(uint32_t scancode);
 
   struct Seen {
     uint32_t barcode;

@@ -233,8 +233,10 @@ core::Result<std::unique_ptr<X11Viewer>> X11Viewer::launch(const Options& o) {
   {
     const core::UniqueFd fd(open(vv_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!fd) return core::Error{fmt::format("cannot write {}: {}", vv_path, std::strerror(errno))};
-    const std::string vv = fmt::format("[virt-viewer]\ntype=spice\nunix-path={}\npassword={}\ntitle=vdistream-bench\n",
-                                       o.unix_path, o.password);
+    // No password line for a server without a ticket (QEMU's -spice disable-ticketing=on).
+    const std::string password = o.password.empty() ? std::string() : fmt::format("password={}\n", o.password);
+    const std::string vv = fmt::format("[virt-viewer]\ntype=spice\nunix-path={}\n{}title=vdistream-bench\n", o.unix_path,
+                                       password);
     if (write(fd.get(), vv.data(), vv.size()) != ssize_t(vv.size()))
       return core::Error{fmt::format("cannot write {}: {}", vv_path, std::strerror(errno))};
   }

@@ -33,7 +33,7 @@ class X11Viewer {
  public:
   struct Options {
     std::string unix_path;  // the SPICE server's socket
-    std::string password;
+    std::string password;   // empty: a server without a ticket
     int desktop_width = 1280, desktop_height = 720;
     std::chrono::microseconds poll_interval{1000};
     // remote-viewer without any GStreamer plugin: it then has no H.264 decoder, announces only
