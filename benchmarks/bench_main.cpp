@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "benchmarks/chromium_viewer.hpp"
@@ -10,7 +11,9 @@
 #include "benchmarks/pipeline_bench.hpp"
 #include "benchmarks/plots.hpp"
 #include "benchmarks/report.hpp"
+#include "benchmarks/process_cpu.hpp"
 #include "benchmarks/spice_bench.hpp"
+#include "benchmarks/vm_bench.hpp"
 #include "benchmarks/webrtc_bench.hpp"
 #include "capture/synthetic/synthetic_source.hpp"
 #include "core/log.hpp"
@@ -67,7 +70,8 @@ int main(int argc, char** argv) {
       "vdistream-bench — measures every stage of vdistream's path on synthetic desktops whose frames carry a frame-number "
       "barcode, read back after decoding, so every latency is on one clock for the same frame. Writes a table to stdout, "
       "a progress bar to stderr (on a terminal), and JSON, CSV and PNG plots (gnuplot) to --out.\n"
-      "Exit status: 0 all ran, 1 cannot write the results (or, for webrtc, Chromium is not installed), 2 some configuration failed (see its error in the JSON).\n"};
+      "Exit status: 0 all ran, 1 cannot write the results (or, for webrtc, Chromium is not installed), 2 some configuration failed "
+      "or could not run (see its error in the JSON; vm: a QEMU, the test guest, a client missing).\n"};
   app.require_subcommand(1);
   CommonOptions common;
 
@@ -185,6 +189,67 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1.0, 600.0));
   add_common(webrtc, common);
 
+  bench::VmBenchOptions vo;
+  auto* vm = app.add_subcommand(
+      "vm",
+      "Glass to glass on a real guest, beside QEMU's own SPICE: the project's test guest (tests/guest, docs/test-guest.md) "
+      "draws a workload with a frame-number barcode under each QEMU asked for (TCG), and reports each finished frame on a "
+      "serial port, stamped on arrival. QEMU's own SPICE server serves it on a unix socket; at the same time this build's "
+      "vdistreamd (a child process with a generated configuration: one desktop 'vm' on the VM's D-Bus display, SPICE on a "
+      "unix socket with a ticket, WebRTC, the HTTP API on 127.0.0.1) serves it too. One client at a time watches one "
+      "server for a leg: spice-glib in this process and remote-viewer in an Xvfb of its own, each on QEMU's SPICE "
+      "(leg qemu-spice) and on vdistreamd's (vdistream-qxl), and headless Chromium on vdistreamd's WebRTC page "
+      "(vdistream-webrtc; its reports read from vdistreamd's API). Per leg: the guest finished frame N → the client "
+      "first showed barcode N (p50/p95/p99), frames shown / drawn, bytes on the wire (spice-glib) or encoded (WebRTC), "
+      "vdistreamd's and QEMU's CPU, vdistreamd's capture (path, messages and CPU per frame) and frames to SPICE or "
+      "encoded per guest frame from its API, and for spice-glib a key press → the guest read it. A table per QEMU "
+      "with vdistream / QEMU SPICE ratios per client.");
+  vm->add_option("--qemu", vo.qemu, "QEMU versions: 7.2 (the host's /usr/bin), 10 (unpacked by scripts/install-test-vm.sh); a "
+                                    "missing one is skipped with the reason")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"7.2", "10"}))
+      ->capture_default_str();
+  vm->add_option("--clients", vo.clients,
+                 "Clients: glib (spice-glib in this process), remote-viewer (virt-viewer in its own Xvfb), chromium "
+                 "(headless /usr/bin/chromium, WebRTC only); a missing one is skipped with the reason")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"glib", "remote-viewer", "chromium"}))
+      ->capture_default_str();
+  vm->add_option("--size", vo.size, "The guest's screen (modes its VGA BIOS offers)")
+      ->check(CLI::IsMember({"1280x720", "1920x1080"}))
+      ->capture_default_str();
+  vm->add_option("--bpp", vo.bpp, "The guest's colour depth: 24 (QEMU 10 shares its converted surface as memory, QEMU 7.2 "
+                                  "sends pixels by value: both capture paths are measured) or 32 (pixels by value in both)")
+      ->check(CLI::IsMember({24, 32}))
+      ->capture_default_str();
+  vm->add_option("--workload", vo.workload, fmt::format("What the guest draws ({})", capture::workload_list()))->capture_default_str();
+  vm->add_option("--fps", vo.fps, "Frames per second the guest draws")->capture_default_str()->check(CLI::Range(1.0, 60.0));
+  vm->add_option("--seconds", vo.seconds, "Measured seconds per leg, after the warm-up")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 3600.0));
+  vm->add_option("--warmup", vo.warmup, "Seconds after a client showed the guest (first full picture, decoder start) left out")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 60.0));
+  vm->add_option("--spice-mode", vo.spice_mode, "vdistreamd's SPICE mode: qxl (spice-server compresses the damaged rectangles, "
+                                                "as QEMU's SPICE does) or stream (vdistream's H.264 through the stream device)")
+      ->check(CLI::IsMember({"qxl", "stream"}))
+      ->capture_default_str();
+  vm->add_option("--vdistreamd", vo.vdistreamd, "The vdistreamd to run (default: this build's, else one next to vdistream-bench, "
+                                                "else one on $PATH)")
+      ->type_name("PATH");
+  vm->add_option("--keys", vo.keys, "Key presses (A) per spice-glib leg, 300 ms apart, each timed to the guest's K line")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
+  vm->add_option("--connect-timeout", vo.connect_timeout, "Seconds a client may take to connect and show the guest")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 600.0));
+  vm->add_option("--boot-timeout", vo.boot_timeout, "Seconds the guest may take to boot (TCG)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1200.0));
+  add_common(vm, common);
+
+  std::string command;
+  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   CLI11_PARSE(app, argc, argv);
   core::set_log_level(core::LogLevel::Warn);
 
@@ -237,6 +302,26 @@ int main(int argc, char** argv) {
     header["options"] = {{"fps", wo.fps}, {"seconds", wo.seconds}, {"warmup_seconds", wo.warmup},
                          {"bitrate_kbps", wo.bitrate_kbps}, {"connect_timeout_s", wo.connect_timeout}};
     return finish(common, "webrtc", "vdistream-bench webrtc", header, runs, nlohmann::json::object());
+  }
+  if (*vm) {
+    if (!capture::parse_workload(vo.workload)) {
+      fmt::print(stderr, "vdistream-bench vm: unknown workload '{}' (known: {})\n", vo.workload, capture::workload_list());
+      return 1;
+    }
+    bench::Progress progress(uint64_t(bench::vm_bench_seconds(vo) * 1000));
+    auto result = bench::run_vm_bench(vo, progress);
+    progress.clear();
+    bench::print_vm_table(vo, result);
+    header["subcommand"] = "vm";
+    header["command"] = command;
+    header["load_average_end"] = bench::load_average();
+    header["options"] = {{"qemu", vo.qemu},       {"clients", vo.clients},       {"size", vo.size},
+                         {"bpp", vo.bpp},         {"workload", vo.workload},     {"fps", vo.fps},
+                         {"seconds", vo.seconds}, {"warmup_seconds", vo.warmup}, {"spice_mode", vo.spice_mode},
+                         {"keys", vo.keys}};
+    CommonOptions c = common;
+    c.plots = common.plots && std::any_of(result.runs.begin(), result.runs.end(), [](const auto& r) { return !r.frames.empty(); });
+    return finish(c, "vm", "vdistream-bench vm", header, result.runs, {{"vms", result.vms}});
   }
   return 0;
 }
