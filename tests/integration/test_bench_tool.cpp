@@ -251,3 +251,82 @@ TEST_CASE("vdistream-bench webrtc: headless Chromium presents the drawn frames i
   check_png(dir.file("webrtc-timeline.png"));
   check_png(dir.file("webrtc-bitrate.png"));
 }
+
+// The test guest under QEMU 10 (24 bpp: its surface shared as memory), served at once by QEMU's
+// own SPICE and by vdistreamd (SPICE QXL and WebRTC), one client at a time. Every frame a leg
+// reports must be a guest frame of that leg (its barcode among the guest's F lines in the
+// window), shown in order, at most once; no leg shows more frames than the guest drew; and
+// vdistreamd's own figures (capture, frames to SPICE, frames encoded) and the key presses are there.
+TEST_CASE("vdistream-bench vm: the test guest under QEMU 10 is shown by QEMU's SPICE and by vdistreamd's SPICE and WebRTC",
+          "[bench][vm]") {
+  REQUIRE(access("/usr/bin/chromium", X_OK) == 0);
+  REQUIRE(std::filesystem::exists("/opt/vdistream-test/qemu-10/usr/bin/qemu-system-x86_64"));  // ./scripts/install-deps.sh
+  test::TempDir dir;
+  const int keys = 3;
+  json report = run_bench({"vm", "--qemu", "10", "--size", "1280x720", "--seconds", "3", "--warmup", "1", "--clients",
+                           "glib,chromium", "--keys", std::to_string(keys)},
+                          dir, "vm");
+  REQUIRE(report["subcommand"] == "vm");
+  CHECK(report["machine"]["cores"].get<int>() > 0);
+  CHECK(report["machine"]["load_average_at_start"].size() == 3);
+  REQUIRE(report["vms"].size() == 1);
+  CHECK(report["vms"][0]["qemu"] == "qemu-10");
+  std::set<std::string> implementations;
+  size_t frames_total = 0;
+  for (const auto& run : report["runs"]) {
+    json shown = run;
+    shown["frames"] = json::array();  // the summary only, in a failure's message
+    INFO(shown.dump().substr(0, 3000));
+    const std::string impl = run["implementation"];
+    implementations.insert(impl);
+    const auto& c = run["counters"];
+    CHECK(run["error"] == "");
+    CHECK(run["workload"] == "window-drag@qemu-10");
+    CHECK(run["size"] == "1280x720");
+    CHECK(run["stages"] == json::array({"shown"}));
+    // The guest drew frames in the window; the client showed some of them, never more.
+    std::set<uint64_t> drawn;
+    for (const auto& v : c["guest_values"]) drawn.insert(v.get<uint64_t>());
+    REQUIRE(!drawn.empty());
+    CHECK(c["guest_frames_drawn"].get<size_t>() == drawn.size());
+    CHECK(run["frames_produced"].get<size_t>() == drawn.size());
+    CHECK(run["frames_out"].get<size_t>() > 0);
+    CHECK(run["frames_out"].get<size_t>() <= drawn.size());
+    CHECK(run["frames_out"] == run["barcodes_read"]);
+    CHECK(run["frames_out"] == c["frames_shown"]);
+    CHECK(c["out_of_order"] == 0);
+    CHECK(c["barcodes_not_drawn"] == 0);
+    CHECK(c["last_frame_shown"] == true);
+    uint64_t previous = 0;
+    for (const auto& f : run["frames"]) {
+      CHECK(f["barcode_read"] == f["sequence"]);
+      CHECK(f["barcode_sent"] == f["sequence"]);
+      CHECK(drawn.count(f["sequence"].get<uint64_t>()) == 1);
+      CHECK(f["sequence"].get<uint64_t>() > previous);
+      previous = f["sequence"].get<uint64_t>();
+      CHECK(f["end_ms"].size() == 1);
+      CHECK(f["t_s"].get<double>() >= 0);
+    }
+    frames_total += run["frames"].size();
+    // Both processes' CPU, and vdistreamd's capture of the VM (it captures during every leg).
+    CHECK(c["vdistreamd_cpu_percent"].is_number());
+    CHECK(c["qemu_cpu_percent"].is_number());
+    CHECK(c["capture"]["path"] == "shared-memory");
+    CHECK(c["capture"]["frames"].get<double>() > 0);
+    CHECK(c["capture"]["pixel_bytes_received"].get<double>() == 0);  // QEMU 10, 24 bpp: no pixels on the socket
+    if (c["client"] == "glib") {
+      CHECK(c["wire_bytes"].get<uint64_t>() > 0);
+      CHECK(c["keys_missed"].get<int>() + c["key_ms"].size() == keys);
+      CHECK(!c["key_ms"].empty());
+      for (const auto& ms : c["key_ms"]) CHECK(ms.get<double>() > 0);  // the K line came after the press
+    }
+    if (impl == "vdistream-qxl/glib") CHECK(c["spice_frames"].get<double>() > 0);
+    if (impl == "vdistream-webrtc/chromium") {
+      CHECK(c["frames_encoded"].get<double>() > 0);
+      CHECK(c["encoded_bytes"].get<double>() > 0);
+    }
+  }
+  CHECK(implementations == std::set<std::string>{"qemu-spice/glib", "vdistream-qxl/glib", "vdistream-webrtc/chromium"});
+  CHECK(csv_rows(dir.file("vm.csv")) == frames_total + 1);
+  check_png(dir.file("vm-cdf.png"));
+}
