@@ -20,6 +20,7 @@
 #include "core/clock.hpp"
 #include "core/keymap.hpp"
 #include "core/mapped_buffer.hpp"
+#include "fixtures/guest.hpp"
 #include "fixtures/spice_client.hpp"
 #include "tests/guest/guest_protocol.hpp"
 
@@ -30,9 +31,6 @@ using bench::Qemu;
 using capture::Barcode;
 
 namespace {
-
-// Boot under TCG takes ~6 s alone; a loaded CI machine (ASan builds beside it) takes longer.
-constexpr auto kBootLimit = 90s;
 
 // The latest frame a source delivered, and how many.
 class LatestFrame {
@@ -84,18 +82,6 @@ std::unique_ptr<capture::qemu::QemuSource> make_source(const GuestVm& vm, int64_
   return std::move(*source);
 }
 
-std::unique_ptr<GuestVm> boot(const bench::GuestVmOptions& options) {
-  if (auto ok = GuestVm::available(options.qemu, options.paths); !ok) FAIL(ok.error());
-  if (auto ok = GuestVm::guest_available(options.paths); !ok) FAIL(ok.error());
-  auto vm = GuestVm::start(options);
-  if (!vm) FAIL(vm.error());
-  auto ready = (*vm)->wait_ready(0, kBootLimit);
-  if (!ready) FAIL(ready.error());
-  CHECK(ready->width == options.width);
-  CHECK(ready->height == options.height);
-  CHECK(ready->bpp == options.bpp);
-  return std::move(*vm);
-}
 
 std::set<uint64_t> reported_values(const GuestVm& vm, int head) {
   std::set<uint64_t> values;
@@ -170,7 +156,7 @@ void check_guest(Qemu qemu, int bpp, bool peer_to_peer = false) {
   options.workload = "window-drag";
   options.fps = 30;
   if (qemu == Qemu::V10) options.trace = {"dbus_can_share_map"};  // once, at registration
-  auto vm = boot(options);
+  auto vm = test::boot_guest(options);
   auto source = make_source(*vm);
   LatestFrame seen;
   REQUIRE(source->start(seen.callbacks()).ok());
@@ -221,8 +207,8 @@ TEST_CASE("two heads of the test guest (VGA and secondary-vga) reach two QemuSou
   options.bpp = 24;  // head 0 (vesafb); head 1 (bochs) is 32 bpp
   options.workload = "window-drag";
   options.workload1 = "scrolling";
-  auto vm = boot(options);
-  auto second = vm->wait_ready(1, kBootLimit);
+  auto vm = test::boot_guest(options);
+  auto second = vm->wait_ready(1, test::kGuestBootLimit);
   if (!second) FAIL(second.error());
   CHECK(second->width == 1280);
   CHECK(second->height == 720);
@@ -241,7 +227,7 @@ TEST_CASE("the test guest on virtio-vga under QEMU 10 reaches a QemuSource with 
   bench::GuestVmOptions options;
   options.qemu = Qemu::V10;
   options.display = bench::GuestDisplay::VirtioVga;
-  auto vm = boot(options);
+  auto vm = test::boot_guest(options);
   auto source = make_source(*vm);
   LatestFrame seen;
   REQUIRE(source->start(seen.callbacks()).ok());
@@ -272,7 +258,7 @@ TEST_CASE("one guest is served by QEMU's own SPICE and by a QemuSource at the sa
   options.qemu = Qemu::Host72;
   options.qemu_spice = true;
   options.workload = "typing";
-  auto vm = boot(options);
+  auto vm = test::boot_guest(options);
   auto source = make_source(*vm);
   LatestFrame seen;
   REQUIRE(source->start(seen.callbacks()).ok());
@@ -294,7 +280,7 @@ TEST_CASE("one guest is served by QEMU's own SPICE and by a QemuSource at the sa
 TEST_CASE("the test guest comes back on the same bus after QEMU is killed, and the source follows it") {
   bench::GuestVmOptions options;
   options.qemu = Qemu::Host72;
-  auto vm = boot(options);
+  auto vm = test::boot_guest(options);
   auto source = make_source(*vm);
   LatestFrame seen;
   REQUIRE(source->start(seen.callbacks()).ok());
@@ -303,7 +289,7 @@ TEST_CASE("the test guest comes back on the same bus after QEMU is killed, and t
 
   vm->kill_qemu();
   REQUIRE(vm->restart_qemu().ok());
-  auto ready = vm->wait_ready(0, kBootLimit);
+  auto ready = vm->wait_ready(0, test::kGuestBootLimit);
   if (!ready) FAIL(ready.error());
   CHECK(vm->boot() == 1);
   // The source registers with the new QEMU; what it delivers from then on is the new boot's

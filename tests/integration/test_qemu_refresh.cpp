@@ -15,6 +15,7 @@
 #include "capture/synthetic/barcode.hpp"
 #include "core/clock.hpp"
 #include "core/mapped_buffer.hpp"
+#include "fixtures/guest.hpp"
 
 using namespace vdistream;
 using namespace std::chrono_literals;
@@ -63,31 +64,26 @@ void check_refreshes(bench::Qemu qemu, int bpp) {
   options.bpp = bpp;
   options.workload = "window-drag";
   options.fps = 30;
-  if (auto ok = bench::GuestVm::available(options.qemu, options.paths); !ok) FAIL(ok.error());
-  if (auto ok = bench::GuestVm::guest_available(options.paths); !ok) FAIL(ok.error());
-  auto vm = bench::GuestVm::start(options);
-  if (!vm) FAIL(vm.error());
-  auto ready = (*vm)->wait_ready(0, 90s);
-  if (!ready) FAIL(ready.error());
+  auto vm = test::boot_guest(options);
 
   capture::qemu::QemuSourceConfig config;
-  config.target = (*vm)->display_target();
+  config.target = vm->display_target();
   config.name = "refresh";
   auto source = capture::qemu::QemuSource::create(config);
   REQUIRE(source.ok());
   FrameLog log;
   REQUIRE((*source)->start(log.callbacks()).ok());
   // Past the boot's mode switch and the first whole pictures.
-  REQUIRE((*vm)->wait_frame_after(0, core::monotonic_now_ns() + 3'000'000'000, 20s));
+  REQUIRE(vm->wait_frame_after(0, core::monotonic_now_ns() + 3'000'000'000, 20s));
   const capture::qemu::ListenerStats before = (*source)->listener_stats();
   const int64_t t0 = core::monotonic_now_ns();
-  REQUIRE((*vm)->wait_frame_after(0, t0 + 8'000'000'000, 30s));
+  REQUIRE(vm->wait_frame_after(0, t0 + 8'000'000'000, 30s));
   const int64_t t1 = core::monotonic_now_ns();
   const capture::qemu::ListenerStats after = (*source)->listener_stats();
   (*source)->stop();
 
   uint64_t drawn = 0, frames = 0, unread = 0;
-  for (const auto& f : (*vm)->frames())
+  for (const auto& f : vm->frames())
     if (f.arrival_ns >= t0 && f.arrival_ns < t1) ++drawn;
   std::optional<uint32_t> last;
   int64_t last_ns = 0;

@@ -8,6 +8,7 @@
 
 #include "benchmarks/guest_vm.hpp"
 #include "core/clock.hpp"
+#include "fixtures/guest.hpp"
 #include "fixtures/spice_client.hpp"
 #include "test_service_fixture.hpp"
 
@@ -16,17 +17,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::unique_ptr<bench::GuestVm> boot(const bench::GuestVmOptions& options) {
-  if (auto ok = bench::GuestVm::available(options.qemu, options.paths); !ok) FAIL(ok.error());
-  if (auto ok = bench::GuestVm::guest_available(options.paths); !ok) FAIL(ok.error());
-  auto vm = bench::GuestVm::start(options);
-  if (!vm) FAIL(vm.error());
-  for (int head = 0; head < options.heads; ++head) {
-    auto ready = (*vm)->wait_ready(head, 90s);
-    if (!ready) FAIL(ready.error());
-  }
-  return std::move(*vm);
-}
 
 std::string vm_desktop(const std::string& name, const std::string& source, const std::string& socket) {
   return "[[desktop]]\nname = \"" + name + "\"\nsource = \"" + source + "\"\nspice = \"unix:" + socket +
@@ -49,7 +39,7 @@ TEST_CASE("a two-head VM is two desktops: each console's picture reaches its own
   options.heads = 2;
   options.workload = "window-drag";  // head 0: its barcode counts frames
   options.workload1 = "idle";        // head 1: drawn once, its barcode stays 0
-  auto vm = boot(options);           // declared first: destroyed after the service
+  auto vm = test::boot_guest(options);           // declared first: destroyed after the service
   test::Service s;
   s.start(test::http_section(s.port) + vm_desktop("head0", vm->spec() + "#console=0", s.dir.file("head0.sock")) +
           vm_desktop("head1", vm->spec() + "#console=1", s.dir.file("head1.sock")));
@@ -98,7 +88,7 @@ TEST_CASE("a VM killed and started again under a connected SPICE client comes ba
   bench::GuestVmOptions options;
   options.qemu = bench::Qemu::Host72;
   options.workload = "window-drag";
-  auto vm = boot(options);
+  auto vm = test::boot_guest(options);
   test::Service s;
   s.start(test::http_section(s.port) + vm_desktop("vm", vm->spec(), s.dir.file("vm.sock")));
   REQUIRE_LOGGED(s, test::eventually([&] { return test::captured(test::desktops(s.port), "vm") > 0; }, 60s));
