@@ -55,26 +55,38 @@ class GlibClient final : public VmClient {
 };
 
 // Waits for the barcode, then for the picture to advance: a client that shows one frozen
-// picture is not ready.
+// picture is not ready. The guest's key-echo strip right below the frame's barcode is a barcode
+// too, and a still one: when a screenshot caught the frame's barcode mid-draw, the search finds
+// the strip instead, so a located barcode that does not advance is searched for again.
 class RemoteViewerClient final : public VmClient {
  public:
-  explicit RemoteViewerClient(const X11Viewer::Options& options) : options_(options) {}
+  RemoteViewerClient(const X11Viewer::Options& options, std::string screenshot_path)
+      : options_(options), screenshot_path_(std::move(screenshot_path)) {}
 
   core::Status ready(std::chrono::milliseconds limit) override {
     const int64_t deadline = deadline_after(limit);
     auto viewer = X11Viewer::launch(options_);
     if (!viewer) return core::Error{viewer.error()};
     viewer_ = std::move(*viewer);
-    if (core::Status s = viewer_->locate(limit, nullptr); !s) return s;
-    viewer_->start_polling();
-    constexpr size_t kAdvanced = 3;  // distinct barcodes on the screen
-    while (viewer_->barcodes().size() < kAdvanced) {
-      if (core::monotonic_now_ns() > deadline)
-        return core::Error{fmt::format("remote-viewer showed the guest but its picture did not advance ({} barcodes seen):\n{}",
-                                       viewer_->barcodes().size(), viewer_->log_tail())};
-      std::this_thread::sleep_for(50ms);
+    constexpr size_t kAdvanced = 3;                   // new barcodes on the screen
+    constexpr int64_t kAdvanceLimitNs = 2'000'000'000;  // before searching again
+    for (;;) {
+      const auto left = std::chrono::milliseconds(std::max<int64_t>(1, (deadline - core::monotonic_now_ns()) / 1'000'000));
+      if (core::Status s = viewer_->locate(left, nullptr); !s) return failed(s.error());
+      const size_t before = viewer_->barcodes().size();
+      viewer_->start_polling();
+      const int64_t check_until = std::min(deadline, core::monotonic_now_ns() + kAdvanceLimitNs);
+      while (viewer_->barcodes().size() < before + kAdvanced && core::monotonic_now_ns() < check_until)
+        std::this_thread::sleep_for(50ms);
+      if (viewer_->barcodes().size() >= before + kAdvanced) return {};
+      viewer_->stop_polling();
+      if (core::monotonic_now_ns() >= deadline)
+        return failed(fmt::format("remote-viewer showed a barcode at {},{} but its picture did not advance ({} barcodes seen "
+                                  "after {} searches):\n{}",
+                                  viewer_->barcode_x(), viewer_->barcode_y(), viewer_->barcodes().size() - before,
+                                  searches_ + 1, viewer_->log_tail()));
+      ++searches_;
     }
-    return {};
   }
   std::vector<Sighting> sightings() override {
     std::vector<Sighting> out;
@@ -90,13 +102,26 @@ class RemoteViewerClient final : public VmClient {
     counters["poll_grab_ms"] = {{"p50", poll.grab_ms.p50}, {"p99", poll.grab_ms.p99}, {"max", poll.grab_ms.max}};
     counters["barcode_on_screen"] = {viewer_->barcode_x(), viewer_->barcode_y()};
     counters["viewer_window"] = viewer_->window_size();
+    counters["barcode_searches_again"] = searches_;
     if (!poll.error.empty()) return core::Error{"polling remote-viewer's screen stopped: " + poll.error};
     return {};
   }
 
  private:
+  // The error, with a screenshot of what remote-viewer showed when there is a place for one.
+  core::Status failed(std::string why) {
+    if (viewer_ && !screenshot_path_.empty()) {
+      viewer_->stop_polling();  // Xlib calls from one thread at a time
+      const core::Status saved = viewer_->save_screenshot(screenshot_path_);
+      why += saved ? "\n(screenshot: " + screenshot_path_ + ")" : "\n(no screenshot: " + saved.error() + ")";
+    }
+    return core::Error{why};
+  }
+
   X11Viewer::Options options_;
+  std::string screenshot_path_;
   std::unique_ptr<X11Viewer> viewer_;
+  int searches_ = 0;
 };
 
 // The page reports {barcode, receiveTime, presentationTime} of each frame whose barcode changed;
@@ -178,8 +203,8 @@ std::unique_ptr<VmClient> make_glib_client(const std::string& unix_path, const s
   return std::make_unique<GlibClient>(unix_path, password);
 }
 
-std::unique_ptr<VmClient> make_remote_viewer_client(const X11Viewer::Options& options) {
-  return std::make_unique<RemoteViewerClient>(options);
+std::unique_ptr<VmClient> make_remote_viewer_client(const X11Viewer::Options& options, const std::string& screenshot_path) {
+  return std::make_unique<RemoteViewerClient>(options, screenshot_path);
 }
 
 std::unique_ptr<VmClient> make_chromium_client(const std::string& page_url, HttpClient& api, const std::string& desktop) {

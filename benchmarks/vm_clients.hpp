@@ -47,7 +47,8 @@ class VmClient {
 };
 
 std::unique_ptr<VmClient> make_glib_client(const std::string& unix_path, const std::string& password);
-std::unique_ptr<VmClient> make_remote_viewer_client(const X11Viewer::Options& options);
+// `screenshot_path`: where the screen goes (PPM) when remote-viewer does not show the guest; empty: nowhere.
+std::unique_ptr<VmClient> make_remote_viewer_client(const X11Viewer::Options& options, const std::string& screenshot_path);
 // `api` is vdistreamd's control API (used from the calling thread only), `desktop` the desktop's name.
 std::unique_ptr<VmClient> make_chromium_client(const std::string& page_url, HttpClient& api, const std::string& desktop);
 

@@ -411,6 +411,23 @@ std::vector<X11Viewer::Seen> X11Viewer::barcodes() const {
   return impl_->seen;
 }
 
+core::Status X11Viewer::save_screenshot(const std::string& path) {
+  Impl& s = *impl_;
+  if (!s.display || s.x_failed) return core::Error{"no connection to Xvfb"};
+  ImagePtr shot(XGetImage(s.display.get(), s.root, 0, 0, unsigned(s.screen_width), unsigned(s.screen_height), AllPlanes, ZPixmap));
+  if (!shot || shot->bits_per_pixel != 32) return core::Error{"XGetImage of the screen failed"};
+  std::string ppm = fmt::format("P6\n{} {}\n255\n", shot->width, shot->height);
+  ppm.reserve(ppm.size() + size_t(shot->width) * size_t(shot->height) * 3);
+  for (int y = 0; y < shot->height; ++y) {
+    const auto* row = reinterpret_cast<const uint8_t*>(shot->data) + size_t(y) * size_t(shot->bytes_per_line);
+    for (int x = 0; x < shot->width; ++x) ppm.append({char(row[x * 4 + 2]), char(row[x * 4 + 1]), char(row[x * 4])});
+  }
+  std::ofstream f(path, std::ios::binary);
+  f.write(ppm.data(), std::streamsize(ppm.size()));
+  if (!f) return core::Error{fmt::format("cannot write {}", path)};
+  return {};
+}
+
 std::string X11Viewer::log_tail(size_t max_bytes) const {
   const std::string viewer = file_tail(impl_->dir.file("remote-viewer.log"), max_bytes);
   const std::string xvfb = file_tail(impl_->dir.file("xvfb.log"), max_bytes / 2);

@@ -76,6 +76,8 @@ class X11Viewer {
   const std::string& window_size() const { return window_size_; }
   // The last lines remote-viewer and Xvfb wrote, for an error message.
   std::string log_tail(size_t max_bytes = 1500) const;
+  // The whole screen as a binary PPM (P6) file, to see what remote-viewer showed.
+  core::Status save_screenshot(const std::string& path);
 
   struct Impl;
 
