@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <filesystem>
 
 #include "benchmarks/chromium_viewer.hpp"
 #include "benchmarks/encode_bench.hpp"
@@ -240,6 +241,12 @@ int main(int argc, char** argv) {
   vm->add_option("--keys", vo.keys, "Key presses (A) per spice-glib leg, 300 ms apart, each timed to the guest's K line")
       ->capture_default_str()
       ->check(CLI::Range(0, 100));
+  vm->add_option("--rounds", vo.rounds,
+                 "Run every leg this many times, round after round (qemu-spice, vdistream, qemu-spice, ... per client), "
+                 "each a Run in the JSON, pooled in the table: the phase of the guest's frames against QEMU's ~30 ms "
+                 "refresh drifts over seconds and moves a single leg's p50 by up to a refresh")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   vm->add_option("--connect-timeout", vo.connect_timeout, "Seconds a client may take to connect and show the guest")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 600.0));
@@ -308,6 +315,8 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "vdistream-bench vm: unknown workload '{}' (known: {})\n", vo.workload, capture::workload_list());
       return 1;
     }
+    vo.screenshot_dir = common.out;
+    if (std::error_code ec; !std::filesystem::create_directories(vo.screenshot_dir, ec) && ec) vo.screenshot_dir.clear();
     bench::Progress progress(uint64_t(bench::vm_bench_seconds(vo) * 1000));
     auto result = bench::run_vm_bench(vo, progress);
     progress.clear();
@@ -318,7 +327,7 @@ int main(int argc, char** argv) {
     header["options"] = {{"qemu", vo.qemu},       {"clients", vo.clients},       {"size", vo.size},
                          {"bpp", vo.bpp},         {"workload", vo.workload},     {"fps", vo.fps},
                          {"seconds", vo.seconds}, {"warmup_seconds", vo.warmup}, {"spice_mode", vo.spice_mode},
-                         {"keys", vo.keys}};
+                         {"keys", vo.keys},       {"rounds", vo.rounds}};
     CommonOptions c = common;
     c.plots = common.plots && std::any_of(result.runs.begin(), result.runs.end(), [](const auto& r) { return !r.frames.empty(); });
     return finish(c, "vm", "vdistream-bench vm", header, result.runs, {{"vms", result.vms}});

@@ -29,8 +29,10 @@ struct VmBenchOptions {
   std::string spice_mode = "qxl";  // vdistreamd's SPICE mode
   std::string vdistreamd;          // its path; empty: VdistreamdChild::default_binary()
   int keys = 5;                    // key presses per spice-glib leg
+  int rounds = 1;                  // every leg this many times, one round after the other; pooled in the table
   double connect_timeout = 30;     // s for a client to show the guest
   double boot_timeout = 120;       // s for the guest to report READY
+  std::string screenshot_dir;      // a failing remote-viewer leg's screen goes here (PPM); empty: nowhere
 };
 
 // The legs of one client: (leg name, server) in the order they run.
@@ -42,12 +44,13 @@ struct VmLeg {
 std::vector<VmLeg> vm_legs(const VmBenchOptions& o);
 
 struct VmBenchResult {
-  std::vector<Run> runs;                        // one per leg and QEMU (an error run for what did not run)
+  std::vector<Run> runs;                        // one per leg, round and QEMU (an error run for what did not run)
   nlohmann::json vms = nlohmann::json::array();  // per QEMU: boot time, vdistreamd's encoder and capture path, ...
 };
 
 double vm_bench_seconds(const VmBenchOptions& o);
 VmBenchResult run_vm_bench(const VmBenchOptions& o, Progress& progress);
+// A table per QEMU, each leg's rounds pooled, with vdistream / QEMU SPICE ratios per client (vm_table.cpp).
 void print_vm_table(const VmBenchOptions& o, const VmBenchResult& result);
 
 }  // namespace vdistream::bench

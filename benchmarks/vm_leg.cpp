@@ -134,6 +134,9 @@ void service_counters(const VmBenchOptions& o, const Snapshot& a, const Snapshot
   const auto to_spice = api_delta(a, b, "spice", o.spice_mode == "stream" ? "stream_access_units" : "frames");
   counters["spice_frames"] = or_null(to_spice);
   counters["spice_frames_per_guest_frame"] = ratio(to_spice, drawn);
+  const auto drawables = api_delta(a, b, "spice", "drawables");
+  counters["spice_drawables"] = or_null(drawables);
+  counters["spice_drawables_per_frame"] = to_spice ? ratio(drawables, *to_spice) : json(nullptr);
   const auto encoded = api_delta(a, b, "frames", "encoded");
   const auto bytes_out = api_delta(a, b, "frames", "bytes_out");
   counters["frames_encoded"] = or_null(encoded);
