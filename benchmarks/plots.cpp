@@ -106,9 +106,13 @@ std::optional<std::string> draw_plots(const std::string& out_dir, const std::str
        << extra;
     for (const auto& [panel, series] : panels) {
       gp << "set title " << quoted(panel) << "\nplot ";
-      for (size_t i = 0; i < series.size(); ++i)
+      std::vector<std::string> titled;  // repeated runs of an implementation (vm --rounds) share its entry in the key
+      for (size_t i = 0; i < series.size(); ++i) {
+        const bool repeat = std::find(titled.begin(), titled.end(), series[i].label) != titled.end();
+        if (!repeat) titled.push_back(series[i].label);
         gp << (i ? ", \\\n     " : "") << quoted(file_of(series[i])) << " using 1:2 with " << style << " lc " << series[i].colour
-           << " title " << quoted(series[i].label);
+           << (repeat ? std::string(" notitle") : " title " + quoted(series[i].label));
+      }
       gp << "\n";
     }
     gp << "unset multiplot\nunset logscale\nunset yrange\n";
