@@ -179,18 +179,6 @@ std::string resolve(const std::string& file, const std::string& config_path) {
   return (std::filesystem::path(config_path).parent_path() / file).lexically_normal().string();
 }
 
-// A token file: the token on its first line, at least 16 characters.
-core::Result<std::string> read_token_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return core::Error{fmt::format("cannot read the token file {}", path)};
-  std::string token;
-  std::getline(in, token);
-  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
-  if (token.size() < 16)
-    return core::Error{fmt::format("the token in {} is {} characters; use at least 16 (e.g. openssl rand -hex 16)", path,
-                                   token.size())};
-  return token;
-}
 
 bool valid_name(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
@@ -382,7 +370,8 @@ std::string DesktopConfig::fingerprint() const {
     << spice_listen << ' ' << spice_mode << ' ' << spice_ticket_file << ' ' << spice_no_auth << ' ' << spice_tls_dir
     << ' ' << spice_lossy << '\n';
   if (spice && spice->ticket) s << std::hash<std::string>{}(spice->ticket->password) << ' ' << spice->ticket->lifetime_seconds;
-  s << '\n' << webrtc << ' ' << webrtc_token_file << ' ' << std::hash<std::string>{}(webrtc_token) << '\n' << record;
+  s << '\n' << webrtc << ' ' << webrtc_token_file << ' ' << std::hash<std::string>{}(webrtc_token) << '\n' << record
+    << ' ' << max_frames;
   return s.str();
 }
 
@@ -492,6 +481,18 @@ std::string config_help() {
               (or spice_no_auth = true), spice_tls_dir = "...", spice_lossy = false, webrtc = true,
               webrtc_token_file = "...", record = "file.mp4", and any [defaults] key
 Relative file names are relative to the configuration file's directory.)";
+}
+
+core::Result<std::string> read_token_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return core::Error{fmt::format("cannot read the token file {}", path)};
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.size() < 16)
+    return core::Error{fmt::format("the token in {} is {} characters; use at least 16 (e.g. openssl rand -hex 16)", path,
+                                   token.size())};
+  return token;
 }
 
 }  // namespace vdistream::service

@@ -56,6 +56,8 @@ struct DesktopConfig {
   std::string webrtc_token;
   // Record the encoded stream to a file (.h264/.mp4/.mkv).
   std::string record;
+  // The command line's --frames: the desktop takes no frames after this many (0: no limit).
+  uint64_t max_frames = 0;
 
   // Everything that, when it changes, needs the desktop restarted: the keys, and the contents of
   // the files they name (a new ticket restarts the desktop's SPICE server).
@@ -92,6 +94,9 @@ struct ConfigParse {
 // `path` names the text in messages and resolves relative file names (ticket, token files).
 ConfigParse parse_config(const std::string& text, const std::string& path);
 ConfigParse load_config(const std::string& path);
+
+// A token file: the token on its first line, at least 16 characters.
+core::Result<std::string> read_token_file(const std::string& path);
 
 // What the config file's keys are, for --help and the docs.
 std::string config_help();

@@ -20,6 +20,7 @@ struct DesktopSession::Parts {
   std::shared_ptr<transport::WebRtcDesktop> webrtc;  // under spice_mutex too
   core::CursorPosition cursor;  // source thread only
   std::atomic<bool> spice_warned{false};
+  std::atomic<uint64_t> frames_taken{0};  // for config.max_frames
   uint64_t spice_restarts = 0;
 };
 
@@ -148,6 +149,7 @@ core::Result<std::unique_ptr<DesktopSession::Parts>> DesktopSession::build() {
   capture::SourceCallbacks callbacks;
   const bool qxl = p->spice && !p->spice->stream_sink();
   callbacks.on_frame = [this, p, qxl](core::Frame frame) {
+    if (config_.max_frames && p->frames_taken.fetch_add(1) >= config_.max_frames) return;
     if (qxl) {
       std::lock_guard lock(p->spice_mutex);
       if (p->spice)
@@ -195,8 +197,15 @@ void DesktopSession::teardown(std::unique_ptr<Parts> p) {
   }
   p->pipeline->wait_idle(std::chrono::seconds(2));
   p->pipeline->stop();
+  DesktopStatus last;
   if (p->recorder)
-    if (core::Status s = p->recorder->close(); !s) log_.error("{}", s.error());
+    if (core::Status s = p->recorder->close(); !s) {
+      log_.error("{}", s.error());
+      last.record_error = s.error();
+    }
+  fill_parts_status(last, *p);
+  std::lock_guard lock(mutex_);
+  last_parts_status_ = std::move(last);
 }
 
 void DesktopSession::sample_rates() {
@@ -223,6 +232,29 @@ void DesktopSession::sample_rates() {
   last_sample_ = now;
 }
 
+void DesktopSession::fill_parts_status(DesktopStatus& s, Parts& p) const {
+  s.source = p.source->describe();
+  const auto& choice = p.pipeline->encoder_choice();
+  s.encoder = p.pipeline->encoder_name();
+  s.encoder_why = choice.why;
+  s.encoder_outcomes = choice.outcomes;
+  s.bitrate_target_bps = config_.encode.bitrate_kbps * 1000;
+  s.pipeline = p.pipeline->stats();
+  s.capture = p.source->capture_stats();
+  if (p.recorder) s.recorded_frames = p.recorder->frames_written();
+  std::lock_guard spice_lock(p.spice_mutex);
+  if (p.spice) {
+    s.spice_qxl = p.spice->stats();
+    s.spice_stream = p.spice->stream_stats();
+    s.viewers += uint32_t(std::max(0, p.spice->clients()));  // either mode
+  }
+  if (p.webrtc) {
+    const auto webrtc = p.webrtc->stats();
+    s.viewers += uint32_t(webrtc.viewers);
+    s.webrtc_stats_json = transport::stats_json(webrtc);
+  }
+}
+
 DesktopStatus DesktopSession::status() const {
   DesktopStatus s;
   s.name = config_.name;
@@ -241,26 +273,23 @@ DesktopStatus DesktopSession::status() const {
   s.fps_out = fps_out_;
   s.bitrate_bps = bitrate_bps_;
   s.streaming = streaming_ && s.connected;
-  if (!parts_) return s;
-  s.source = parts_->source->describe();
-  const auto& choice = parts_->pipeline->encoder_choice();
-  s.encoder = parts_->pipeline->encoder_name();
-  s.encoder_why = choice.why;
-  s.encoder_outcomes = choice.outcomes;
-  s.bitrate_target_bps = config_.encode.bitrate_kbps * 1000;
-  s.pipeline = parts_->pipeline->stats();
-  s.capture = parts_->source->capture_stats();
-  std::lock_guard spice_lock(parts_->spice_mutex);
-  if (parts_->spice) {
-    s.spice_qxl = parts_->spice->stats();
-    s.spice_stream = parts_->spice->stream_stats();
-    s.viewers += uint32_t(std::max(0, parts_->spice->clients()));  // either mode
+  if (!parts_) {
+    if (!last_parts_status_) return s;
+    const DesktopStatus& l = *last_parts_status_;  // stopped: what it was when it stopped
+    s.source = l.source;
+    s.encoder = l.encoder;
+    s.encoder_why = l.encoder_why;
+    s.encoder_outcomes = l.encoder_outcomes;
+    s.bitrate_target_bps = l.bitrate_target_bps;
+    s.pipeline = l.pipeline;
+    s.capture = l.capture;
+    s.spice_qxl = l.spice_qxl;
+    s.spice_stream = l.spice_stream;
+    s.recorded_frames = l.recorded_frames;
+    s.record_error = l.record_error;
+    return s;
   }
-  if (parts_->webrtc) {
-    const auto webrtc = parts_->webrtc->stats();
-    s.viewers += uint32_t(webrtc.viewers);
-    s.webrtc_stats_json = transport::stats_json(webrtc);
-  }
+  fill_parts_status(s, *parts_);
   s.viewers += uint32_t(external_sinks_.size());
   return s;
 }

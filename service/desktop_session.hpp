@@ -13,6 +13,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -82,6 +83,8 @@ class DesktopSession {
   void supervise();
   core::Result<std::unique_ptr<Parts>> build();
   void teardown(std::unique_ptr<Parts> parts);
+  // The figures of a built desktop (its source, encoder, pipeline, SPICE and WebRTC).
+  void fill_parts_status(DesktopStatus& s, Parts& p) const;
   void sample_rates();
   void set_state(SessionState state, const std::string& reason);
   core::Status start_webrtc(Parts& p);
@@ -100,6 +103,7 @@ class DesktopSession {
 
   mutable std::mutex mutex_;  // parts_ pointer, state, rates, external sinks
   std::unique_ptr<Parts> parts_;
+  std::optional<DesktopStatus> last_parts_status_;  // of the last parts torn down
   SessionState state_ = SessionState::Starting;
   std::string state_reason_ = "starting";
   std::vector<std::shared_ptr<core::EncodedSink>> external_sinks_;

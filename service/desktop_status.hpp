@@ -58,6 +58,8 @@ struct DesktopStatus {
   bool webrtc = false;
   std::string webrtc_stats_json;  // transport::stats_json of its viewers ("" when WebRTC is off)
   std::string record;  // file being recorded, "" when none
+  uint64_t recorded_frames = 0;  // access units written to it so far
+  std::string record_error;      // why closing it failed, once the desktop stopped
 };
 
 }  // namespace vdistream::service

@@ -1,36 +1,31 @@
-// vdistreamd: streams virtual desktops. This version runs one desktop from the command line and
-// records it; SPICE and WebRTC serving, QEMU sources and the configuration file come next.
+// vdistreamd: streams virtual desktops. Every desktop runs in the service's Host, whether it comes
+// from a configuration file (--config) or from the command line (--source, --demo: a service of
+// one desktop named "default"), with the same supervision, control API and metrics.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <atomic>
-#include <csignal>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <thread>
+#include <unistd.h>
 
-#include "capture/source.hpp"
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
 #include "core/clock.hpp"
 #include "core/log.hpp"
-#include "encode/file_sink.hpp"
-#include "encode/pipeline.hpp"
 #include "encode/probe.hpp"
 #include "service/config.hpp"
+#include "service/host.hpp"
 #include "service/service_runner.hpp"
 #include "service/source_factory.hpp"
-#include "service/spice_wiring.hpp"
 #include "service/stats_report.hpp"
 #include "spice/spice_desktop.hpp"
 #include "transport/http_server.hpp"
-#include "transport/webrtc_desktop.hpp"
 
 using namespace vdistream;
 
 namespace {
 
-std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop = true; }
 
 constexpr const char* kDemoSource = "synthetic:window-drag@1280x720@30";
 constexpr uint64_t kDemoFrames = 300;
@@ -62,95 +57,6 @@ struct Options {
   WebRtcOptions webrtc;
 };
 
-// The SPICE server of the desktop, when --spice (or --demo) asks for one. --demo without a
-// ticket file makes up a password and prints the command that connects with it.
-core::Result<std::unique_ptr<spice::SpiceDesktop>> make_spice(const Options& o, core::InputSink* input,
-                                                             core::KeyframeRequester* keyframes) {
-  spice::SpiceOptions options = o.spice;
-  std::string demo_password;
-  if (o.demo && options.ticket_file.empty() && !options.no_auth) {
-    demo_password = spice::generate_password();
-    options.no_auth = true;  // replaced by the made-up ticket below
-  }
-  auto config = spice::spice_config_from_options(options, "default");
-  if (!config) return core::Error{config.error()};
-  if (!demo_password.empty()) {
-    config->no_auth = false;
-    config->ticket = spice::Ticket{demo_password, 0};
-  }
-  auto desktop = spice::SpiceDesktop::create(*config, input, keyframes);
-  if (!desktop) return core::Error{desktop.error()};
-  if (!demo_password.empty())
-    std::printf("Connect with:\n  %s\n", (*desktop)->viewer_command(demo_password).c_str());
-  else
-    std::printf("Connect with:\n  %s   (%s%s)\n", (*desktop)->viewer_command("").c_str(),
-                o.spice.no_auth ? "no password: --no-auth" : "the password is in ", o.spice.ticket_file.c_str());
-  std::fflush(stdout);
-  return desktop;
-}
-
-// The HTTP server and the desktop's WebRTC endpoint, when --http (or --demo) asks for them. The
-// token comes from --token-file, or is made up and printed with the URL; --no-auth drops it.
-struct WebRtcServing {
-  std::unique_ptr<transport::HttpServer> server;  // declared first: outlives the desktop
-  std::shared_ptr<transport::WebRtcDesktop> desktop;
-};
-
-core::Result<WebRtcServing> make_webrtc(const Options& o, const encode::EncoderConfig& encoder,
-                                        encode::DesktopPipeline& pipeline, core::InputSink* input) {
-  auto http = transport::parse_http_address(o.webrtc.http);
-  if (!http) return core::Error{http.error()};
-  http->tls_cert_file = o.webrtc.tls_cert;
-  http->tls_key_file = o.webrtc.tls_key;
-  transport::WebRtcDesktopConfig config;
-  if (!o.spice.no_auth) {
-    if (o.webrtc.token_file.empty()) {
-      config.token = transport::generate_token();
-    } else {
-      std::ifstream file(o.webrtc.token_file);
-      std::getline(file, config.token);
-      while (!config.token.empty() && std::isspace(static_cast<unsigned char>(config.token.back()))) config.token.pop_back();
-      if (config.token.size() < 16)
-        return core::Error{"token file " + o.webrtc.token_file + ": the first line must hold a token of 16 characters or more"};
-    }
-  }
-  // The encoder follows the slowest viewer, between an eighth of --bitrate and --bitrate.
-  config.rate.max_bps = config.rate.start_bps = encoder.bitrate_bps;
-  config.rate.min_bps = std::max<uint32_t>(300'000, encoder.bitrate_bps / 8);
-  config.barcode_is_sequence = o.source.starts_with("synthetic:");
-  WebRtcServing serving;
-  auto server = transport::HttpServer::create(*http);
-  if (!server) return core::Error{server.error()};
-  serving.server = std::move(*server);
-  transport::WebRtcDesktopHooks hooks;
-  hooks.keyframes = &pipeline;
-  hooks.input = input;
-  hooks.set_bitrate = [&pipeline](uint32_t bps) { pipeline.set_bitrate(bps); };
-  auto weak = std::make_shared<std::weak_ptr<transport::WebRtcDesktop>>();
-  hooks.set_active = [&pipeline, weak](bool active) {  // the encoder runs only while someone watches
-    if (auto desktop = weak->lock()) active ? pipeline.add_sink(desktop) : pipeline.remove_sink(desktop);
-  };
-  auto desktop = transport::WebRtcDesktop::create(*serving.server, config, std::move(hooks));
-  if (!desktop) return core::Error{desktop.error()};
-  serving.desktop = *desktop;
-  *weak = serving.desktop;
-  std::printf("Open in a browser:\n  %s%s\n", serving.desktop->url(serving.server->base_url()).c_str(),
-              o.spice.no_auth ? "   (no token: --no-auth)" : "");
-  std::fflush(stdout);
-  return serving;
-}
-
-void add_webrtc_cursor(capture::SourceCallbacks& callbacks, transport::WebRtcDesktop& desktop) {
-  callbacks.on_cursor_shape = [&desktop, next = callbacks.on_cursor_shape](const core::CursorShape& shape) {
-    if (next) next(shape);
-    desktop.set_cursor(shape);
-  };
-  callbacks.on_cursor_position = [&desktop, next = callbacks.on_cursor_position](const core::CursorPosition& at) {
-    if (next) next(at);
-    desktop.move_cursor(at);
-  };
-}
-
 int run_probe(const Options& o, const encode::EncoderConfig& config) {
   auto registry = encode::EncoderRegistry::builtin();
   auto outcomes = registry.probe(config, o.encoders);
@@ -161,130 +67,133 @@ int run_probe(const Options& o, const encode::EncoderConfig& config) {
   return choice ? 0 : 1;
 }
 
-// QXL mode takes frames before encoding; a refused frame is logged once, not per frame.
-void spice_on_frame(spice::SpiceDesktop& desktop, const core::Frame& frame) {
-  static std::atomic<bool> warned{false};
-  if (core::Status s = desktop.on_frame(frame); !s && !warned.exchange(true))
-    core::Logger("default").warn("SPICE: {}", s.error());
-}
-
-void add_spice_cursor(capture::SourceCallbacks& callbacks, spice::SpiceDesktop& desktop) {
-  auto position = std::make_shared<core::CursorPosition>();  // source thread only
-  callbacks.on_cursor_shape = [&desktop, position](const core::CursorShape& shape) { desktop.set_cursor(shape, *position); };
-  callbacks.on_cursor_position = [&desktop, position](const core::CursorPosition& at) {
-    *position = at;
-    desktop.move_cursor(at);
-  };
-}
-
-// One desktop from the command line: the source's frames go to SPICE's QXL mode as they are
-// (no encoder) and, for --record or SPICE stream mode, through the encode pipeline.
-int run_desktop(const Options& o, encode::EncoderConfig encoder_config) {
-  core::Logger log("default");
-  auto source = service::make_source(o.source);
-  if (!source) {
-    log.error("{}", source.error());
-    return 2;
-  }
-  if ((*source)->frame_rate() > 0) encoder_config.fps = (*source)->frame_rate();
-  if (o.record.empty() && o.spice.address.empty() && o.webrtc.http.empty()) {
-    log.error("nothing to do: give --record FILE, --spice ADDRESS:PORT and/or --http ADDRESS:PORT");
-    return 2;
-  }
-  const bool spice_stream = !o.spice.address.empty() && o.spice.mode == "stream";
-
-  std::shared_ptr<encode::FileSink> recorder;
+// The desktop of --source (or --demo) as a one-desktop service configuration, run by the same
+// Host as --config: the same supervision, control API and metrics. `spice_password` is the one
+// made up for --demo (to print), or empty.
+core::Result<service::ServiceConfig> command_line_config(const Options& o, std::string& spice_password) {
+  if (auto source = service::make_source(o.source); !source) return core::Error{source.error()};
+  if (o.record.empty() && o.spice.address.empty() && o.webrtc.http.empty())
+    return core::Error{"nothing to do: give --record FILE, --spice ADDRESS:PORT and/or --http ADDRESS:PORT"};
   if (!o.record.empty()) {
-    auto opened = encode::FileSink::open(o.record, "default");
-    if (!opened) {
-      log.error("{}", opened.error());
-      return 2;
-    }
-    recorder = *opened;
+    const std::filesystem::path dir = std::filesystem::absolute(o.record).parent_path();
+    if (access(dir.c_str(), W_OK) != 0)
+      return core::Error{fmt::format("cannot create {}: {} ({})", o.record, dir.string(), std::strerror(errno))};
   }
-  std::unique_ptr<encode::DesktopPipeline> pipeline;
-  if (recorder || spice_stream || !o.webrtc.http.empty()) {
-    encode::PipelineConfig pc;
-    pc.encoder = encoder_config;
-    pc.encoder_preference = o.encoders;
-    auto created = encode::DesktopPipeline::create(pc, encode::EncoderRegistry::builtin());
-    if (!created) {
-      log.error("{}", created.error());
-      return 1;
-    }
-    pipeline = std::move(*created);
-  }
-  std::unique_ptr<spice::SpiceDesktop> spice_desktop;
+  service::ServiceConfig c;
+  c.log_level = o.log_level;
+  c.log_json = o.log_json;
+  service::DesktopConfig d;
+  d.name = "default";
+  d.source = o.source;
+  d.encode.encoders = o.encoders;
+  d.encode.profile = o.profile;
+  d.encode.bitrate_kbps = o.bitrate_kbps;
+  // The encoder follows the slowest WebRTC viewer, between an eighth of --bitrate and --bitrate.
+  d.encode.max_bitrate_kbps = o.bitrate_kbps;
+  d.encode.min_bitrate_kbps = std::min(o.bitrate_kbps, std::max<uint32_t>(300, o.bitrate_kbps / 8));
+  d.encode.intra_refresh = o.intra_refresh;
+  d.record = o.record;
+  d.max_frames = o.frames;
   if (!o.spice.address.empty()) {
-    auto created = make_spice(o, (*source)->input(), pipeline.get());
-    if (!created) {
-      log.error("{}", created.error());
-      return 2;
+    spice::SpiceOptions options = o.spice;
+    // --demo without a ticket file makes up a password and prints the command that connects.
+    if (o.demo && options.ticket_file.empty() && !options.no_auth) {
+      spice_password = spice::generate_password();
+      options.no_auth = true;  // replaced by the made-up ticket below
     }
-    spice_desktop = std::move(*created);
-    if (spice_stream)
-      if (core::Status s = service::attach_spice_stream(*pipeline, *spice_desktop); !s) {
-        log.error("{}", s.error());
-        return 2;
-      }
+    auto spice = spice::spice_config_from_options(options, d.name);
+    if (!spice) return core::Error{spice.error()};
+    if (!spice_password.empty()) {
+      spice->no_auth = false;
+      spice->ticket = spice::Ticket{spice_password, 0};
+    }
+    d.spice = *spice;
+    d.spice_listen = o.spice.address;
+    d.spice_mode = o.spice.mode;
+    d.spice_no_auth = o.spice.no_auth;
+    d.spice_ticket_file = o.spice.ticket_file;
   }
-  WebRtcServing webrtc;
   if (!o.webrtc.http.empty()) {
-    auto created = make_webrtc(o, encoder_config, *pipeline, (*source)->input());
-    if (!created) {
-      log.error("{}", created.error());
-      return 2;
+    auto listen = spice::parse_listen_address(o.webrtc.http);
+    if (!listen || listen->is_unix())
+      return core::Error{fmt::format("--http {} must be ADDRESS:PORT (or :PORT for loopback)", o.webrtc.http)};
+    service::HttpSettings& h = c.http;
+    h.listen = o.webrtc.http;
+    h.host = listen->host;
+    h.port = listen->port;
+    h.tls_cert = o.webrtc.tls_cert;
+    h.tls_key = o.webrtc.tls_key;
+    h.no_auth = o.spice.no_auth;
+    if (!h.no_auth) {
+      if (o.webrtc.token_file.empty()) {
+        h.token = transport::generate_token();  // printed with the URL
+      } else {
+        auto read = service::read_token_file(o.webrtc.token_file);
+        if (!read) return core::Error{read.error()};
+        h.token = *read;
+      }
+      h.token_file = o.webrtc.token_file;
     }
-    webrtc = std::move(*created);
+    d.webrtc = true;
+    d.webrtc_token = h.token;
   }
-  if (recorder) pipeline->add_sink(recorder);
-  if (pipeline) pipeline->start();
+  c.desktops.push_back(std::move(d));
+  return c;
+}
 
-  std::atomic<uint64_t> frames_seen{0};
-  capture::SourceCallbacks callbacks;
-  callbacks.on_frame = [&](core::Frame frame) {
-    if (o.frames && frames_seen >= o.frames) return;
-    ++frames_seen;
-    if (spice_desktop && !spice_stream) spice_on_frame(*spice_desktop, frame);
-    if (pipeline) pipeline->submit(std::move(frame));
-  };
-  if (spice_desktop) add_spice_cursor(callbacks, *spice_desktop);
-  if (webrtc.desktop) add_webrtc_cursor(callbacks, *webrtc.desktop);
-  callbacks.on_state = [&](bool connected, const std::string& why) {
-    log.info("source {}: {}", connected ? "connected" : "disconnected", why);
-  };
-  log.info("capturing {}{}{}{}", (*source)->describe(), spice_desktop ? " → SPICE" : "",
-           recorder ? " → " + o.record : "",
-           o.frames ? fmt::format(" ({} frames)", o.frames) : std::string(" (Ctrl-C to stop)"));
+// How to connect, once the desktop's servers listen.
+void print_connect(const service::ServiceConfig& c, const std::string& spice_password, transport::HttpServer* http) {
+  const service::DesktopConfig& d = c.desktops.front();
+  if (d.spice) {
+    if (!spice_password.empty())
+      std::printf("Connect with:\n  %s\n", spice::viewer_command(d.spice->listen, spice_password).c_str());
+    else
+      std::printf("Connect with:\n  %s   (%s%s)\n", spice::viewer_command(d.spice->listen, "").c_str(),
+                  d.spice_no_auth ? "no password: --no-auth" : "the password is in ", d.spice_ticket_file.c_str());
+  }
+  if (http) {
+    const std::string query = c.http.no_auth ? "" : "?token=" + c.http.token;
+    std::printf("Open in a browser:\n  %s/desktops/%s/%s%s\n", http->base_url().c_str(), d.name.c_str(), query.c_str(),
+                c.http.no_auth ? "   (no token: --no-auth)" : "");
+    std::printf("Control API: %s/api/desktops and %s/metrics (%s)\n", http->base_url().c_str(),
+                http->base_url().c_str(), c.http.no_auth ? "no token" : "the same token, as a Bearer header or ?token=");
+  }
+  std::fflush(stdout);
+}
+
+// vdistreamd --source/--demo: one desktop, run as a service of one. With --record, the figures
+// and where the recording went once it stops.
+int run_command_line(const Options& o) {
+  std::string spice_password;
+  auto config = command_line_config(o, spice_password);
+  if (!config) {
+    std::fprintf(stderr, "vdistreamd: %s\n", config.error().c_str());
+    return 2;
+  }
   const int64_t t0 = core::monotonic_now_ns(), cpu0 = core::process_cpu_ns();
-  if (core::Status s = (*source)->start(callbacks); !s) {
-    log.error("cannot start {}: {}", (*source)->describe(), s.error());
-    return 1;
-  }
-  while (!g_stop && !(o.frames && frames_seen >= o.frames)) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  (*source)->stop();
-  if (pipeline && !pipeline->wait_idle(std::chrono::seconds(10))) log.warn("the encoder did not catch up within 10 s");
-  spice_desktop.reset();  // before the pipeline it asks for keyframes
-  if (webrtc.desktop) pipeline->remove_sink(webrtc.desktop);
-  webrtc.desktop.reset();  // the desktop, then its HTTP server
-  webrtc.server.reset();
-  if (!recorder) return 0;
+  std::shared_ptr<service::DesktopSession> session;  // kept past the service: its final figures
+  service::ServiceHooks hooks;
+  hooks.started = [&](service::Host& host, transport::HttpServer* http) {
+    session = host.find("default");
+    print_connect(*config, spice_password, http);
+  };
+  hooks.should_stop = [&](service::Host&) {
+    return o.frames && session && session->status().pipeline.frames_captured >= o.frames;
+  };
+  const int code = service::run_service(*config, "", hooks);
+  if (code != 0 || o.record.empty() || !session) return code;
 
-  pipeline->stop();
+  const service::DesktopStatus s = session->status();
   const double seconds = double(core::monotonic_now_ns() - t0) / 1e9;
   const double cpu_seconds = double(core::process_cpu_ns() - cpu0) / 1e9;
-  core::Status closed = recorder->close();
-  std::printf("%s: %s\n%s", (*source)->describe().c_str(), pipeline->encoder_name().c_str(),
-              service::format_stats(pipeline->stats(), seconds, cpu_seconds).c_str());
-  if (auto capture = (*source)->capture_stats()) std::printf("%s", service::format_capture(*capture, seconds).c_str());
-  if (!closed) {
-    log.error("{}", closed.error());
-    return 1;
-  }
+  std::printf("%s: %s\n%s", s.source.c_str(), s.encoder.c_str(),
+              service::format_stats(s.pipeline, seconds, cpu_seconds).c_str());
+  if (s.capture) std::printf("%s", service::format_capture(*s.capture, seconds).c_str());
+  if (!s.record_error.empty()) return 1;  // logged when the recording closed
   std::error_code ec;
-  auto abs = std::filesystem::absolute(o.record, ec);
+  const auto abs = std::filesystem::absolute(o.record, ec);
   std::printf("Recorded %llu frames (%.1f s) to %s\nPlay it with: ffplay %s   (or mpv, vlc)\n",
-              (unsigned long long)recorder->frames_written(), seconds, abs.c_str(), abs.c_str());
+              (unsigned long long)s.recorded_frames, seconds, abs.c_str(), abs.c_str());
   return 0;
 }
 
@@ -388,8 +297,6 @@ int main(int argc, char** argv) {
   core::parse_log_level(o.log_level, level);
   core::set_log_level(level);
   core::set_log_json(o.log_json);
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
 
   encode::EncoderConfig config;
   config.bitrate_bps = o.bitrate_kbps * 1000;
@@ -409,5 +316,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vdistreamd: give --source SPEC (or --demo, or --probe); see --help\n");
     return 2;
   }
-  return run_desktop(o, config);
+  return run_command_line(o);
 }

@@ -111,7 +111,7 @@ int run_service(ServiceConfig config, const std::string& config_path, ServiceHoo
   const sigset_t set = service_signals();
   int exit_code = 0;
   for (;;) {
-    if (hooks.should_stop && hooks.should_stop()) break;
+    if (hooks.should_stop && hooks.should_stop(host)) break;
     timespec wait{0, 20'000'000};
     const int sig = sigtimedwait(&set, nullptr, &wait);
     if (sig == SIGTERM || sig == SIGINT) {

@@ -20,7 +20,7 @@ struct ServiceHooks {
   // After the desktops started and the HTTP server listens (e.g. to print how to connect).
   std::function<void(Host&, transport::HttpServer*)> started;
   // Polled about every 20 ms on the main thread: true ends the service as SIGTERM does.
-  std::function<bool()> should_stop;
+  std::function<bool(Host&)> should_stop;
 };
 
 // Blocks SIGHUP, SIGTERM and SIGINT in the calling thread so that every thread started later

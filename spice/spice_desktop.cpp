@@ -198,8 +198,7 @@ void SpiceDesktop::move_cursor(const core::CursorPosition& at) {
     qxl_.move_cursor(at);
 }
 
-std::string SpiceDesktop::viewer_command(const std::string& password) const {
-  const ListenAddress& at = config_.listen;
+std::string viewer_command(const ListenAddress& at, const std::string& password) {
   std::string uri = at.is_unix() ? "spice+unix://" + at.unix_path : "spice://" + at.to_string();
   if (!password.empty()) uri += "?password=" + password;
   return "remote-viewer '" + uri + "'";

@@ -55,6 +55,10 @@ struct SpiceOptions {
 // make up a password (vdistreamd --demo does, and prints it).
 core::Result<SpiceConfig> spice_config_from_options(const SpiceOptions& options, const std::string& desktop_name);
 
+// The remote-viewer command that connects to a server listening at `at` (with the password in
+// the URI when one is given).
+std::string viewer_command(const ListenAddress& at, const std::string& password);
+
 class SpiceDesktop {
  public:
   // Listens and serves from the moment it returns. `input` (may be nullptr) receives the
@@ -89,7 +93,7 @@ class SpiceDesktop {
   QxlStats stats() const { return qxl_.stats(); }
   // What a user pastes: "remote-viewer spice://127.0.0.1:5900?password=..." (the password
   // is part of the command only when given here; it is never logged).
-  std::string viewer_command(const std::string& password) const;
+  std::string viewer_command(const std::string& password) const { return spice::viewer_command(config_.listen, password); }
 
  private:
   SpiceDesktop(const SpiceConfig& config, core::InputSink* input, core::KeyframeRequester* keyframes);

@@ -56,10 +56,17 @@ TEST_CASE("vdistreamd --http with --token-file serves the page to the token only
   CHECK(wait_status(base + "?token=0123456789abcdef-test-token", 200) == 200);
   CHECK(get_status(base) == 401);
   CHECK(get_status(base + "?token=0123456789abcdef-test-tokeN") == 403);
+  // The command-line desktop runs in the service's Host: its control API and metrics are on the
+  // same server, behind the same token.
+  const std::string server = "http://127.0.0.1:" + std::to_string(port);
+  CHECK(get_status(server + "/api/desktops/default?token=0123456789abcdef-test-token") == 200);
+  CHECK(get_status(server + "/metrics?token=0123456789abcdef-test-token") == 200);
+  CHECK(get_status(server + "/api/desktops") == 401);
   auto result = run.get();
   INFO(result.err);
   CHECK(result.exit_code == 0);
   CHECK(result.out.find(base + "?token=0123456789abcdef-test-token") != std::string::npos);
+  CHECK(result.out.find(server + "/api/desktops") != std::string::npos);
 }
 
 TEST_CASE("vdistreamd --tls-cert/--tls-key serve HTTPS and --no-auth serves without a token") {
