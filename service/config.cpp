@@ -16,131 +16,12 @@
 #include "capture/synthetic/synthetic_source.hpp"
 #include "encode/encoder.hpp"
 #include "encode/probe.hpp"
+#include "service/config_checks.hpp"
+#include "service/toml_table.hpp"
 
 namespace vdistream::service {
 
 namespace {
-
-const char* type_name(toml::node_type t) {
-  switch (t) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "true/false";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    default: return "nothing";
-  }
-}
-
-// Reads one TOML table: every key must be one the caller asks for; each error names its line.
-class TableReader {
- public:
-  TableReader(const toml::table& table, std::string where, std::vector<ConfigError>& errors)
-      : table_(table), where_(std::move(where)), errors_(errors) {}
-
-  void error_at(const toml::source_region& at, std::string message) {
-    errors_.push_back({int(at.begin.line), int(at.begin.column), std::move(message)});
-  }
-
-  const toml::node* get(const std::string& key) {
-    known_.insert(key);
-    return table_.get(key);
-  }
-
-  bool read(const std::string& key, std::string& out) {
-    const toml::node* n = get(key);
-    if (!n) return false;
-    if (auto v = n->value<std::string>(); v && n->is_string()) {
-      out = *v;
-      return true;
-    }
-    wrong_type(key, *n, "a string");
-    return false;
-  }
-  bool read(const std::string& key, bool& out) {
-    const toml::node* n = get(key);
-    if (!n) return false;
-    if (n->is_boolean()) {
-      out = *n->value<bool>();
-      return true;
-    }
-    wrong_type(key, *n, "true or false");
-    return false;
-  }
-  bool read(const std::string& key, uint32_t& out, int64_t min, int64_t max, const char* unit) {
-    const toml::node* n = get(key);
-    if (!n) return false;
-    if (!n->is_integer()) {
-      wrong_type(key, *n, fmt::format("an integer ({})", unit));
-      return false;
-    }
-    const int64_t v = *n->value<int64_t>();
-    if (v < min || v > max) {
-      error_at(n->source(), fmt::format("{}{} = {} is out of range: {}..{} {}", where_, key, v, min, max, unit));
-      return false;
-    }
-    out = uint32_t(v);
-    return true;
-  }
-  bool read(const std::string& key, double& out, double min, double max, const char* unit) {
-    const toml::node* n = get(key);
-    if (!n) return false;
-    if (!n->is_integer() && !n->is_floating_point()) {
-      wrong_type(key, *n, fmt::format("a number ({})", unit));
-      return false;
-    }
-    const double v = *n->value<double>();
-    if (!(v >= min && v <= max)) {
-      error_at(n->source(), fmt::format("{}{} = {} is out of range: {}..{} {}", where_, key, v, min, max, unit));
-      return false;
-    }
-    out = v;
-    return true;
-  }
-  bool read(const std::string& key, std::vector<std::string>& out) {
-    const toml::node* n = get(key);
-    if (!n) return false;
-    const toml::array* a = n->as_array();
-    if (!a) {
-      wrong_type(key, *n, "an array of strings");
-      return false;
-    }
-    std::vector<std::string> values;
-    for (const toml::node& e : *a) {
-      if (!e.is_string()) {
-        error_at(e.source(), fmt::format("{}{}: every entry must be a string, not {}", where_, key, type_name(e.type())));
-        return false;
-      }
-      values.push_back(*e.value<std::string>());
-    }
-    out = std::move(values);
-    return true;
-  }
-
-  // After reading: every key the caller did not ask for is an error.
-  void refuse_unknown_keys() {
-    for (auto&& [key, node] : table_) {
-      if (known_.count(std::string(key.str()))) continue;
-      std::string list;
-      for (const auto& k : known_) list += (list.empty() ? "" : ", ") + k;
-      error_at(key.source(), fmt::format("{}unknown key '{}' (known here: {})", where_, key.str(), list));
-    }
-  }
-
-  void wrong_type(const std::string& key, const toml::node& n, const std::string& expected) {
-    error_at(n.source(), fmt::format("{}{} must be {}, not {}", where_, key, expected, type_name(n.type())));
-  }
-
- private:
-  const toml::table& table_;
-  std::string where_;
-  std::vector<ConfigError>& errors_;
-  std::set<std::string> known_;
-};
 
 void read_encode_settings(TableReader& r, EncodeSettings& s) {
   r.read("encoders", s.encoders);
@@ -151,54 +32,6 @@ void read_encode_settings(TableReader& r, EncodeSettings& s) {
   r.read("max_bitrate_kbps", s.max_bitrate_kbps, 100, 500000, "kbit/s");
   r.read("max_fps", s.max_fps, 1, 240, "frames per second");
   r.read("intra_refresh", s.intra_refresh);
-}
-
-// Checks that need the whole settings (after [defaults] and the desktop's own keys merged).
-void check_encode_settings(const EncodeSettings& s, const std::string& where, int line,
-                           std::vector<ConfigError>& errors) {
-  if (s.codec != "h264")
-    errors.push_back({line, 0, fmt::format("{}codec '{}' is not supported by this version (h264)", where, s.codec)});
-  encode::H264Profile profile;
-  if (!encode::parse_profile(s.profile, profile))
-    errors.push_back({line, 0, fmt::format("{}profile '{}': expected constrained-baseline or main", where, s.profile)});
-  if (!(s.min_bitrate_kbps <= s.bitrate_kbps && s.bitrate_kbps <= s.max_bitrate_kbps))
-    errors.push_back({line, 0, fmt::format("{}bitrate bounds do not hold: min_bitrate_kbps {} <= bitrate_kbps {} <= "
-                                           "max_bitrate_kbps {}",
-                                           where, s.min_bitrate_kbps, s.bitrate_kbps, s.max_bitrate_kbps)});
-  const auto& known = encode::EncoderRegistry::default_preference();
-  for (const auto& e : s.encoders)
-    if (std::find(known.begin(), known.end(), e) == known.end()) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      errors.push_back({line, 0, fmt::format("{}encoder '{}' is unknown (known: {})", where, e, list)});
-    }
-}
-
-std::string resolve(const std::string& file, const std::string& config_path) {
-  if (file.empty() || file.front() == '/' || config_path.empty()) return file;
-  return (std::filesystem::path(config_path).parent_path() / file).lexically_normal().string();
-}
-
-
-bool valid_name(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
-  return name.front() != '.';
-}
-
-std::string source_error(const std::string& spec) {
-  if (spec.rfind("synthetic:", 0) == 0) {
-    auto c = capture::parse_synthetic_spec(spec);
-    return c ? "" : c.error();
-  }
-  if (capture::qemu::is_qemu_spec(spec)) {
-    auto c = capture::qemu::parse_qemu_spec(spec);
-    return c ? "" : c.error();
-  }
-  return fmt::format("'{}' is not a source: expected synthetic:WORKLOAD[@WxH][@FPS], qemu-dbus:ADDRESS or "
-                     "qemu-qmp:SOCKET",
-                     spec);
 }
 
 void read_http(const toml::table& t, const std::string& path, ServiceConfig& c, std::vector<ConfigError>& errors) {
@@ -329,35 +162,6 @@ DesktopConfig read_desktop(const toml::table& t, size_t index, const std::string
   return d;
 }
 
-// Two desktops, or a desktop and the HTTP server, on one port or socket.
-void check_duplicates(const ServiceConfig& c, std::vector<ConfigError>& errors) {
-  std::map<std::string, const DesktopConfig*> names;
-  std::map<std::string, std::string> endpoints;  // "host:port" / "unix:path" -> who
-  auto claim = [&](const std::string& endpoint, const std::string& who, int line) {
-    auto [it, inserted] = endpoints.emplace(endpoint, who);
-    if (!inserted)
-      errors.push_back({line, 0, fmt::format("{} listens on {}, which {} already uses", who, endpoint, it->second)});
-  };
-  // Ports by number: 0.0.0.0:5900 and 127.0.0.1:5900 collide as surely as equal addresses.
-  auto port_key = [](int port) { return fmt::format("TCP port {}", port); };
-  if (c.http.port > 0) claim(port_key(c.http.port), "[http]", 0);
-  for (const auto& d : c.desktops) {
-    auto [it, inserted] = names.emplace(d.name, &d);
-    if (!inserted)
-      errors.push_back({d.line, 0, fmt::format("desktop name '{}' is used twice (first on line {})", d.name,
-                                               it->second->line)});
-    if (!d.spice) continue;
-    const std::string who = fmt::format("desktop '{}' (line {})", d.name, d.line);
-    const auto& l = d.spice->listen;
-    if (l.is_unix()) {
-      claim("unix:" + l.unix_path, who, d.line);
-      continue;
-    }
-    if (l.port != 0) claim(port_key(l.port), who, d.line);
-    if (d.spice->tls) claim(port_key(d.spice->tls->port ? d.spice->tls->port : l.port + 1), who + " TLS", d.line);
-  }
-}
-
 }  // namespace
 
 std::string DesktopConfig::fingerprint() const {
@@ -481,18 +285,6 @@ std::string config_help() {
               (or spice_no_auth = true), spice_tls_dir = "...", spice_lossy = false, webrtc = true,
               webrtc_token_file = "...", record = "file.mp4", and any [defaults] key
 Relative file names are relative to the configuration file's directory.)";
-}
-
-core::Result<std::string> read_token_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return core::Error{fmt::format("cannot read the token file {}", path)};
-  std::string token;
-  std::getline(in, token);
-  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
-  if (token.size() < 16)
-    return core::Error{fmt::format("the token in {} is {} characters; use at least 16 (e.g. openssl rand -hex 16)", path,
-                                   token.size())};
-  return token;
 }
 
 }  // namespace vdistream::service

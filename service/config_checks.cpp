@@ -1,0 +1,104 @@
+#include "service/config_checks.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "capture/qemu/qemu_source.hpp"
+#include "capture/synthetic/synthetic_source.hpp"
+#include "encode/encoder.hpp"
+#include "encode/probe.hpp"
+
+namespace vdistream::service {
+
+void check_encode_settings(const EncodeSettings& s, const std::string& where, int line,
+                           std::vector<ConfigError>& errors) {
+  if (s.codec != "h264")
+    errors.push_back({line, 0, fmt::format("{}codec '{}' is not supported by this version (h264)", where, s.codec)});
+  encode::H264Profile profile;
+  if (!encode::parse_profile(s.profile, profile))
+    errors.push_back({line, 0, fmt::format("{}profile '{}': expected constrained-baseline or main", where, s.profile)});
+  if (!(s.min_bitrate_kbps <= s.bitrate_kbps && s.bitrate_kbps <= s.max_bitrate_kbps))
+    errors.push_back({line, 0, fmt::format("{}bitrate bounds do not hold: min_bitrate_kbps {} <= bitrate_kbps {} <= "
+                                           "max_bitrate_kbps {}",
+                                           where, s.min_bitrate_kbps, s.bitrate_kbps, s.max_bitrate_kbps)});
+  const auto& known = encode::EncoderRegistry::default_preference();
+  for (const auto& e : s.encoders)
+    if (std::find(known.begin(), known.end(), e) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      errors.push_back({line, 0, fmt::format("{}encoder '{}' is unknown (known: {})", where, e, list)});
+    }
+}
+
+void check_duplicates(const ServiceConfig& c, std::vector<ConfigError>& errors) {
+  std::map<std::string, const DesktopConfig*> names;
+  std::map<std::string, std::string> endpoints;  // "host:port" / "unix:path" -> who
+  auto claim = [&](const std::string& endpoint, const std::string& who, int line) {
+    auto [it, inserted] = endpoints.emplace(endpoint, who);
+    if (!inserted)
+      errors.push_back({line, 0, fmt::format("{} listens on {}, which {} already uses", who, endpoint, it->second)});
+  };
+  // Ports by number: 0.0.0.0:5900 and 127.0.0.1:5900 collide as surely as equal addresses.
+  auto port_key = [](int port) { return fmt::format("TCP port {}", port); };
+  if (c.http.port > 0) claim(port_key(c.http.port), "[http]", 0);
+  for (const auto& d : c.desktops) {
+    auto [it, inserted] = names.emplace(d.name, &d);
+    if (!inserted)
+      errors.push_back({d.line, 0, fmt::format("desktop name '{}' is used twice (first on line {})", d.name,
+                                               it->second->line)});
+    if (!d.spice) continue;
+    const std::string who = fmt::format("desktop '{}' (line {})", d.name, d.line);
+    const auto& l = d.spice->listen;
+    if (l.is_unix()) {
+      claim("unix:" + l.unix_path, who, d.line);
+      continue;
+    }
+    if (l.port != 0) claim(port_key(l.port), who, d.line);
+    if (d.spice->tls) claim(port_key(d.spice->tls->port ? d.spice->tls->port : l.port + 1), who + " TLS", d.line);
+  }
+}
+
+bool valid_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+  return name.front() != '.';
+}
+
+std::string source_error(const std::string& spec) {
+  if (spec.rfind("synthetic:", 0) == 0) {
+    auto c = capture::parse_synthetic_spec(spec);
+    return c ? "" : c.error();
+  }
+  if (capture::qemu::is_qemu_spec(spec)) {
+    auto c = capture::qemu::parse_qemu_spec(spec);
+    return c ? "" : c.error();
+  }
+  return fmt::format("'{}' is not a source: expected synthetic:WORKLOAD[@WxH][@FPS], qemu-dbus:ADDRESS or "
+                     "qemu-qmp:SOCKET",
+                     spec);
+}
+
+std::string resolve(const std::string& file, const std::string& config_path) {
+  if (file.empty() || file.front() == '/' || config_path.empty()) return file;
+  return (std::filesystem::path(config_path).parent_path() / file).lexically_normal().string();
+}
+
+core::Result<std::string> read_token_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return core::Error{fmt::format("cannot read the token file {}", path)};
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.size() < 16)
+    return core::Error{fmt::format("the token in {} is {} characters; use at least 16 (e.g. openssl rand -hex 16)", path,
+                                   token.size())};
+  return token;
+}
+
+}  // namespace vdistream::service

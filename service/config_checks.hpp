@@ -1,0 +1,25 @@
+// What must hold in vdistreamd's configuration beyond each key's type and range: encoder settings
+// as a whole, desktop names, source specs, ports and sockets claimed twice; and the files it names
+// (relative to the configuration file, token files). config.cpp reads, this checks.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "service/config.hpp"
+
+namespace vdistream::service {
+
+// Checks that need the whole settings (after [defaults] and the desktop's own keys merged).
+void check_encode_settings(const EncodeSettings& s, const std::string& where, int line,
+                           std::vector<ConfigError>& errors);
+// Two desktops with one name, or two listeners (desktops' SPICE, [http]) on one port or socket.
+void check_duplicates(const ServiceConfig& c, std::vector<ConfigError>& errors);
+// A desktop name: 1-64 of [A-Za-z0-9._-], not starting with a dot (it names files and URLs).
+bool valid_name(const std::string& name);
+// Why a source spec is not one ("" when it is).
+std::string source_error(const std::string& spec);
+// A file named in the configuration: relative to the configuration file's folder.
+std::string resolve(const std::string& file, const std::string& config_path);
+
+}  // namespace vdistream::service
