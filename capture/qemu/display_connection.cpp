@@ -12,8 +12,8 @@ namespace {
 
 constexpr std::chrono::milliseconds kQmpTimeout{5000};
 
-core::Result<GObjectPtr<GDBusConnection>> open_bus(const std::string& address, GCancellable* cancellable) {
-  GErrorSlot err;
+core::Result<glib::GObjectPtr<GDBusConnection>> open_bus(const std::string& address, GCancellable* cancellable) {
+  glib::GErrorSlot err;
   std::string resolved = address;
   if (address == "session") {
     gchar* session = g_dbus_address_get_for_bus_sync(G_BUS_TYPE_SESSION, cancellable, err.out());
@@ -23,7 +23,7 @@ core::Result<GObjectPtr<GDBusConnection>> open_bus(const std::string& address, G
   }
   auto flags = GDBusConnectionFlags(G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
                                     G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION);
-  GObjectPtr<GDBusConnection> connection(
+  glib::GObjectPtr<GDBusConnection> connection(
       g_dbus_connection_new_for_address_sync(resolved.c_str(), flags, nullptr, cancellable, err.out()));
   if (!connection) return core::Error{fmt::format("cannot connect to the bus at {}: {}", resolved, err.message())};
   return connection;
@@ -37,14 +37,14 @@ std::string DisplayTarget::describe() const {
 
 std::string ConsoleInfo::object_path() const { return fmt::format("/org/qemu/Display1/Console_{}", id); }
 
-core::Result<GObjectPtr<GDBusConnection>> open_peer_connection(core::UniqueFd fd, GDBusConnectionFlags flags,
+core::Result<glib::GObjectPtr<GDBusConnection>> open_peer_connection(core::UniqueFd fd, GDBusConnectionFlags flags,
                                                                GCancellable* cancellable) {
-  GErrorSlot err;
-  GObjectPtr<GSocket> socket(g_socket_new_from_fd(fd.get(), err.out()));
+  glib::GErrorSlot err;
+  glib::GObjectPtr<GSocket> socket(g_socket_new_from_fd(fd.get(), err.out()));
   if (!socket) return core::Error{fmt::format("cannot wrap socket fd {}: {}", fd.get(), err.message())};
   fd.release();  // the GSocket owns it now
-  GObjectPtr<GSocketConnection> stream(g_socket_connection_factory_create_connection(socket.get()));
-  GObjectPtr<GDBusConnection> connection(g_dbus_connection_new_sync(
+  glib::GObjectPtr<GSocketConnection> stream(g_socket_connection_factory_create_connection(socket.get()));
+  glib::GObjectPtr<GDBusConnection> connection(g_dbus_connection_new_sync(
       G_IO_STREAM(stream.get()), nullptr, GDBusConnectionFlags(G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | flags),
       nullptr, cancellable, err.out()));
   if (!connection) return core::Error{fmt::format("peer-to-peer D-Bus handshake failed: {}", err.message())};
@@ -77,25 +77,25 @@ DisplayConnection::~DisplayConnection() {
   if (connection_) g_dbus_connection_close(connection_.get(), nullptr, nullptr, nullptr);
 }
 
-core::Result<GVariantPtr> DisplayConnection::call(const std::string& path, const char* interface, const char* method,
+core::Result<glib::GVariantPtr> DisplayConnection::call(const std::string& path, const char* interface, const char* method,
                                                   GVariant* parameters, GUnixFDList* fds,
                                                   GCancellable* cancellable) const {
-  GErrorSlot err;
-  GVariantPtr reply(g_dbus_connection_call_with_unix_fd_list_sync(
+  glib::GErrorSlot err;
+  glib::GVariantPtr reply(g_dbus_connection_call_with_unix_fd_list_sync(
       connection_.get(), peer_name(), path.c_str(), interface, method, parameters, nullptr,
       G_DBUS_CALL_FLAGS_NO_AUTO_START, kCallTimeoutMs, fds, nullptr, cancellable, err.out()));
   if (!reply) return core::Error{fmt::format("{}.{} on {}: {}", interface, method, path, err.message())};
   return reply;
 }
 
-core::Result<GVariantPtr> DisplayConnection::get_property(const std::string& path, const char* interface,
+core::Result<glib::GVariantPtr> DisplayConnection::get_property(const std::string& path, const char* interface,
                                                           const char* name, GCancellable* cancellable) const {
   auto reply = call(path, "org.freedesktop.DBus.Properties", "Get", g_variant_new("(ss)", interface, name), nullptr,
                     cancellable);
   if (!reply) return core::Error{fmt::format("reading {}.{}: {}", interface, name, reply.error())};
   GVariant* value = nullptr;
   g_variant_get(reply->get(), "(v)", &value);
-  return GVariantPtr(value);
+  return glib::GVariantPtr(value);
 }
 
 core::Result<std::vector<uint32_t>> DisplayConnection::console_ids(GCancellable* cancellable) const {
@@ -115,7 +115,7 @@ core::Result<ConsoleInfo> DisplayConnection::console(uint32_t id, GCancellable* 
   auto all = call(path, "org.freedesktop.DBus.Properties", "GetAll", g_variant_new("(s)", "org.qemu.Display1.Console"),
                   nullptr, cancellable);
   if (!all) return core::Error{fmt::format("console {}: {}", id, all.error())};
-  GVariantPtr dict(g_variant_get_child_value(all->get(), 0));
+  glib::GVariantPtr dict(g_variant_get_child_value(all->get(), 0));
   auto read_string = [&](const char* key) {
     const char* s = nullptr;
     return g_variant_lookup(dict.get(), key, "&s", &s) ? std::string(s) : std::string();

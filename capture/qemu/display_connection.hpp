@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "capture/qemu/glib_ptr.hpp"
 #include "core/status.hpp"
 #include "core/unique_fd.hpp"
+#include "glib/ptr.hpp"
 
 namespace vdistream::capture::qemu {
 
@@ -49,24 +49,24 @@ class DisplayConnection {
   // The graphic console `wanted`, or the first graphic one when `wanted` is negative.
   core::Result<ConsoleInfo> choose_console(int64_t wanted, GCancellable* cancellable) const;
 
-  core::Result<GVariantPtr> get_property(const std::string& path, const char* interface, const char* name,
+  core::Result<glib::GVariantPtr> get_property(const std::string& path, const char* interface, const char* name,
                                          GCancellable* cancellable) const;
-  core::Result<GVariantPtr> call(const std::string& path, const char* interface, const char* method,
+  core::Result<glib::GVariantPtr> call(const std::string& path, const char* interface, const char* method,
                                  GVariant* parameters, GUnixFDList* fds, GCancellable* cancellable) const;
 
   static constexpr int kCallTimeoutMs = 5000;
 
  private:
-  DisplayConnection(GObjectPtr<GDBusConnection> connection, bool peer_to_peer)
+  DisplayConnection(glib::GObjectPtr<GDBusConnection> connection, bool peer_to_peer)
       : connection_(std::move(connection)), peer_to_peer_(peer_to_peer) {}
 
-  GObjectPtr<GDBusConnection> connection_;
+  glib::GObjectPtr<GDBusConnection> connection_;
   bool peer_to_peer_;
 };
 
 // The client side of a peer-to-peer D-Bus connection on `fd` (the peer is the authentication
 // server). Blocks until authenticated; `flags` may add DELAY_MESSAGE_PROCESSING.
-core::Result<GObjectPtr<GDBusConnection>> open_peer_connection(core::UniqueFd fd, GDBusConnectionFlags flags,
+core::Result<glib::GObjectPtr<GDBusConnection>> open_peer_connection(core::UniqueFd fd, GDBusConnectionFlags flags,
                                                                GCancellable* cancellable);
 
 }  // namespace vdistream::capture::qemu

@@ -81,7 +81,7 @@ constexpr size_t kMaxDeferredUpdates = 4096;
 
 // The bytes of an `ay` argument, without copying them out of the message.
 std::pair<const uint8_t*, size_t> bytes_of(GVariant* parameters, size_t index) {
-  GVariantPtr child(g_variant_get_child_value(parameters, index));
+  glib::GVariantPtr child(g_variant_get_child_value(parameters, index));
   gsize n = 0;
   const void* data = g_variant_get_fixed_array(child.get(), &n, 1);
   // The child shares the parameters' memory, which outlives this call.
@@ -104,7 +104,7 @@ core::Result<core::UniqueFd> take_fd(GDBusMethodInvocation* invocation, int32_t 
   const int count = fds ? g_unix_fd_list_get_length(fds) : 0;
   if (handle < 0 || handle >= count)
     return core::Error{fmt::format("fd handle {} is not among the {} fds passed", handle, count)};
-  GErrorSlot err;
+  glib::GErrorSlot err;
   core::UniqueFd fd(g_unix_fd_list_get(fds, handle, err.out()));
   if (!fd) return core::Error{fmt::format("taking fd {}: {}", handle, err.message())};
   return fd;
@@ -130,7 +130,7 @@ core::Result<std::unique_ptr<Listener>> Listener::create(core::UniqueFd socket, 
   // The connection owns the socket from here on; the assembler only asks it how much is unread.
   const int socket_fd = socket.get();
   std::unique_ptr<Listener> self(new Listener(config, std::move(callbacks), socket_fd));
-  GErrorSlot err;
+  glib::GErrorSlot err;
   self->node_.reset(g_dbus_node_info_new_for_xml(kListenerXml, err.out()));
   if (!self->node_) return core::Error{fmt::format("listener introspection data: {}", err.message())};
 
@@ -339,15 +339,15 @@ void Listener::query_console_size() {
 }
 
 void Listener::on_console_size(GObject* source, GAsyncResult* result, gpointer data) {
-  GErrorSlot err;
-  GVariantPtr reply(g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, err.out()));
+  glib::GErrorSlot err;
+  glib::GVariantPtr reply(g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, err.out()));
   if (!reply && err.matches(G_IO_ERROR, G_IO_ERROR_CANCELLED)) return;  // the listener is gone
   auto* self = static_cast<Listener*>(data);
   self->size_query_.reset();
-  std::vector<GVariantPtr> deferred = std::move(self->deferred_updates_);
+  std::vector<glib::GVariantPtr> deferred = std::move(self->deferred_updates_);
   uint32_t width = 0, height = 0;
   if (reply) {
-    GVariantPtr dict(g_variant_get_child_value(reply.get(), 0));
+    glib::GVariantPtr dict(g_variant_get_child_value(reply.get(), 0));
     g_variant_lookup(dict.get(), "Width", "u", &width);
     g_variant_lookup(dict.get(), "Height", "u", &height);
   }
@@ -368,7 +368,7 @@ void Listener::on_console_size(GObject* source, GAsyncResult* result, gpointer d
     // A new surface is shown whole: what the bands below do not cover is its blank start.
     self->assembler_.tiles(self->value_.buffer()).set_all();
   }
-  for (const GVariantPtr& update : deferred)
+  for (const glib::GVariantPtr& update : deferred)
     if (core::Status s = self->update(update.get()); !s) self->log_.warn("refused a deferred Update: {}", s.error());
 }
 
@@ -430,9 +430,9 @@ core::Status Listener::scanout_dmabuf(GVariant* parameters, GDBusMethodInvocatio
 
 core::Status Listener::scanout_dmabuf2(GVariant* parameters, GDBusMethodInvocation* invocation) {
   dmabuf_.reset();
-  GVariantPtr handles(g_variant_get_child_value(parameters, 0));
-  GVariantPtr offsets(g_variant_get_child_value(parameters, 5));
-  GVariantPtr strides(g_variant_get_child_value(parameters, 6));
+  glib::GVariantPtr handles(g_variant_get_child_value(parameters, 0));
+  glib::GVariantPtr offsets(g_variant_get_child_value(parameters, 5));
+  glib::GVariantPtr strides(g_variant_get_child_value(parameters, 6));
   DmabufScanout scanout;
   uint32_t num_planes = 0;
   gboolean y0_top = TRUE;

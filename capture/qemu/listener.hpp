@@ -22,7 +22,6 @@
 
 #include "capture/qemu/dmabuf_scanouts.hpp"
 #include "capture/qemu/frame_assembler.hpp"
-#include "capture/qemu/glib_ptr.hpp"
 #include "capture/qemu/shared_map.hpp"
 #include "capture/qemu/value_surface.hpp"
 #include "capture/source.hpp"
@@ -30,6 +29,7 @@
 #include "core/status.hpp"
 #include "core/tile_diff.hpp"
 #include "core/unique_fd.hpp"
+#include "glib/ptr.hpp"
 
 namespace vdistream::capture::qemu {
 
@@ -125,8 +125,8 @@ class Listener {
   ListenerConfig config_;
   SourceCallbacks callbacks_;
   core::Logger log_;
-  GDBusNodeInfoPtr node_;
-  GObjectPtr<GDBusConnection> connection_;
+  glib::GDBusNodeInfoPtr node_;
+  glib::GObjectPtr<GDBusConnection> connection_;
   std::vector<guint> registrations_;
   gulong closed_handler_ = 0;
   bool closed_ = false;
@@ -139,8 +139,8 @@ class Listener {
   core::FrameBufferPtr dmabuf_;  // the current dma-buf scanout
   bool warned_bottom_up_ = false;
   // Updates that arrived for a surface size we have not learnt yet, replayed once we have.
-  std::vector<GVariantPtr> deferred_updates_;
-  GObjectPtr<GCancellable> size_query_;  // in flight when set
+  std::vector<glib::GVariantPtr> deferred_updates_;
+  glib::GObjectPtr<GCancellable> size_query_;  // in flight when set
 
   mutable std::mutex stats_mutex_;
   ListenerStats stats_;

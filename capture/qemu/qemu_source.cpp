@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <thread>
 
 namespace vdistream::capture::qemu {
 
@@ -60,7 +61,7 @@ struct QemuSource::Session {
 };
 
 QemuSource::QemuSource(const QemuSourceConfig& config)
-    : config_(config), log_(config.name), context_(g_main_context_new()), input_(context_.get(), config.name) {}
+    : config_(config), log_(config.name), input_(loop_.context(), config.name) {}
 
 QemuSource::~QemuSource() { stop(); }
 
@@ -81,16 +82,18 @@ core::Status QemuSource::start(SourceCallbacks callbacks) {
   if (!callbacks.on_frame) return core::Error{fmt::format("{}: start() needs an on_frame callback", describe())};
   cancellable_.reset(g_cancellable_new());
   running_ = true;
-  thread_ = std::thread(&QemuSource::run, this, std::move(callbacks));
+  loop_.start();
+  // The connection's life runs as one task on the loop: its blocking D-Bus calls have the thread
+  // to themselves, and it iterates the context itself while it serves QEMU and between retries.
+  loop_.post([this, callbacks = std::move(callbacks)] { run(callbacks); });
   return {};
 }
 
 void QemuSource::stop() {
-  if (!thread_.joinable()) return;
-  running_ = false;
+  if (!running_.exchange(false)) return;
   g_cancellable_cancel(cancellable_.get());
-  g_main_context_wakeup(context_.get());
-  thread_.join();
+  g_main_context_wakeup(loop_.context());
+  loop_.stop();
 }
 
 void QemuSource::request_resize(uint32_t width, uint32_t height, std::function<void(core::Status)> done) {
@@ -130,12 +133,12 @@ ListenerStats QemuSource::listener_stats() const {
 // Iterates the source's context until `done` or `limit`; stop() wakes it.
 void QemuSource::wait_on_context(std::chrono::milliseconds limit, const std::function<bool()>& done) {
   bool timed_out = false;
-  GSourcePtr timer(g_timeout_source_new(guint(limit.count())));
+  glib::GSourcePtr timer(g_timeout_source_new(guint(limit.count())));
   g_source_set_callback(
       timer.get(), [](gpointer flag) -> gboolean { return *static_cast<bool*>(flag) = true, G_SOURCE_REMOVE; },
       &timed_out, nullptr);
-  g_source_attach(timer.get(), context_.get());
-  while (!timed_out && !done()) g_main_context_iteration(context_.get(), TRUE);
+  g_source_attach(timer.get(), loop_.context());
+  while (!timed_out && !done()) g_main_context_iteration(loop_.context(), TRUE);
 }
 
 core::Result<std::unique_ptr<QemuSource::Session>> QemuSource::connect_once(const SourceCallbacks& callbacks) {
@@ -165,14 +168,14 @@ core::Result<std::unique_ptr<QemuSource::Session>> QemuSource::connect_once(cons
   // QEMU answers RegisterListener only after the handshake on the socket and after reading our
   // properties, so the call runs on a helper thread while this one does the handshake and serves.
   std::atomic<bool> registered{false};
-  core::Result<GVariantPtr> reply = core::Error{"not answered"};
-  GObjectPtr<GUnixFDList> fds(g_unix_fd_list_new_from_array(&pair[1], 1));  // takes the fd
+  core::Result<glib::GVariantPtr> reply = core::Error{"not answered"};
+  glib::GObjectPtr<GUnixFDList> fds(g_unix_fd_list_new_from_array(&pair[1], 1));  // takes the fd
   theirs.release();
   std::thread registrar([&] {
     reply = session->display->call(path, "org.qemu.Display1.Console", "RegisterListener", g_variant_new("(h)", 0),
                                    fds.get(), cancellable_.get());
     registered = true;
-    g_main_context_wakeup(context_.get());
+    g_main_context_wakeup(loop_.context());
   });
   ListenerConfig listener_config;
   listener_config.name = config_.name;
@@ -191,8 +194,7 @@ core::Result<std::unique_ptr<QemuSource::Session>> QemuSource::connect_once(cons
   return session;
 }
 
-void QemuSource::run(SourceCallbacks callbacks) {
-  ThreadDefaultContext thread_default(context_.get());
+void QemuSource::run(const SourceCallbacks& callbacks) {
   auto backoff = config_.min_backoff;
   bool reported_down = false;
   while (running_) {
@@ -225,7 +227,7 @@ void QemuSource::run(SourceCallbacks callbacks) {
     log_.info("listening to {}", what);
     if (callbacks.on_state) callbacks.on_state(true, what);
 
-    while (running_ && !live.listener->closed()) g_main_context_iteration(context_.get(), TRUE);
+    while (running_ && !live.listener->closed()) g_main_context_iteration(loop_.context(), TRUE);
 
     const std::string why = running_ ? live.listener->close_reason() : "the source was stopped";
     input_.detach();
@@ -237,7 +239,7 @@ void QemuSource::run(SourceCallbacks callbacks) {
     }
     session->reset();
     // Let cancelled calls of the closed session run their callbacks (they free their state).
-    for (int i = 0; i < 100 && g_main_context_pending(context_.get()); ++i) g_main_context_iteration(context_.get(), FALSE);
+    for (int i = 0; i < 100 && g_main_context_pending(loop_.context()); ++i) g_main_context_iteration(loop_.context(), FALSE);
     connected_ = false;
     log_.info("{}: {}", describe(), why);
     if (callbacks.on_state) callbacks.on_state(false, why);

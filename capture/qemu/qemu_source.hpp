@@ -8,13 +8,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "capture/qemu/display_connection.hpp"
-#include "capture/qemu/glib_ptr.hpp"
 #include "capture/qemu/listener.hpp"
 #include "capture/qemu/vm_input.hpp"
 #include "capture/source.hpp"
+#include "glib/loop_thread.hpp"
+#include "glib/ptr.hpp"
 
 namespace vdistream::capture::qemu {
 
@@ -55,17 +55,16 @@ class QemuSource final : public Source {
 
  private:
   explicit QemuSource(const QemuSourceConfig& config);
-  void run(SourceCallbacks callbacks);
+  void run(const SourceCallbacks& callbacks);  // on the loop, until stop()
   struct Session;
   core::Result<std::unique_ptr<Session>> connect_once(const SourceCallbacks& callbacks);
   void wait_on_context(std::chrono::milliseconds limit, const std::function<bool()>& done);
 
   QemuSourceConfig config_;
   core::Logger log_;
-  GMainContextPtr context_;  // first: input_ posts its events to it
+  glib::LoopThread loop_;  // first: input_ posts its events to its context
   VmInput input_;
-  GObjectPtr<GCancellable> cancellable_;
-  std::thread thread_;
+  glib::GObjectPtr<GCancellable> cancellable_;
   std::atomic<bool> running_{false};
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> connections_{0};

@@ -99,7 +99,7 @@ void VmInput::on_properties_changed(GDBusConnection*, const gchar*, const gchar*
   if (!g_variant_is_of_type(parameters, G_VARIANT_TYPE("(sa{sv}as)"))) return;
   const gchar* interface = nullptr;
   g_variant_get_child(parameters, 0, "&s", &interface);
-  GVariantPtr changed(g_variant_get_child_value(parameters, 1));
+  glib::GVariantPtr changed(g_variant_get_child_value(parameters, 1));
   if (g_strcmp0(interface, kKeyboard) == 0) {
     guint32 modifiers = 0;
     if (g_variant_lookup(changed.get(), "Modifiers", "u", &modifiers)) self->leds_ = modifiers & 7u;
@@ -162,8 +162,8 @@ void VmInput::call(const char* interface, const char* method, GVariant* paramete
 void VmInput::on_reply(GObject* source, GAsyncResult* result, gpointer data) {
   std::unique_ptr<Call> pending(static_cast<Call*>(data));
   VmInput* self = pending->sink;
-  GErrorSlot err;
-  GVariantPtr reply(g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, err.out()));
+  glib::GErrorSlot err;
+  glib::GVariantPtr reply(g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, err.out()));
   --self->pending_;
   core::Status status;
   if (!reply) {

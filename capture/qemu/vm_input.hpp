@@ -9,10 +9,10 @@
 #include <functional>
 #include <string>
 
-#include "capture/qemu/glib_ptr.hpp"
 #include "core/input.hpp"
 #include "core/log.hpp"
 #include "core/status.hpp"
+#include "glib/ptr.hpp"
 
 namespace vdistream::capture::qemu {
 
@@ -54,8 +54,8 @@ class VmInput final : public core::InputSink {
   GMainContext* context_;
   core::Logger log_;
   // Context thread only:
-  GObjectPtr<GDBusConnection> connection_;
-  GObjectPtr<GCancellable> cancellable_;
+  glib::GObjectPtr<GDBusConnection> connection_;
+  glib::GObjectPtr<GCancellable> cancellable_;
   std::string peer_name_;
   bool peer_is_bus_ = false;
   std::string console_path_;

@@ -1,4 +1,4 @@
-// RAII for the GLib/GIO objects the QEMU source holds: unique_ptrs with the right unref.
+// RAII for GLib/GIO objects: unique_ptrs with the right unref.
 #pragma once
 
 #include <gio/gio.h>
@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-namespace vdistream::capture::qemu {
+namespace vdistream::glib {
 
 struct GObjectUnref {
   void operator()(gpointer p) const {
@@ -98,4 +98,4 @@ class ThreadDefaultContext {
   GMainContext* context_;
 };
 
-}  // namespace vdistream::capture::qemu
+}  // namespace vdistream::glib
