@@ -8,7 +8,6 @@
 #include <mutex>
 #include <vector>
 
-#include "spice/context_thread.hpp"
 
 struct SpiceTimer {
   GMainContext* context = nullptr;
@@ -28,6 +27,10 @@ struct SpiceWatch {
 namespace vdistream::spice {
 
 namespace {
+
+// The desktop whose thread this is (see glib_core_bind_thread).
+thread_local const core::Logger* t_logger = nullptr;
+thread_local ClientCount* t_clients = nullptr;
 
 // Every live timer and watch, so that what spice-server leaves behind when it is destroyed can
 // be dropped (see glib_core_drop_leftovers). Touched from the desktops' threads.
@@ -135,8 +138,7 @@ const char* channel_type_name(int type) {
 // May run on spice-server's display worker thread too: it only logs.
 void channel_event(int event, SpiceChannelEventInfo* info) {
   static const core::Logger fallback("spice");
-  const core::Logger* log = ContextThread::current_logger();
-  if (!log) log = &fallback;
+  const core::Logger* log = t_logger ? t_logger : &fallback;
   const char* what = event == SPICE_CHANNEL_EVENT_CONNECTED      ? "connected"
                      : event == SPICE_CHANNEL_EVENT_INITIALIZED  ? "initialized"
                      : event == SPICE_CHANNEL_EVENT_DISCONNECTED ? "disconnected"
@@ -144,9 +146,9 @@ void channel_event(int event, SpiceChannelEventInfo* info) {
   const bool tls = info && (info->flags & SPICE_CHANNEL_EVENT_FLAG_TLS);
   // A client is its main channel: counted on the desktop's thread, where spice-server runs it.
   if (info && info->type == SPICE_CHANNEL_MAIN)
-    if (ContextThread* thread = ContextThread::current()) {
-      if (event == SPICE_CHANNEL_EVENT_INITIALIZED) thread->spice_client_up(info->connection_id);
-      if (event == SPICE_CHANNEL_EVENT_DISCONNECTED) thread->spice_connection_gone(info->connection_id);
+    if (t_clients) {
+      if (event == SPICE_CHANNEL_EVENT_INITIALIZED) t_clients->up(info->connection_id);
+      if (event == SPICE_CHANNEL_EVENT_DISCONNECTED) t_clients->gone(info->connection_id);
     }
   log->debug("spice {} channel {} (connection {}{})", info ? channel_type_name(info->type) : "?", what,
              info ? info->connection_id : 0, tls ? ", TLS" : "");
@@ -167,6 +169,19 @@ SpiceCoreInterface g_core = {
 }  // namespace
 
 SpiceCoreInterface* glib_core_interface() { return &g_core; }
+
+void ClientCount::up(uint64_t connection_id) {
+  if (connections_.insert(connection_id).second) ++clients_;
+}
+
+void ClientCount::gone(uint64_t connection_id) {
+  if (connections_.erase(connection_id)) --clients_;
+}
+
+void glib_core_bind_thread(const core::Logger* log, ClientCount* clients) {
+  t_logger = log;
+  t_clients = clients;
+}
 
 size_t glib_core_drop_leftovers(GMainContext* context) {
   std::vector<SpiceTimer*> timers;

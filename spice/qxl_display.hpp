@@ -3,7 +3,7 @@
 // compresses them and keeps the latest drawables, so a client that joins late gets the picture.
 //
 // Threads: on_frame() on the source's thread copies the damaged pixels (one copy, into memory
-// spice-server reads) and posts the drawables to the desktop's ContextThread, which owns the
+// spice-server reads) and posts the drawables to the desktop's loop thread, which owns the
 // primary surface; spice-server's display worker takes them (get_command) and gives them back
 // (release_resource) on its own thread, so the queue is locked.
 #pragma once
@@ -22,7 +22,7 @@
 #include "core/log.hpp"
 #include "core/mapped_buffer.hpp"
 #include "core/status.hpp"
-#include "spice/context_thread.hpp"
+#include "glib/loop_thread.hpp"
 
 typedef struct QXLInstance QXLInstance;
 typedef struct SpiceBaseInstance SpiceBaseInstance;
@@ -44,7 +44,7 @@ struct QxlStats {
 
 class QxlDisplay {
  public:
-  QxlDisplay(const core::Logger& log, ContextThread& thread);
+  QxlDisplay(const core::Logger& log, glib::LoopThread& thread);
   ~QxlDisplay();  // frees every drawable spice-server still holds: destroy the server first
   QxlDisplay(const QxlDisplay&) = delete;
   QxlDisplay& operator=(const QxlDisplay&) = delete;
@@ -87,7 +87,7 @@ class QxlDisplay {
 
   struct Handle;
   core::Logger log_;
-  ContextThread& thread_;
+  glib::LoopThread& thread_;
   std::unique_ptr<Handle> handle_;
   core::MappingCache mappings_{4};
 
@@ -107,7 +107,7 @@ class QxlDisplay {
   std::deque<QxlResource*> pending_;         // drawables not yet taken by the worker
   std::deque<QxlResource*> cursor_pending_;  // cursor commands not yet taken
   std::unordered_set<QxlResource*> live_;    // queued or held by spice-server
-  std::atomic<size_t> pending_count_{0};
+  std::atomic<size_t> pending_count_{0}, pending_bytes_{0};  // of pending_
   QxlStats stats_;
 };
 

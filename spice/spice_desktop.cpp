@@ -56,7 +56,6 @@ SpiceDesktop::SpiceDesktop(const SpiceConfig& config, core::InputSink* input, co
     : input_(input),
       config_(config),
       log_(config.name),
-      thread_(log_),
       inputs_(std::make_unique<SpiceInputs>(input)),
       qxl_(log_, thread_) {
   if (config.mode == SpiceMode::Stream) {
@@ -73,13 +72,20 @@ core::Result<std::unique_ptr<SpiceDesktop>> SpiceDesktop::create(const SpiceConf
     return core::Error{"SPICE needs a ticket (--spice-ticket-file FILE), or --no-auth to serve without a password"};
   std::unique_ptr<SpiceDesktop> desktop(new SpiceDesktop(config, input, keyframes));
   desktop->thread_.start();
-  if (core::Status s = desktop->thread_.run([&] { return desktop->start_server(); }); !s) return core::Error{s.error()};
+  core::Status started = desktop->thread_.invoke([&] {
+    glib_core_bind_thread(&desktop->log_, &desktop->clients_);
+    return desktop->start_server();
+  });
+  if (!started) return core::Error{started.error()};
   return desktop;
 }
 
 SpiceDesktop::~SpiceDesktop() {
   if (stream_) stream_->detach();
-  thread_.run([this] { stop_server(); });
+  thread_.invoke([this] {
+    stop_server();
+    glib_core_bind_thread(nullptr, nullptr);
+  });
   thread_.stop();
 }
 

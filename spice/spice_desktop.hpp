@@ -13,6 +13,8 @@
 #include "core/input.hpp"
 #include "core/log.hpp"
 #include "core/status.hpp"
+#include "glib/loop_thread.hpp"
+#include "spice/glib_core.hpp"
 #include "spice/listen_config.hpp"
 #include "spice/qxl_display.hpp"
 #include "spice/stream_producer.hpp"
@@ -89,7 +91,7 @@ class SpiceDesktop {
   void move_cursor(const core::CursorPosition& at);
 
   const SpiceConfig& config() const { return config_; }
-  int clients() const { return thread_.spice_clients(); }  // connected SPICE clients
+  int clients() const { return clients_.clients(); }  // connected SPICE clients
   QxlStats stats() const { return qxl_.stats(); }
   // What a user pastes: "remote-viewer spice://127.0.0.1:5900?password=..." (the password
   // is part of the command only when given here; it is never logged).
@@ -103,7 +105,8 @@ class SpiceDesktop {
 
   SpiceConfig config_;
   core::Logger log_;
-  ContextThread thread_;
+  glib::LoopThread thread_;
+  ClientCount clients_;
   std::unique_ptr<SpiceInputs> inputs_;
   QxlDisplay qxl_;
   std::shared_ptr<StreamProducer> stream_;  // stream mode only

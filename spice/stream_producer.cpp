@@ -35,7 +35,7 @@ const SpiceCharDeviceInterface kInterface = {
 
 }  // namespace
 
-StreamProducer::StreamProducer(const core::Logger& log, ContextThread& thread, core::KeyframeRequester* keyframes,
+StreamProducer::StreamProducer(const core::Logger& log, glib::LoopThread& thread, core::KeyframeRequester* keyframes,
                                bool trailing_delimiter)
     : log_(log),
       thread_(thread),

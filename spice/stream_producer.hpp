@@ -18,7 +18,7 @@
 
 #include "core/frame.hpp"
 #include "core/log.hpp"
-#include "spice/context_thread.hpp"
+#include "glib/loop_thread.hpp"
 #include "spice/stream_protocol.hpp"
 
 typedef struct SpiceBaseInstance SpiceBaseInstance;
@@ -44,7 +44,7 @@ class StreamProducer final : public core::EncodedSink, public std::enable_shared
   static constexpr size_t kMaxQueuedBytes = 2u << 20;
 
   // `trailing_delimiter`: end each DATA with an access unit delimiter (see stream::data_message).
-  StreamProducer(const core::Logger& log, ContextThread& thread, core::KeyframeRequester* keyframes,
+  StreamProducer(const core::Logger& log, glib::LoopThread& thread, core::KeyframeRequester* keyframes,
                  bool trailing_delimiter = false);
   ~StreamProducer() override;
 
@@ -91,7 +91,7 @@ class StreamProducer final : public core::EncodedSink, public std::enable_shared
   void recover();      // after NOTIFY_ERROR: reopen the device, FORMAT + IDR again
 
   core::Logger log_;
-  ContextThread& thread_;
+  glib::LoopThread& thread_;
   core::KeyframeRequester* keyframes_;
   const bool trailing_delimiter_;
   std::unique_ptr<Handle> handle_;
