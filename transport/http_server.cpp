@@ -8,7 +8,7 @@
 #include <cctype>
 #include <charconv>
 
-#include "transport/main_loop_thread.hpp"
+#include "glib/loop_thread.hpp"
 
 namespace vdistream::transport {
 
@@ -104,7 +104,7 @@ core::Result<HttpServerConfig> parse_http_address(std::string_view text) {
 // A WebSocket as libsoup gives it: touched only on the server thread.
 class SoupWebSocket final : public WebSocket {
  public:
-  SoupWebSocket(MainLoopThread* thread, SoupWebsocketConnection* conn)
+  SoupWebSocket(glib::LoopThread* thread, SoupWebsocketConnection* conn)
       : thread_(thread), conn_(SOUP_WEBSOCKET_CONNECTION(g_object_ref(conn))), id_(g_next_socket_id++) {}
   ~SoupWebSocket() override { g_object_unref(conn_); }
 
@@ -168,7 +168,7 @@ class SoupWebSocket final : public WebSocket {
     if (self->forget_) self->forget_(self->id_);
   }
 
-  MainLoopThread* thread_;
+  glib::LoopThread* thread_;
   SoupWebsocketConnection* conn_;
   uint64_t id_;
   bool closed_ = false;
@@ -178,7 +178,7 @@ class SoupWebSocket final : public WebSocket {
 
 struct HttpServer::Impl {
   SoupServer* server = nullptr;
-  MainLoopThread* thread = nullptr;
+  glib::LoopThread* thread = nullptr;
   core::Logger* log = nullptr;
   std::map<uint64_t, std::shared_ptr<SoupWebSocket>> sockets;  // server thread only
 
@@ -221,7 +221,7 @@ struct HttpServer::Impl {
   }
 };
 
-HttpServer::HttpServer() : thread_(std::make_unique<MainLoopThread>()), impl_(std::make_unique<Impl>()) {}
+HttpServer::HttpServer() : thread_(std::make_unique<glib::LoopThread>()), impl_(std::make_unique<Impl>()) {}
 
 core::Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerConfig& config) {
   if (config.tls_cert_file.empty() != config.tls_key_file.empty())
@@ -231,7 +231,7 @@ core::Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerCon
   s->impl_->thread = s->thread_.get();
   s->impl_->log = &s->log_;
   s->thread_->start();
-  std::string error = s->thread_->run([&]() -> std::string {
+  std::string error = s->thread_->invoke([&]() -> std::string {
     GTlsCertificate* cert = nullptr;
     if (!config.tls_cert_file.empty()) {
       GError* e = nullptr;
@@ -269,7 +269,7 @@ core::Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerCon
 }
 
 HttpServer::~HttpServer() {
-  thread_->run([this] {
+  thread_->invoke([this] {
     auto sockets = std::move(impl_->sockets);
     for (auto& [id, socket] : sockets) socket->finish();
     sockets.clear();
@@ -283,14 +283,14 @@ HttpServer::~HttpServer() {
 }
 
 void HttpServer::add_handler(const std::string& path_prefix, HttpHandler handler) {
-  thread_->run([&] {
+  thread_->invoke([&] {
     auto* route = new Impl::Route{impl_.get(), std::move(handler), {}};
     soup_server_add_handler(impl_->server, path_prefix.c_str(), Impl::on_request, route, Impl::destroy_route);
   });
 }
 
 void HttpServer::add_websocket_handler(const std::string& path, WebSocketOptions options) {
-  thread_->run([&] {
+  thread_->invoke([&] {
     // The normal handler runs first and refuses (sets a status) when the check fails; libsoup
     // then skips the upgrade.
     auto* check_route = new Impl::Route{impl_.get(), nullptr, options};
@@ -302,7 +302,7 @@ void HttpServer::add_websocket_handler(const std::string& path, WebSocketOptions
 }
 
 void HttpServer::remove_handler(const std::string& path_prefix) {
-  thread_->run([&] { soup_server_remove_handler(impl_->server, path_prefix.c_str()); });
+  thread_->invoke([&] { soup_server_remove_handler(impl_->server, path_prefix.c_str()); });
 }
 
 std::string HttpServer::base_url() const {
@@ -311,7 +311,7 @@ std::string HttpServer::base_url() const {
          std::to_string(port_);
 }
 
-void HttpServer::run_on_thread(std::function<void()> fn) { thread_->run(std::move(fn)); }
+void HttpServer::run_on_thread(std::function<void()> fn) { thread_->invoke(std::move(fn)); }
 
 std::optional<std::string> request_token(const HttpRequest& request) {
   std::string auth = request.header("authorization");

@@ -15,9 +15,11 @@
 #include "core/log.hpp"
 #include "core/status.hpp"
 
-namespace vdistream::transport {
+namespace vdistream::glib {
+class LoopThread;
+}
 
-class MainLoopThread;
+namespace vdistream::transport {
 
 struct HttpServerConfig {
   std::string address = "127.0.0.1";  // loopback unless the operator says otherwise
@@ -91,13 +93,13 @@ class HttpServer {
 
   // Runs `fn` on the server thread and waits.
   void run_on_thread(std::function<void()> fn);
-  MainLoopThread& thread() { return *thread_; }
+  glib::LoopThread& thread() { return *thread_; }
 
   struct Impl;
 
  private:
   HttpServer();
-  std::unique_ptr<MainLoopThread> thread_;
+  std::unique_ptr<glib::LoopThread> thread_;
   std::unique_ptr<Impl> impl_;
   HttpServerConfig config_;
   uint16_t port_ = 0;

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/clock.hpp"
-#include "transport/main_loop_thread.hpp"
+#include "glib/loop_thread.hpp"
 
 namespace vdistream::transport {
 
