@@ -14,12 +14,9 @@ namespace {
 constexpr uint32_t kMemslotGroup = 0;  // one slot covering the whole address space: QXL
 constexpr uint32_t kMemslotId = 0;     // "physical" addresses are our own pointers
 constexpr uint32_t kPrimarySurfaceId = 0;
-// The worker lags when the drawables it has not taken yet hold more than this many pictures of
-// the whole surface, or are more than kMaxPending: the queue is replaced by one picture of the
-// whole surface (latest wins, memory stays bounded). Counted in pixels, not drawables: one
-// refresh of a dragged window is ~400 row-exact rectangles at 1080p (QEMU's SPICE sends as many).
-constexpr size_t kMaxPendingPictures = 3;
-constexpr size_t kMaxPending = 16384;
+// Drawables the worker has not taken yet beyond which it is lagging: the queue is replaced by
+// one picture of the whole surface (latest wins, memory stays bounded).
+constexpr size_t kMaxPending = 64;
 
 uint32_t mm_time_now() {
   timespec ts{};
@@ -109,7 +106,6 @@ int QxlDisplay::get_command(QXLInstance* qxl, QXLCommandExt* cmd) {
   QxlResource* r = self->pending_.front();
   self->pending_.pop_front();
   self->pending_count_ = self->pending_.size();
-  self->pending_bytes_ -= r->bytes;
   *cmd = r->ext;
   return 1;
 }
@@ -149,8 +145,7 @@ core::Status QxlDisplay::on_frame(const core::Frame& frame) {
     return core::Error{fmt::format("QXL: pixel format {} is not XRGB8888 or ARGB8888", frame.buffer->format().name())};
   const int32_t width = frame.width(), height = frame.height();
   const bool resized = width != prepared_width_ || height != prepared_height_;
-  const bool lagging = pending_count_.load() > kMaxPending ||
-                       pending_bytes_.load() > kMaxPendingPictures * size_t(width) * size_t(height) * 4;
+  const bool lagging = pending_count_.load() > kMaxPending;
   core::DamageRegion damage = frame.damage;
   if (resized || lagging) damage = core::DamageRegion::full(width, height);
   damage.clip(width, height);
@@ -173,7 +168,6 @@ core::Status QxlDisplay::on_frame(const core::Frame& frame) {
         std::memcpy(u->pixels.data() + row_bytes * row,
                     pixels.data() + size_t(r.y + row) * pixels.pitch() + size_t(r.x) * 4, row_bytes);
       bytes += u->pixels.size();
-      u->bytes = u->pixels.size();
 
       QXLDrawable& d = u->drawable;
       u->set_release(d.release_info);
@@ -230,7 +224,6 @@ void QxlDisplay::drop_pending_locked() {
     queue->clear();
   }
   pending_count_ = 0;
-  pending_bytes_ = 0;
 }
 
 void QxlDisplay::create_primary(int32_t width, int32_t height) {
@@ -280,7 +273,6 @@ void QxlDisplay::queue(int32_t width, int32_t height, bool replace_pending, Batc
       QxlResource* raw = u.release();
       live_.insert(raw);
       pending_.push_back(raw);
-      pending_bytes_ += raw->bytes;
     }
     pending_count_ = pending_.size();
   }

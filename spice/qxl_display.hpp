@@ -107,7 +107,7 @@ class QxlDisplay {
   std::deque<QxlResource*> pending_;         // drawables not yet taken by the worker
   std::deque<QxlResource*> cursor_pending_;  // cursor commands not yet taken
   std::unordered_set<QxlResource*> live_;    // queued or held by spice-server
-  std::atomic<size_t> pending_count_{0}, pending_bytes_{0};  // of pending_
+  std::atomic<size_t> pending_count_{0};
   QxlStats stats_;
 };
 

@@ -19,7 +19,6 @@ inline QXLPHYSICAL physical(const void* p) { return QXLPHYSICAL(reinterpret_cast
 struct QxlResource {
   virtual ~QxlResource() = default;
   QXLCommandExt ext{};
-  size_t bytes = 0;  // pixel bytes it holds (the lag bound counts them)
   // Makes `release_info` identify this resource to release_resource().
   void set_release(QXLReleaseInfo& release_info) { release_info.id = physical(this); }
   static QxlResource* from_release(const QXLReleaseInfo* info) {
