@@ -9,41 +9,21 @@
 
 namespace vdistream::glib {
 
-struct GObjectUnref {
-  void operator()(gpointer p) const {
-    if (p) g_object_unref(p);
+// Calls `unref` on a pointer that is not null.
+template <auto unref>
+struct Unref {
+  template <typename T>
+  void operator()(T* p) const {
+    if (p) unref(p);
   }
 };
+
 template <typename T>
-using GObjectPtr = std::unique_ptr<T, GObjectUnref>;
-
-struct GVariantUnref {
-  void operator()(GVariant* v) const {
-    if (v) g_variant_unref(v);
-  }
-};
-using GVariantPtr = std::unique_ptr<GVariant, GVariantUnref>;
-
-struct GErrorFree {
-  void operator()(GError* e) const {
-    if (e) g_error_free(e);
-  }
-};
-using GErrorPtr = std::unique_ptr<GError, GErrorFree>;
-
-struct GMainContextUnref {
-  void operator()(GMainContext* c) const {
-    if (c) g_main_context_unref(c);
-  }
-};
-using GMainContextPtr = std::unique_ptr<GMainContext, GMainContextUnref>;
-
-struct GDBusNodeInfoUnref {
-  void operator()(GDBusNodeInfo* n) const {
-    if (n) g_dbus_node_info_unref(n);
-  }
-};
-using GDBusNodeInfoPtr = std::unique_ptr<GDBusNodeInfo, GDBusNodeInfoUnref>;
+using GObjectPtr = std::unique_ptr<T, Unref<g_object_unref>>;
+using GVariantPtr = std::unique_ptr<GVariant, Unref<g_variant_unref>>;
+using GErrorPtr = std::unique_ptr<GError, Unref<g_error_free>>;
+using GMainContextPtr = std::unique_ptr<GMainContext, Unref<g_main_context_unref>>;
+using GDBusNodeInfoPtr = std::unique_ptr<GDBusNodeInfo, Unref<g_dbus_node_info_unref>>;
 
 struct GSourceUnref {
   void operator()(GSource* s) const {

@@ -61,7 +61,7 @@ struct QemuSource::Session {
 };
 
 QemuSource::QemuSource(const QemuSourceConfig& config)
-    : config_(config), log_(config.name), input_(loop_.context(), config.name) {}
+    : config_(config), log_(config.name), input_(loop_, config.name) {}
 
 QemuSource::~QemuSource() { stop(); }
 

@@ -62,7 +62,7 @@ class QemuSource final : public Source {
 
   QemuSourceConfig config_;
   core::Logger log_;
-  glib::LoopThread loop_;  // first: input_ posts its events to its context
+  glib::LoopThread loop_;  // first: input_ posts its events to it
   VmInput input_;
   glib::GObjectPtr<GCancellable> cancellable_;
   std::atomic<bool> running_{false};

@@ -14,11 +14,6 @@ constexpr const char* kMouse = "org.qemu.Display1.Mouse";
 constexpr const char* kConsole = "org.qemu.Display1.Console";
 constexpr int kInputTimeoutMs = 1000;
 
-struct Invocation {
-  VmInput* sink;
-  core::InputEvent event;
-};
-
 }  // namespace
 
 struct VmInput::Call {
@@ -27,42 +22,23 @@ struct VmInput::Call {
   std::function<void(core::Status)> done;
 };
 
-VmInput::VmInput(GMainContext* context, std::string name) : context_(context), log_(std::move(name)) {}
+VmInput::VmInput(glib::LoopThread& loop, std::string name) : loop_(loop), log_(std::move(name)) {}
 
 VmInput::~VmInput() { detach(); }
 
 void VmInput::send(const core::InputEvent& event) {
-  auto* invocation = new Invocation{this, event};
-  g_main_context_invoke_full(
-      context_, G_PRIORITY_DEFAULT,
-      [](gpointer data) -> gboolean {
-        auto* inv = static_cast<Invocation*>(data);
-        inv->sink->deliver(inv->event);
-        return G_SOURCE_REMOVE;
-      },
-      invocation, [](gpointer data) { delete static_cast<Invocation*>(data); });
+  loop_.post([this, event] { deliver(event); });
 }
 
 void VmInput::set_ui_info(uint32_t width, uint32_t height, std::function<void(core::Status)> done) {
-  struct Resize {
-    VmInput* sink;
-    uint32_t width, height;
-    std::function<void(core::Status)> done;
-  };
-  g_main_context_invoke_full(
-      context_, G_PRIORITY_DEFAULT,
-      [](gpointer data) -> gboolean {
-        auto* r = static_cast<Resize*>(data);
-        if (!r->sink->connection_) {
-          if (r->done) r->done(core::Error{"no VM connected"});
-          return G_SOURCE_REMOVE;
-        }
-        // Physical size unknown: 0 mm lets the guest assume its default DPI.
-        r->sink->call(kConsole, "SetUIInfo", g_variant_new("(qqiiuu)", 0, 0, 0, 0, r->width, r->height),
-                      std::move(r->done));
-        return G_SOURCE_REMOVE;
-      },
-      new Resize{this, width, height, std::move(done)}, [](gpointer data) { delete static_cast<Resize*>(data); });
+  loop_.post([this, width, height, done = std::move(done)]() mutable {
+    if (!connection_) {
+      if (done) done(core::Error{"no VM connected"});
+      return;
+    }
+    // Physical size unknown: 0 mm lets the guest assume its default DPI.
+    call(kConsole, "SetUIInfo", g_variant_new("(qqiiuu)", 0, 0, 0, 0, width, height), std::move(done));
+  });
 }
 
 void VmInput::attach(GDBusConnection* connection, const char* peer_name, const std::string& console_path,

@@ -1,5 +1,5 @@
 // Keyboard, mouse and window size going back to one QEMU console. send() may be called from any
-// thread; the D-Bus calls are made on the source's main context, in the order they were sent.
+// thread; the D-Bus calls are made on the source's loop thread, in the order they were sent.
 #pragma once
 
 #include <gio/gio.h>
@@ -12,6 +12,7 @@
 #include "core/input.hpp"
 #include "core/log.hpp"
 #include "core/status.hpp"
+#include "glib/loop_thread.hpp"
 #include "glib/ptr.hpp"
 
 namespace vdistream::capture::qemu {
@@ -24,7 +25,7 @@ struct VmInputCounters {
 
 class VmInput final : public core::InputSink {
  public:
-  VmInput(GMainContext* context, std::string name);
+  VmInput(glib::LoopThread& loop, std::string name);
   ~VmInput() override;
 
   void send(const core::InputEvent& event) override;
@@ -32,7 +33,7 @@ class VmInput final : public core::InputSink {
   // on the source's thread with QEMU's answer (VGA, for one, does not support it).
   void set_ui_info(uint32_t width, uint32_t height, std::function<void(core::Status)> done);
 
-  // On the context's thread: the console events go to from now on, and its mouse mode.
+  // On the loop thread: the console events go to from now on, and its mouse mode.
   void attach(GDBusConnection* connection, const char* peer_name, const std::string& console_path, bool absolute,
               uint32_t leds = 0);
   void detach();  // drops later events and cancels calls in flight
@@ -45,15 +46,15 @@ class VmInput final : public core::InputSink {
 
  private:
   struct Call;
-  void deliver(const core::InputEvent& event);  // on the context's thread
+  void deliver(const core::InputEvent& event);  // on the loop thread
   void call(const char* interface, const char* method, GVariant* parameters, std::function<void(core::Status)> done = {});
   static void on_reply(GObject* source, GAsyncResult* result, gpointer call);
   static void on_properties_changed(GDBusConnection*, const gchar*, const gchar*, const gchar*, const gchar*,
                                     GVariant* parameters, gpointer self);
 
-  GMainContext* context_;
+  glib::LoopThread& loop_;
   core::Logger log_;
-  // Context thread only:
+  // Loop thread only:
   glib::GObjectPtr<GDBusConnection> connection_;
   glib::GObjectPtr<GCancellable> cancellable_;
   std::string peer_name_;
