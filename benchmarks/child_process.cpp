@@ -38,15 +38,15 @@ core::Result<ChildProcess> ChildProcess::spawn(const Spec& spec) {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);  // the parent died before prctl
-    const int log = open(spec.log_path.c_str(), log_flags, 0600);
+    const int log = spec.log_path.empty() ? -1 : open(spec.log_path.c_str(), log_flags, 0600);
     const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull >= 0) dup2(devnull, 0);
-    if (log >= 0) {
-      dup2(log, 1);
-      dup2(log, 2);
-    }
+    const int out = spec.stdout_fd >= 0 ? spec.stdout_fd : log, err = spec.stderr_fd >= 0 ? spec.stderr_fd : log;
+    if (out >= 0) dup2(out, 1);
+    if (err >= 0) dup2(err, 2);
     if (spec.pass_as_fd3 == 3) fcntl(3, F_SETFD, 0);  // dup2 onto itself would keep FD_CLOEXEC
     else if (spec.pass_as_fd3 >= 0) dup2(spec.pass_as_fd3, 3);
+    if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) _exit(126);
     execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
@@ -77,6 +77,11 @@ std::string ChildProcess::exit_description() const {
   if (WIFEXITED(status_)) return fmt::format("exited with status {}", WEXITSTATUS(status_));
   if (WIFSIGNALED(status_)) return fmt::format("was killed by signal {}", WTERMSIG(status_));
   return "exited";
+}
+
+std::optional<int> ChildProcess::exit_status() const {
+  if (exited_ && WIFEXITED(status_)) return WEXITSTATUS(status_);
+  return std::nullopt;
 }
 
 void ChildProcess::stop(std::chrono::milliseconds grace) {

@@ -1,5 +1,5 @@
-// A program the benchmarks or tests run beside themselves (Xvfb, remote-viewer, dbus-daemon,
-// QEMU): in its own process group, killed with this process if it dies without running
+// A program the benchmarks or tests run beside themselves (Xvfb, remote-viewer, Chromium,
+// dbus-daemon, QEMU, a test's ffprobe): in its own process group, killed with this process if it dies without running
 // destructors (PR_SET_PDEATHSIG), and stopped with its whole group and reaped when this goes away.
 // PR_SET_PDEATHSIG fires when the *thread* that spawned the child ends: spawn from a thread that
 // outlives it (the tests' and the bench's main thread).
@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,8 @@ class ChildProcess {
     std::string log_path;           // stdout and stderr (appended to when append_log)
     int pass_as_fd3 = -1;           // an fd the child gets as 3 (Xvfb's -displayfd)
     bool append_log = false;
+    std::string cwd;                // empty: this process's
+    int stdout_fd = -1, stderr_fd = -1;  // instead of the log (a pipe to read the output from)
   };
 
   static core::Result<ChildProcess> spawn(const Spec& spec);
@@ -35,6 +38,8 @@ class ChildProcess {
   pid_t pid() const { return pid_; }
   bool running();
   std::string exit_description() const;  // "exited with status 1", "was killed by signal 9", ...
+  // The status it exited with; empty while running, or when a signal ended it.
+  std::optional<int> exit_status() const;
 
   // SIGTERM to the group, SIGKILL when it is still there after `grace` (at once for 0), reaped.
   void stop(std::chrono::milliseconds grace = std::chrono::seconds(2));
