@@ -7,7 +7,7 @@
 #include <ctime>
 #include <filesystem>
 
-#include "benchmarks/chromium_viewer.hpp"
+#include "benchmarks/clients/chromium.hpp"
 #include "benchmarks/encode_bench.hpp"
 #include "benchmarks/pipeline_bench.hpp"
 #include "benchmarks/plots.hpp"
@@ -296,9 +296,9 @@ int main(int argc, char** argv) {
     return finish(common, "spice", "vdistream-bench spice", header, runs, nlohmann::json::object());
   }
   if (*webrtc) {
-    if (!bench::ChromiumViewer::available()) {
+    if (!bench::Chromium::available()) {
       fmt::print(stderr, "vdistream-bench webrtc: {} is not installed (or not executable); it measures with Debian's Chromium: "
-                         "apt-get install chromium\n", bench::ChromiumViewer::kPath);
+                         "apt-get install chromium\n", bench::Chromium::kPath);
       return 1;
     }
     bench::Progress progress(uint64_t(bench::webrtc_bench_seconds(wo) * 1000));

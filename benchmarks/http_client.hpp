@@ -1,7 +1,7 @@
 // A small blocking HTTP client (libsoup-3) for vdistreamd's control API: GET with a bearer
 // token, the body as JSON. Its session runs on a GLib main context of its own, pushed as the
 // thread default only during a request, so it never touches the global default context that
-// spice-glib runs on (spice_viewer.hpp). Use it from one thread.
+// spice-glib runs on (clients/spice_client.hpp). Use it from one thread.
 #pragma once
 
 #include <chrono>

@@ -12,8 +12,8 @@
 #include <thread>
 
 #include "benchmarks/private_dir.hpp"
-#include "benchmarks/spice_viewer.hpp"
-#include "benchmarks/x11_viewer.hpp"
+#include "benchmarks/clients/spice_client.hpp"
+#include "benchmarks/clients/remote_viewer.hpp"
 #include "capture/synthetic/synthetic_source.hpp"
 #include "core/clock.hpp"
 #include "encode/pipeline.hpp"
@@ -82,7 +82,7 @@ class GlassClient {
 // spice-glib in this process: the barcode is read from the decoded surface on every update.
 class GlibClient final : public GlassClient {
  public:
-  GlibClient(const std::string& unix_path, const std::string& ticket) : viewer_({unix_path, "", 0, ticket}) {}
+  GlibClient(const std::string& unix_path, const std::string& ticket) : viewer_(SpiceClientOptions{.unix_path = unix_path, .password = ticket}) {}
   core::Status ready(const std::function<void()>&) override {
     if (!viewer_.wait_opened(10s)) return core::Error{"the spice-glib client could not connect"};
     return {};
@@ -102,7 +102,7 @@ class GlibClient final : public GlassClient {
   }
 
  private:
-  SpiceViewer viewer_;
+  SpiceClient viewer_;
 };
 
 // remote-viewer in its own Xvfb: the barcode is polled from the screen. The desktop shows
@@ -112,51 +112,51 @@ class GlibClient final : public GlassClient {
 // client's start, not to the measured run.
 class RemoteViewerClient final : public GlassClient {
  public:
-  explicit RemoteViewerClient(const X11Viewer::Options& options) : options_(options) {}
+  explicit RemoteViewerClient(const RemoteViewer::Options& options) : options_(options) {}
   core::Status ready(const std::function<void()>& show_frame) override {
-    auto viewer = X11Viewer::launch(options_);
+    auto viewer = RemoteViewer::launch(options_);
     if (!viewer) return core::Error{viewer.error()};
     viewer_ = std::move(*viewer);
     show_frame();
     if (core::Status s = viewer_->locate(20s, show_frame); !s) return s;
-    viewer_->start_polling();
+    if (core::Status s = viewer_->screen().start_polling(); !s) return s;
     constexpr size_t kSettledAfter = 4;  // distinct barcodes on the screen
     const int64_t deadline = core::monotonic_now_ns() + 15'000'000'000;
-    while (viewer_->barcodes().size() < kSettledAfter) {
+    while (viewer_->screen().barcodes().size() < kSettledAfter) {
       if (core::monotonic_now_ns() > deadline)
         return core::Error{fmt::format("remote-viewer showed the desktop but its picture did not advance within 15 s "
                                        "({} distinct barcodes seen):\n{}",
-                                       viewer_->barcodes().size(), viewer_->log_tail())};
+                                       viewer_->screen().barcodes().size(), viewer_->log_tail())};
       show_frame();
       std::this_thread::sleep_for(100ms);
     }
     return {};
   }
   bool wait_barcode(uint32_t value, std::chrono::milliseconds limit) override {
-    return viewer_ && viewer_->wait_barcode(value, limit);
+    return viewer_ && viewer_->screen().wait_barcode(value, limit);
   }
   std::vector<Sighting> sightings() const override {
     std::vector<Sighting> out;
     if (viewer_)
-      for (const auto& seen : viewer_->barcodes()) out.push_back({seen.barcode, seen.at_ns});
+      for (const auto& seen : viewer_->screen().barcodes()) out.push_back({seen.barcode, seen.at_ns});
     return out;
   }
   // The resolution of the measurement: each latency is late by up to one poll interval.
   core::Status finish(double, nlohmann::json& counters) override {
     if (!viewer_) return core::Error{"remote-viewer was not started"};
-    const X11Viewer::PollStats poll = viewer_->stop_polling();
+    const X11Screen::PollStats poll = viewer_->screen().stop_polling();
     counters["polls"] = poll.polls;
     counters["poll_interval_ms"] = {{"p50", poll.interval_ms.p50}, {"p99", poll.interval_ms.p99}, {"max", poll.interval_ms.max}};
     counters["poll_grab_ms"] = {{"p50", poll.grab_ms.p50}, {"p99", poll.grab_ms.p99}, {"max", poll.grab_ms.max}};
-    counters["barcode_on_screen"] = {viewer_->barcode_x(), viewer_->barcode_y()};
+    counters["barcode_on_screen"] = {viewer_->screen().barcode_x(), viewer_->screen().barcode_y()};
     counters["viewer_window"] = viewer_->window_size();
     if (!poll.error.empty()) return core::Error{"polling remote-viewer's screen stopped: " + poll.error};
     return {};
   }
 
  private:
-  X11Viewer::Options options_;
-  std::unique_ptr<X11Viewer> viewer_;
+  RemoteViewer::Options options_;
+  std::unique_ptr<RemoteViewer> viewer_;
 };
 
 std::string random_ticket() {
@@ -260,7 +260,7 @@ Run run_one(const SpiceBenchOptions& o, const std::string& client_name, const st
   if (client_name == "glib") {
     client = std::make_unique<GlibClient>(sc.listen.unix_path, ticket);
   } else {
-    X11Viewer::Options xo;
+    RemoteViewer::Options xo;
     xo.unix_path = sc.listen.unix_path;
     xo.password = ticket;
     xo.desktop_width = config->width;

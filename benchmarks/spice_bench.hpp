@@ -2,8 +2,8 @@
 // vdistream's SpiceDesktop (QXL mode, or stream mode behind the encode pipeline) on a unix
 // socket, to one of two clients: a spice-glib client in this process, which reads the barcode
 // from its decoded surface after every update, or remote-viewer in an Xvfb of its own, whose
-// screen is polled for the barcode (x11_viewer.hpp). Per frame: drawn → handed to spice-server
-// (QXL) or encoded (stream) → shown.
+// screen is polled for the barcode (clients/remote_viewer.hpp, clients/x11_screen.hpp). Per
+// frame: drawn → handed to spice-server (QXL) or encoded (stream) → shown.
 #pragma once
 
 #include <string>

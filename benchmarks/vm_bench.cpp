@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <memory>
 
-#include "benchmarks/chromium_viewer.hpp"
+#include "benchmarks/clients/chromium.hpp"
 #include "benchmarks/child_process.hpp"
 #include "benchmarks/guest_vm.hpp"
 #include "benchmarks/vdistreamd_child.hpp"
@@ -30,8 +30,8 @@ std::optional<Qemu> parse_qemu(const std::string& name) {
 
 // Why this client cannot run here, or empty.
 std::string client_missing(const std::string& client) {
-  if (client == "chromium" && !ChromiumViewer::available())
-    return fmt::format("{} is not installed (apt-get install chromium)", ChromiumViewer::kPath);
+  if (client == "chromium" && !Chromium::available())
+    return fmt::format("{} is not installed (apt-get install chromium)", Chromium::kPath);
   if (client == "remote-viewer") {
     if (find_program("remote-viewer").empty()) return "remote-viewer is not installed (apt-get install virt-viewer)";
     if (find_program("Xvfb").empty()) return "Xvfb is not installed (apt-get install xvfb): remote-viewer runs in an X server of its own";
@@ -47,7 +47,7 @@ std::unique_ptr<VmClient> make_client(const VmBenchOptions& o, const std::string
   const std::string password = qemu_spice ? std::string() : service.spice_ticket();
   if (leg.client == "glib") return make_glib_client(socket, password);
   if (leg.client == "remote-viewer") {
-    X11Viewer::Options xo;
+    RemoteViewer::Options xo;
     xo.unix_path = socket;
     xo.password = password;
     xo.desktop_width = vm.options().width;

@@ -6,9 +6,9 @@
 #include <map>
 #include <thread>
 
-#include "benchmarks/chromium_viewer.hpp"
+#include "benchmarks/clients/chromium.hpp"
 #include "benchmarks/report.hpp"
-#include "benchmarks/spice_viewer.hpp"
+#include "benchmarks/clients/spice_client.hpp"
 #include "benchmarks/wall_clock.hpp"
 #include "core/clock.hpp"
 
@@ -24,7 +24,7 @@ int64_t deadline_after(std::chrono::milliseconds limit) {
 
 class GlibClient final : public VmClient {
  public:
-  GlibClient(const std::string& unix_path, const std::string& password) : viewer_({unix_path, "", 0, password}) {}
+  GlibClient(const std::string& unix_path, const std::string& password) : viewer_(SpiceClientOptions{.unix_path = unix_path, .password = password}) {}
 
   core::Status ready(std::chrono::milliseconds limit) override {
     const int64_t deadline = deadline_after(limit);
@@ -51,7 +51,7 @@ class GlibClient final : public VmClient {
   core::Status finish(nlohmann::json&) override { return {}; }
 
  private:
-  SpiceViewer viewer_;
+  SpiceClient viewer_;
 };
 
 // Waits for the barcode, then for the picture to advance: a client that shows one frozen
@@ -60,30 +60,31 @@ class GlibClient final : public VmClient {
 // the strip instead, so a located barcode that does not advance is searched for again.
 class RemoteViewerClient final : public VmClient {
  public:
-  RemoteViewerClient(const X11Viewer::Options& options, std::string screenshot_path)
+  RemoteViewerClient(const RemoteViewer::Options& options, std::string screenshot_path)
       : options_(options), screenshot_path_(std::move(screenshot_path)) {}
 
   core::Status ready(std::chrono::milliseconds limit) override {
     const int64_t deadline = deadline_after(limit);
-    auto viewer = X11Viewer::launch(options_);
+    auto viewer = RemoteViewer::launch(options_);
     if (!viewer) return core::Error{viewer.error()};
     viewer_ = std::move(*viewer);
+    X11Screen& screen = viewer_->screen();
     constexpr size_t kAdvanced = 3;                   // new barcodes on the screen
     constexpr int64_t kAdvanceLimitNs = 2'000'000'000;  // before searching again
     for (;;) {
       const auto left = std::chrono::milliseconds(std::max<int64_t>(1, (deadline - core::monotonic_now_ns()) / 1'000'000));
       if (core::Status s = viewer_->locate(left, nullptr); !s) return failed(s.error());
-      const size_t before = viewer_->barcodes().size();
-      viewer_->start_polling();
+      const size_t before = screen.barcodes().size();
+      if (core::Status s = screen.start_polling(); !s) return failed(s.error());
       const int64_t check_until = std::min(deadline, core::monotonic_now_ns() + kAdvanceLimitNs);
-      while (viewer_->barcodes().size() < before + kAdvanced && core::monotonic_now_ns() < check_until)
+      while (screen.barcodes().size() < before + kAdvanced && core::monotonic_now_ns() < check_until)
         std::this_thread::sleep_for(50ms);
-      if (viewer_->barcodes().size() >= before + kAdvanced) return {};
-      viewer_->stop_polling();
+      if (screen.barcodes().size() >= before + kAdvanced) return {};
+      screen.stop_polling();
       if (core::monotonic_now_ns() >= deadline)
         return failed(fmt::format("remote-viewer showed a barcode at {},{} but its picture did not advance ({} barcodes seen "
                                   "after {} searches):\n{}",
-                                  viewer_->barcode_x(), viewer_->barcode_y(), viewer_->barcodes().size() - before,
+                                  screen.barcode_x(), screen.barcode_y(), screen.barcodes().size() - before,
                                   searches_ + 1, viewer_->log_tail()));
       ++searches_;
     }
@@ -91,16 +92,16 @@ class RemoteViewerClient final : public VmClient {
   std::vector<Sighting> sightings() override {
     std::vector<Sighting> out;
     if (viewer_)
-      for (const auto& s : viewer_->barcodes()) out.push_back({s.barcode, s.at_ns});
+      for (const auto& s : viewer_->screen().barcodes()) out.push_back({s.barcode, s.at_ns});
     return out;
   }
   core::Status finish(nlohmann::json& counters) override {
     if (!viewer_) return core::Error{"remote-viewer was not started"};
-    const X11Viewer::PollStats poll = viewer_->stop_polling();
+    const X11Screen::PollStats poll = viewer_->screen().stop_polling();
     counters["polls"] = poll.polls;
     counters["poll_interval_ms"] = {{"p50", poll.interval_ms.p50}, {"p99", poll.interval_ms.p99}, {"max", poll.interval_ms.max}};
     counters["poll_grab_ms"] = {{"p50", poll.grab_ms.p50}, {"p99", poll.grab_ms.p99}, {"max", poll.grab_ms.max}};
-    counters["barcode_on_screen"] = {viewer_->barcode_x(), viewer_->barcode_y()};
+    counters["barcode_on_screen"] = {viewer_->screen().barcode_x(), viewer_->screen().barcode_y()};
     counters["viewer_window"] = viewer_->window_size();
     counters["barcode_searches_again"] = searches_;
     if (!poll.error.empty()) return core::Error{"polling remote-viewer's screen stopped: " + poll.error};
@@ -111,16 +112,16 @@ class RemoteViewerClient final : public VmClient {
   // The error, with a screenshot of what remote-viewer showed when there is a place for one.
   core::Status failed(std::string why) {
     if (viewer_ && !screenshot_path_.empty()) {
-      viewer_->stop_polling();  // Xlib calls from one thread at a time
-      const core::Status saved = viewer_->save_screenshot(screenshot_path_);
+      viewer_->screen().stop_polling();  // Xlib calls from one thread at a time
+      const core::Status saved = viewer_->screen().save_screenshot(screenshot_path_);
       why += saved ? "\n(screenshot: " + screenshot_path_ + ")" : "\n(no screenshot: " + saved.error() + ")";
     }
     return core::Error{why};
   }
 
-  X11Viewer::Options options_;
+  RemoteViewer::Options options_;
   std::string screenshot_path_;
-  std::unique_ptr<X11Viewer> viewer_;
+  std::unique_ptr<RemoteViewer> viewer_;
   int searches_ = 0;
 };
 
@@ -132,13 +133,13 @@ class ChromiumClient final : public VmClient {
       : url_(std::move(url)), api_(api), path_(fmt::format("/api/desktops/{}/presented", desktop)) {}
 
   core::Status ready(std::chrono::milliseconds limit) override {
-    if (!ChromiumViewer::available())
-      return core::Error{fmt::format("{} is not installed (apt-get install chromium)", ChromiumViewer::kPath)};
+    if (!Chromium::available())
+      return core::Error{fmt::format("{} is not installed (apt-get install chromium)", Chromium::kPath)};
     // Where the reports of this page will start.
     auto before = api_.get_json(path_ + "?after=0");
     if (!before) return core::Error{before.error()};
     next_ = (*before).value("next", uint64_t(0));
-    auto browser = ChromiumViewer::launch({url_, 1280, 720});
+    auto browser = Chromium::launch({url_, 1280, 720});
     if (!browser) return core::Error{browser.error()};
     browser_ = std::move(*browser);
     const int64_t deadline = deadline_after(limit);
@@ -189,7 +190,7 @@ class ChromiumClient final : public VmClient {
   std::string url_;
   HttpClient& api_;
   std::string path_;
-  std::unique_ptr<ChromiumViewer> browser_;
+  std::unique_ptr<Chromium> browser_;
   uint64_t next_ = 0, reports_ = 0;
   std::map<uint64_t, uint64_t> viewers_;
   std::vector<double> receive_to_present_;
@@ -203,7 +204,7 @@ std::unique_ptr<VmClient> make_glib_client(const std::string& unix_path, const s
   return std::make_unique<GlibClient>(unix_path, password);
 }
 
-std::unique_ptr<VmClient> make_remote_viewer_client(const X11Viewer::Options& options, const std::string& screenshot_path) {
+std::unique_ptr<VmClient> make_remote_viewer_client(const RemoteViewer::Options& options, const std::string& screenshot_path) {
   return std::make_unique<RemoteViewerClient>(options, screenshot_path);
 }
 

@@ -1,8 +1,8 @@
 // The clients of the vm subcommand, as a leg sees them: something that connects to a server
 // showing the test guest and reports when it first showed each barcode, on the monotonic clock.
-// - glib: spice-glib in this process (spice_viewer.hpp), the barcode read off its decoded
+// - glib: spice-glib in this process (clients/spice_client.hpp), the barcode read off its decoded
 //   surface; it also sends keys and says how many bytes its display channel read.
-// - remote-viewer: in an Xvfb of its own (x11_viewer.hpp), its screen polled for the barcode.
+// - remote-viewer: in an Xvfb of its own (clients/remote_viewer.hpp), its screen polled for the barcode.
 // - chromium: headless Chromium on vdistreamd's WebRTC page; the page reads the barcode on each
 //   presented frame and reports it to vdistreamd, whose control API
 //   (GET /api/desktops/NAME/presented) this reads, mapping the page's wall-clock times to the
@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "benchmarks/http_client.hpp"
-#include "benchmarks/x11_viewer.hpp"
+#include "benchmarks/clients/remote_viewer.hpp"
 #include "core/status.hpp"
 
 namespace vdistream::bench {
@@ -48,7 +48,7 @@ class VmClient {
 
 std::unique_ptr<VmClient> make_glib_client(const std::string& unix_path, const std::string& password);
 // `screenshot_path`: where the screen goes (PPM) when remote-viewer does not show the guest; empty: nowhere.
-std::unique_ptr<VmClient> make_remote_viewer_client(const X11Viewer::Options& options, const std::string& screenshot_path);
+std::unique_ptr<VmClient> make_remote_viewer_client(const RemoteViewer::Options& options, const std::string& screenshot_path);
 // `api` is vdistreamd's control API (used from the calling thread only), `desktop` the desktop's name.
 std::unique_ptr<VmClient> make_chromium_client(const std::string& page_url, HttpClient& api, const std::string& desktop);
 

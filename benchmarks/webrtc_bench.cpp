@@ -8,7 +8,7 @@
 #include <mutex>
 #include <thread>
 
-#include "benchmarks/chromium_viewer.hpp"
+#include "benchmarks/clients/chromium.hpp"
 #include "benchmarks/wall_clock.hpp"
 #include "capture/synthetic/synthetic_source.hpp"
 #include "core/clock.hpp"
@@ -113,7 +113,7 @@ struct Rig {
   std::unique_ptr<capture::SyntheticSource> source;
   std::shared_ptr<transport::WebRtcDesktop> desktop;
   std::shared_ptr<EncodedFrames> encoded = std::make_shared<EncodedFrames>();
-  std::unique_ptr<ChromiumViewer> browser;
+  std::unique_ptr<Chromium> browser;
 
   ~Rig() {
     browser.reset();
@@ -196,7 +196,7 @@ Run run_one(const WebRtcBenchOptions& o, const std::string& workload, const std:
 
   // The source runs from the start: the page needs pictures to connect to. The measured frames
   // are those drawn after the page showed its first one and a warm-up after that.
-  auto browser = ChromiumViewer::launch({rig.desktop->url(rig.server->base_url()), 1280, 720});
+  auto browser = Chromium::launch({rig.desktop->url(rig.server->base_url()), 1280, 720});
   if (!browser) return fail(browser.error());
   rig.browser = std::move(*browser);
   const int64_t connect_t0 = core::monotonic_now_ns();

@@ -21,7 +21,7 @@
 #include "core/keymap.hpp"
 #include "core/mapped_buffer.hpp"
 #include "fixtures/guest.hpp"
-#include "fixtures/spice_client.hpp"
+#include "benchmarks/clients/spice_client.hpp"
 #include "tests/guest/guest_protocol.hpp"
 
 using namespace vdistream;
@@ -264,10 +264,10 @@ TEST_CASE("one guest is served by QEMU's own SPICE and by a QemuSource at the sa
   REQUIRE(source->start(seen.callbacks()).ok());
   check_frames_reach_the_source(*vm, *source, seen);
 
-  test::SpiceClientOptions client_options;
+  bench::SpiceClientOptions client_options;
   client_options.unix_path = vm->spice_socket();
-  test::SpiceTestClient client(client_options);
-  REQUIRE(client.wait_outcome(30s) == test::SpiceTestClient::Outcome::Opened);
+  bench::SpiceClient client(client_options);
+  REQUIRE(client.wait_outcome(30s) == bench::SpiceClient::Outcome::Opened);
   REQUIRE(client.wait_display(30s));
   // A barcode the guest reported after the client connected, shown by QEMU's SPICE too.
   auto frame = vm->wait_frame_after(0, core::monotonic_now_ns(), 10s);

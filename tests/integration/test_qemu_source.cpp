@@ -15,7 +15,7 @@
 #include "fixtures/process.hpp"
 #include "fixtures/qemu_vm.hpp"
 #include "fixtures/reference.hpp"
-#include "fixtures/spice_client.hpp"
+#include "benchmarks/clients/spice_client.hpp"
 #include "spice/spice_desktop.hpp"
 
 using namespace vdistream;
@@ -265,11 +265,11 @@ TEST_CASE("ESC pressed in a SPICE client reaches the VM and opens SeaBIOS's boot
   REQUIRE(seen.wait_frame(shows_boot_menu_prompt));
   const size_t before = count(text_rows(seen.latest()));
 
-  test::SpiceClientOptions o;
+  bench::SpiceClientOptions o;
   o.port = config.listen.port;
   o.password = "esc-ticket";
-  test::SpiceTestClient client(o);
-  REQUIRE(client.wait_outcome(30s) == test::SpiceTestClient::Outcome::Opened);
+  bench::SpiceClient client(o);
+  REQUIRE(client.wait_outcome(30s) == bench::SpiceClient::Outcome::Opened);
   REQUIRE(client.wait_inputs(30s));
   client.key_press(0x01);  // Escape, as the client's keyboard sends it (PC AT scancode)
   client.key_release(0x01);

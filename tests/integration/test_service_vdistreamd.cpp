@@ -8,10 +8,10 @@
 #include <fstream>
 #include <map>
 
-#include "fixtures/chromium.hpp"
+#include "fixtures/browser.hpp"
 #include "fixtures/process.hpp"
 #include "fixtures/qemu_vm.hpp"
-#include "fixtures/spice_client.hpp"
+#include "benchmarks/clients/spice_client.hpp"
 #include "test_service_fixture.hpp"
 
 using namespace vdistream;
@@ -81,8 +81,8 @@ TEST_CASE("vdistreamd serves three synthetic desktops and a QEMU VM - a killed Q
   // They stream to a real SPICE client: the synthetic desktop's barcodes arrive in order, and
   // the VM's screen (SeaBIOS) is drawn.
   {
-    test::SpiceTestClient client({.unix_path = s.dir.file("typing.sock")});
-    REQUIRE(client.wait_outcome(20s) == test::SpiceTestClient::Outcome::Opened);
+    bench::SpiceClient client({.unix_path = s.dir.file("typing.sock")});
+    REQUIRE(client.wait_outcome(20s) == bench::SpiceClient::Outcome::Opened);
     REQUIRE(client.wait_display(20s));
     REQUIRE_LOGGED(s, test::eventually([&] { return client.barcodes().size() >= 5; }, 30s));
     auto codes = client.barcodes();
@@ -90,8 +90,8 @@ TEST_CASE("vdistreamd serves three synthetic desktops and a QEMU VM - a killed Q
   }
   {
     // Stream mode: the desktop's H.264 through spice-server's stream device.
-    test::SpiceTestClient client({.unix_path = s.dir.file("video.sock")});
-    REQUIRE(client.wait_outcome(20s) == test::SpiceTestClient::Outcome::Opened);
+    bench::SpiceClient client({.unix_path = s.dir.file("video.sock")});
+    REQUIRE(client.wait_outcome(20s) == bench::SpiceClient::Outcome::Opened);
     REQUIRE_LOGGED(s, test::eventually([&] { return client.barcodes().size() >= 5; }, 30s));
     auto codes = client.barcodes();
     for (size_t i = 1; i < codes.size(); ++i) CHECK(codes[i].barcode > codes[i - 1].barcode);
@@ -102,8 +102,8 @@ TEST_CASE("vdistreamd serves three synthetic desktops and a QEMU VM - a killed Q
     CHECK(video["spice"]["stream_access_units"].get<uint64_t>() > 0);
   }
   {
-    test::SpiceTestClient client({.unix_path = s.dir.file("vm.sock")});
-    REQUIRE(client.wait_outcome(20s) == test::SpiceTestClient::Outcome::Opened);
+    bench::SpiceClient client({.unix_path = s.dir.file("vm.sock")});
+    REQUIRE(client.wait_outcome(20s) == bench::SpiceClient::Outcome::Opened);
     REQUIRE(client.wait_display(20s));
     auto picture = client.picture();
     REQUIRE(picture);
@@ -144,8 +144,8 @@ TEST_CASE("vdistreamd serves three synthetic desktops and a QEMU VM - a killed Q
   CHECK(disconnect.status == 200);
   {
     // The SPICE server came back on the same socket.
-    test::SpiceTestClient client({.unix_path = s.dir.file("drag.sock")});
-    CHECK(client.wait_outcome(20s) == test::SpiceTestClient::Outcome::Opened);
+    bench::SpiceClient client({.unix_path = s.dir.file("drag.sock")});
+    CHECK(client.wait_outcome(20s) == bench::SpiceClient::Outcome::Opened);
   }
 
   // QEMU dies: only its desktop disconnects; the other three keep counting frames meanwhile.
@@ -264,7 +264,7 @@ TEST_CASE("vdistreamd --check-config names the line of every error and accepts a
 
 TEST_CASE("a desktop with webrtc = true serves a browser on the service's HTTP server - the API counts the viewer",
           "[service][vdistreamd][webrtc]") {
-  REQUIRE(test::Chromium::available());
+  REQUIRE(bench::Chromium::available());
   Service s;
   s.start(http_section(s.port) + synthetic_desktop(s.dir, "web", "typing") + "webrtc = true\n" +
           synthetic_desktop(s.dir, "plain", "idle"));
@@ -275,8 +275,8 @@ TEST_CASE("a desktop with webrtc = true serves a browser on the service's HTTP s
   CHECK(test::http_request(s.port, "GET", "/desktops/plain/", kToken).status == 404);  // webrtc is off there
   const uint64_t encoded_before = desktops(s.port)["web"]["frames"]["encoded"].get<uint64_t>();
 
-  test::Chromium browser({"http://127.0.0.1:" + std::to_string(s.port) + page + "?token=" + kToken, 1280, 720, {}});
-  INFO("Chromium log: " << browser.log_path());
+  const auto browser = test::launch_chromium("http://127.0.0.1:" + std::to_string(s.port) + page + "?token=" + kToken);
+  INFO("Chromium log: " << browser->log_path());
   REQUIRE_LOGGED(s, test::eventually(
                         [&] {
                           auto d = desktops(s.port)["web"];
@@ -292,7 +292,7 @@ TEST_CASE("a desktop with webrtc = true serves a browser on the service's HTTP s
   CHECK(nlohmann::json::parse(disconnect.body)["disconnected"].get<int>() >= 1);
   CHECK_THAT(s.log(), Catch::Contains("[web] disconnected viewers through the API"));
   CHECK(test::http_request(s.port, "GET", page, kToken).status == 200);  // the page is served again
-  browser.close();
+  browser->close();
 
   // A reload that removes the WebRTC desktop while the API is asked continuously: its paths go
   // from the HTTP server, which keeps answering (a stopping desktop needs the HTTP thread).
@@ -333,8 +333,8 @@ TEST_CASE("a VM set up the way libvirt's <graphics type='dbus'> does it is serve
                         },
                         60s));
   {
-    test::SpiceTestClient client({.unix_path = s.dir.file("win10.sock"), .password = "a-password"});
-    REQUIRE(client.wait_outcome(20s) == test::SpiceTestClient::Outcome::Opened);
+    bench::SpiceClient client({.unix_path = s.dir.file("win10.sock"), .password = "a-password"});
+    REQUIRE(client.wait_outcome(20s) == bench::SpiceClient::Outcome::Opened);
     REQUIRE(client.wait_display(20s));
   }
   // (The client leaves first: stopping a SPICE server with a client still connected sometimes

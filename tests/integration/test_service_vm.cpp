@@ -9,7 +9,7 @@
 #include "benchmarks/guest_vm.hpp"
 #include "core/clock.hpp"
 #include "fixtures/guest.hpp"
-#include "fixtures/spice_client.hpp"
+#include "benchmarks/clients/spice_client.hpp"
 #include "test_service_fixture.hpp"
 
 using namespace vdistream;
@@ -59,8 +59,8 @@ TEST_CASE("a two-head VM is two desktops: each console's picture reaches its own
   CHECK(d["head1"]["capture"]["frames"].get<uint64_t>() > 0);
 
   {
-    test::SpiceTestClient client({.unix_path = s.dir.file("head0.sock")});
-    REQUIRE(client.wait_outcome(20s) == test::SpiceTestClient::Outcome::Opened);
+    bench::SpiceClient client({.unix_path = s.dir.file("head0.sock")});
+    REQUIRE(client.wait_outcome(20s) == bench::SpiceClient::Outcome::Opened);
     REQUIRE_LOGGED(s, test::eventually([&] { return client.barcodes().size() >= 10; }, 30s));
     const auto head0 = reported(*vm, 0);
     const auto seen = client.barcodes();
@@ -69,8 +69,8 @@ TEST_CASE("a two-head VM is two desktops: each console's picture reaches its own
     CHECK(seen.back().barcode > seen.front().barcode);
   }
   {
-    test::SpiceTestClient client({.unix_path = s.dir.file("head1.sock")});
-    REQUIRE(client.wait_outcome(20s) == test::SpiceTestClient::Outcome::Opened);
+    bench::SpiceClient client({.unix_path = s.dir.file("head1.sock")});
+    REQUIRE(client.wait_outcome(20s) == bench::SpiceClient::Outcome::Opened);
     REQUIRE(client.wait_barcode(0, 30s));  // the idle head's one picture, not head 0's moving one
     std::this_thread::sleep_for(1s);
     const auto seen = client.barcodes();
@@ -93,8 +93,8 @@ TEST_CASE("a VM killed and started again under a connected SPICE client comes ba
   s.start(test::http_section(s.port) + vm_desktop("vm", vm->spec(), s.dir.file("vm.sock")));
   REQUIRE_LOGGED(s, test::eventually([&] { return test::captured(test::desktops(s.port), "vm") > 0; }, 60s));
 
-  test::SpiceTestClient client({.unix_path = s.dir.file("vm.sock")});
-  REQUIRE(client.wait_outcome(20s) == test::SpiceTestClient::Outcome::Opened);
+  bench::SpiceClient client({.unix_path = s.dir.file("vm.sock")});
+  REQUIRE(client.wait_outcome(20s) == bench::SpiceClient::Outcome::Opened);
   REQUIRE_LOGGED(s, test::eventually([&] { return client.barcodes().size() >= 5; }, 30s));
 
   vm->kill_qemu();

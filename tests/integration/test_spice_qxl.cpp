@@ -17,12 +17,12 @@
 #include "core/clock.hpp"
 #include "core/histogram.hpp"
 #include "fixtures/process.hpp"
-#include "fixtures/spice_client.hpp"
+#include "benchmarks/clients/spice_client.hpp"
 #include "spice/spice_desktop.hpp"
 
 using namespace vdistream;
 using namespace std::chrono_literals;
-using test::SpiceTestClient;
+using bench::SpiceClient;
 
 namespace {
 
@@ -86,8 +86,8 @@ struct Desktop {
     REQUIRE(desktop->on_frame(*frame));
     return {uint32_t(frame->sequence), at};
   }
-  test::SpiceClientOptions client(const std::string& password = kTicket) const {
-    test::SpiceClientOptions o;
+  bench::SpiceClientOptions client(const std::string& password = kTicket) const {
+    bench::SpiceClientOptions o;
     o.port = port;
     o.password = password;
     return o;
@@ -100,7 +100,7 @@ struct Desktop {
 };
 
 // Does the client's picture equal the reference drawing of frame `sequence`? (X byte ignored)
-bool matches_reference(const SpiceTestClient::Picture& p, const capture::SyntheticSource& source, uint64_t sequence) {
+bool matches_reference(const SpiceClient::Picture& p, const capture::SyntheticSource& source, uint64_t sequence) {
   const int32_t w = source.config().width, h = source.config().height;
   if (p.width != w || p.height != h) return false;
   std::vector<uint8_t> reference(size_t(w) * h * 4);
@@ -114,7 +114,7 @@ bool matches_reference(const SpiceTestClient::Picture& p, const capture::Synthet
 
 // The barcode is one rectangle of a frame: the client may still be drawing the others when it
 // shows. Polls the client's picture a bounded number of times.
-bool eventually_matches_reference(SpiceTestClient& client, const capture::SyntheticSource& source, uint64_t sequence) {
+bool eventually_matches_reference(SpiceClient& client, const capture::SyntheticSource& source, uint64_t sequence) {
   for (int attempt = 0; attempt < 100; ++attempt) {
     auto picture = client.picture();
     if (picture && matches_reference(*picture, source, sequence)) return true;
@@ -128,8 +128,8 @@ bool eventually_matches_reference(SpiceTestClient& client, const capture::Synthe
 TEST_CASE("a spice-glib client with the right ticket sees the desktop's frames in order", "[spice]") {
   Desktop d;
   d.push();
-  SpiceTestClient client(d.client());
-  REQUIRE(client.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+  SpiceClient client(d.client());
+  REQUIRE(client.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
   REQUIRE(client.wait_display(kWait));
   REQUIRE(client.wait_barcode(0, kWait));
 
@@ -160,17 +160,17 @@ TEST_CASE("a wrong SPICE ticket, or none, is refused", "[spice]") {
   Desktop d;
   d.push();
   {
-    SpiceTestClient wrong(d.client("not-the-ticket"));
-    CHECK(wrong.wait_outcome(kWait) == SpiceTestClient::Outcome::AuthFailed);
+    SpiceClient wrong(d.client("not-the-ticket"));
+    CHECK(wrong.wait_outcome(kWait) == SpiceClient::Outcome::AuthFailed);
     CHECK(!wrong.wait_display(200ms));
   }
   {
-    SpiceTestClient none(d.client(""));
-    CHECK(none.wait_outcome(kWait) == SpiceTestClient::Outcome::AuthFailed);
+    SpiceClient none(d.client(""));
+    CHECK(none.wait_outcome(kWait) == SpiceClient::Outcome::AuthFailed);
   }
   // And the server still serves the right ticket afterwards.
-  SpiceTestClient right(d.client());
-  CHECK(right.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+  SpiceClient right(d.client());
+  CHECK(right.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
   // Settled before it goes (spice-glib warns when torn down while the mouse mode changes).
   CHECK(right.wait_display(kWait));
   CHECK(right.wait_client_mouse(kWait));
@@ -180,8 +180,8 @@ TEST_CASE("a SPICE client that reconnects gets the full picture of the latest fr
   Desktop d;
   d.push();
   {
-    SpiceTestClient first(d.client());
-    REQUIRE(first.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+    SpiceClient first(d.client());
+    REQUIRE(first.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
     REQUIRE(first.wait_barcode(0, kWait));
     auto [barcode, at] = d.push();
     REQUIRE(first.wait_barcode(barcode, kWait));
@@ -190,8 +190,8 @@ TEST_CASE("a SPICE client that reconnects gets the full picture of the latest fr
   uint32_t last = 0;
   for (int i = 0; i < 20; ++i) last = d.push().first;
 
-  SpiceTestClient second(d.client());
-  REQUIRE(second.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+  SpiceClient second(d.client());
+  REQUIRE(second.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
   REQUIRE(second.wait_barcode(last, kWait));
   // The barcode is one corner; the whole surface must be the latest frame too.
   CHECK(eventually_matches_reference(second, *d.source, last));
@@ -201,8 +201,8 @@ TEST_CASE("SPICE keys, pointer and buttons reach the desktop's InputSink as qnum
           "[spice]") {
   Desktop d;
   d.push();
-  SpiceTestClient client(d.client());
-  REQUIRE(client.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+  SpiceClient client(d.client());
+  REQUIRE(client.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
   REQUIRE(client.wait_display(kWait));
   REQUIRE(client.wait_inputs(kWait));
   REQUIRE(client.wait_client_mouse(kWait));  // the primary surface enables client mouse mode
@@ -247,12 +247,12 @@ TEST_CASE("the desktop counts its connected SPICE clients, not refused ones", "[
   d.push();
   CHECK(d.desktop->clients() == 0);
   {
-    SpiceTestClient refused(d.client("wrong-password"));
-    REQUIRE(refused.wait_outcome(kWait) == SpiceTestClient::Outcome::AuthFailed);
+    SpiceClient refused(d.client("wrong-password"));
+    REQUIRE(refused.wait_outcome(kWait) == SpiceClient::Outcome::AuthFailed);
   }
   {
-    SpiceTestClient client(d.client());
-    REQUIRE(client.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+    SpiceClient client(d.client());
+    REQUIRE(client.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
     REQUIRE(client.wait_display(kWait));
     CHECK(d.desktop->clients() == 1);
   }
@@ -266,8 +266,8 @@ TEST_CASE("the VM's keyboard LEDs reach the SPICE client, at connect and when th
   Desktop d;
   d.input.leds = SPICE_KEYBOARD_MODIFIER_FLAGS_NUM_LOCK;
   d.push();
-  SpiceTestClient client(d.client());
-  REQUIRE(client.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+  SpiceClient client(d.client());
+  REQUIRE(client.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
   REQUIRE(client.wait_inputs(kWait));
   CHECK(client.wait_key_modifiers(SPICE_KEYBOARD_MODIFIER_FLAGS_NUM_LOCK, kWait));
   d.input.leds = SPICE_KEYBOARD_MODIFIER_FLAGS_NUM_LOCK | SPICE_KEYBOARD_MODIFIER_FLAGS_CAPS_LOCK;
@@ -281,11 +281,11 @@ TEST_CASE("SPICE serves on a unix socket", "[spice]") {
   config.listen.unix_path = dir.file("desktop.sock");
   Desktop d(config);
   d.push();
-  test::SpiceClientOptions o;
+  bench::SpiceClientOptions o;
   o.unix_path = config.listen.unix_path;
   o.password = kTicket;
-  SpiceTestClient client(o);
-  REQUIRE(client.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+  SpiceClient client(o);
+  REQUIRE(client.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
   REQUIRE(client.wait_barcode(0, kWait));
   auto [barcode, at] = d.push();
   CHECK(client.wait_barcode(barcode, kWait));
@@ -304,8 +304,8 @@ TEST_CASE("a SPICE address already in use is refused with a readable error", "[s
 TEST_CASE("a desktop that changes size gets a new SPICE primary surface of that size", "[spice]") {
   Desktop d;
   d.push();
-  SpiceTestClient client(d.client());
-  REQUIRE(client.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+  SpiceClient client(d.client());
+  REQUIRE(client.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
   REQUIRE(client.wait_barcode(0, kWait));
 
   capture::SyntheticConfig bigger;
@@ -350,12 +350,12 @@ TEST_CASE("a SPICE client connects over TLS with a certificate made for the test
   Desktop d(config);
   d.push();
 
-  test::SpiceClientOptions o;  // TLS port only: nothing travels in the clear
+  bench::SpiceClientOptions o;  // TLS port only: nothing travels in the clear
   o.tls_port = tls->port;
   o.ca_file = tls->ca_cert;
   o.password = kTicket;
-  SpiceTestClient client(o);
-  REQUIRE(client.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+  SpiceClient client(o);
+  REQUIRE(client.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
   REQUIRE(client.wait_barcode(0, kWait));
   auto [barcode, at] = d.push();
   CHECK(client.wait_barcode(barcode, kWait));
@@ -372,8 +372,8 @@ TEST_CASE("the desktop's cursor shape reaches the SPICE client, also one that jo
   d.desktop->set_cursor(arrow, {100, 100, true});  // before the first frame: sent with the primary
   d.push();
   {
-    SpiceTestClient client(d.client());
-    REQUIRE(client.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+    SpiceClient client(d.client());
+    REQUIRE(client.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
     auto cursor = client.wait_cursor(16, 24, kWait);
     REQUIRE(cursor);
     CHECK(cursor->hot_x == 2);
@@ -388,8 +388,8 @@ TEST_CASE("the desktop's cursor shape reaches the SPICE client, also one that jo
     d.desktop->set_cursor(big, {10, 10, true});
     CHECK(client.wait_cursor(32, 32, kWait));
   }
-  SpiceTestClient later(d.client());
-  REQUIRE(later.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+  SpiceClient later(d.client());
+  REQUIRE(later.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
   CHECK(later.wait_cursor(32, 32, kWait));
 }
 
@@ -405,8 +405,8 @@ TEST_CASE("50 SPICE connect/disconnect cycles leave the server serving, without 
   Desktop d;
   d.push();
   auto cycle = [&] {
-    SpiceTestClient client(d.client());
-    REQUIRE(client.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+    SpiceClient client(d.client());
+    REQUIRE(client.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
     REQUIRE(client.wait_display(kWait));
     auto [barcode, at] = d.push();
     REQUIRE(client.wait_barcode(barcode, kWait));
@@ -438,8 +438,8 @@ TEST_CASE("SPICE peers that stall or vanish mid-handshake do not stop the server
   close(vanishing);
   for (int i = 0; i < 5; ++i) d.push();
 
-  SpiceTestClient client(d.client());
-  REQUIRE(client.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+  SpiceClient client(d.client());
+  REQUIRE(client.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
   auto [barcode, at] = d.push();
   CHECK(client.wait_barcode(barcode, kWait));
   close(silent);
@@ -452,8 +452,8 @@ TEST_CASE("a SPICE desktop destroyed while its client is connected stops cleanly
     INFO("round " << round);
     auto d = std::make_unique<Desktop>();
     d->push();
-    SpiceTestClient client(d->client());
-    REQUIRE(client.wait_outcome(kWait) == SpiceTestClient::Outcome::Opened);
+    SpiceClient client(d->client());
+    REQUIRE(client.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
     REQUIRE(client.wait_display(kWait));
     for (int i = 0; i < 3; ++i) d->push();
     d.reset();  // the server goes first; the client sees the connection close

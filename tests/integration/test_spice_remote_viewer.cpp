@@ -1,17 +1,13 @@
 // remote-viewer (virt-viewer, spice-gtk's widget) under Xvfb shows a desktop served by
-// SpiceDesktop: screenshots of the X screen are searched for the latest frame's barcode.
+// SpiceDesktop: the X screen is searched for the desktop's barcode and then polled for it
+// (benchmarks/clients/remote_viewer, the client vdistream-bench measures with).
 #include <catch2/catch.hpp>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <atomic>
+#include <chrono>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <thread>
 
+#include "benchmarks/clients/remote_viewer.hpp"
 #include "capture/synthetic/barcode.hpp"
 #include "capture/synthetic/synthetic_source.hpp"
 #include "encode/pipeline.hpp"
@@ -20,72 +16,49 @@
 #include "spice/spice_desktop.hpp"
 
 using namespace vdistream;
+using namespace std::chrono_literals;
 
 namespace {
 
-constexpr int kScreenWidth = 1280, kScreenHeight = 1024;
-
-// The barcode anywhere near the top-left of the screen (remote-viewer's menu and tool bars
-// push the desktop down).
-std::optional<uint32_t> find_barcode(const std::vector<uint8_t>& bgra) {
-  const uint32_t pitch = kScreenWidth * 4;
-  if (bgra.size() < size_t(pitch) * kScreenHeight) return std::nullopt;
-  for (int y = 0; y < 200; ++y)
-    for (int x = 0; x < 64; ++x)
-      if (auto v = capture::Barcode::read_xrgb(bgra.data() + size_t(y) * pitch + size_t(x) * 4, pitch,
-                                               kScreenWidth - x, kScreenHeight - y))
-        return v;
-  return std::nullopt;
-}
-
-// Runs remote-viewer on `uri` under Xvfb, screenshotting the screen every 0.3 s, and calls
-// `seen(barcode)` with each barcode found until it returns true or about 40 s pass. Saves the
-// last screenshot as VDISTREAM_SCREENSHOT_DIR/<png_name> when that variable is set. `setup`:
-// shell commands run before remote-viewer starts, in the same directory.
-template <typename Seen>
-bool watch_remote_viewer(const std::string& uri, const std::string& png_name, Seen seen, const std::string& setup = "") {
-  test::TempDir dir;
-  // Xvfb picks a free display itself (-displayfd): two of these tests side by side (ctest -j) must
-  // not race for one, as xvfb-run -a can.
-  const std::string script =
-      "Xvfb -displayfd 3 -nolisten tcp -screen 0 1280x1024x24 3>display 2>xvfb.log & xvfb=$!; "
-      "for i in $(seq 100); do [ -s display ] && break; sleep 0.1; done; "
-      "[ -s display ] || { echo 'Xvfb did not start' >&2; cat xvfb.log >&2; kill $xvfb; exit 1; }; "
-      "export DISPLAY=:$(cat display); " +
-      setup + "remote-viewer '" + uri + "' & viewer=$!; "
-      "for i in $(seq 100); do sleep 0.3; [ -e stop ] && break; "
-      "import -window root -depth 8 bgra:shot.tmp 2>/dev/null && mv shot.tmp shot.bgra; done; "
-      "import -window root shot.png; kill $viewer; wait $viewer 2>/dev/null; kill $xvfb; wait $xvfb 2>/dev/null; true";
-  test::ProcessResult result;
-  std::thread shell([&] { result = test::run_process({"sh", "-c", script}, std::chrono::seconds(90), dir.path()); });
-  bool done = false;
-  for (int attempt = 0; attempt < 200 && !done; ++attempt) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    std::ifstream in(dir.file("shot.bgra"), std::ios::binary);
-    if (!in) continue;
-    if (auto barcode = find_barcode(std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {}))) done = seen(*barcode);
+// Runs remote-viewer under Xvfb on the SPICE server at 127.0.0.1:`options.port`, finds the
+// desktop's barcode on its screen and polls it until `done(barcodes)` (the distinct barcodes
+// shown, in order) or about 40 s pass; the barcodes. Saves the screen as
+// VDISTREAM_SCREENSHOT_DIR/<screenshot_name> (PPM) when that variable is set.
+template <typename Done>
+std::vector<uint32_t> watch_remote_viewer(const bench::RemoteViewer::Options& options, const std::string& screenshot_name,
+                                          Done done) {
+  auto viewer = bench::RemoteViewer::launch(options);
+  INFO(viewer.error());
+  REQUIRE(viewer);
+  bench::X11Screen& screen = (*viewer)->screen();
+  std::vector<uint32_t> seen;
+  core::Status watched = (*viewer)->locate(40s, nullptr);
+  if (watched) watched = screen.start_polling();
+  if (watched) {
+    const auto deadline = std::chrono::steady_clock::now() + 40s;
+    while (!done(seen) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(100ms);
+      seen.clear();
+      for (const auto& s : screen.barcodes()) seen.push_back(s.barcode);
+    }
+    screen.stop_polling();
   }
-  std::ofstream(dir.file("stop")).put('\n');
-  shell.join();
-  UNSCOPED_INFO("remote-viewer/Xvfb stderr: " << result.err);
-  if (const char* keep = std::getenv("VDISTREAM_SCREENSHOT_DIR"))
-    std::filesystem::copy_file(dir.file("shot.png"), std::string(keep) + "/" + png_name,
-                               std::filesystem::copy_options::overwrite_existing);
-  return done;
+  UNSCOPED_INFO("remote-viewer: " << (watched ? std::string("barcode found") : watched.error()) << "\n"
+                                  << (*viewer)->log_tail());
+  if (const char* keep = std::getenv("VDISTREAM_SCREENSHOT_DIR")) (void)screen.save_screenshot(std::string(keep) + "/" + screenshot_name);
+  return seen;
 }
 
 // Watches remote-viewer on `d` until three different barcodes have been on screen; them, in order.
-std::vector<uint32_t> watch_advancing(const test::StreamDesktop& d, const std::string& png_name,
-                                      const std::string& setup = "") {
-  std::vector<uint32_t> seen;
-  watch_remote_viewer(
-      d.uri(), png_name,
-      [&](uint32_t barcode) {
-        if (seen.empty() || barcode != seen.back()) seen.push_back(barcode);
-        return seen.size() >= 3;
-      },
-      setup);
-  return seen;
+std::vector<uint32_t> watch_advancing(const test::StreamDesktop& d, const std::string& screenshot_name,
+                                      bool without_gstreamer = false) {
+  bench::RemoteViewer::Options o;
+  o.port = d.port;
+  o.password = d.password;
+  o.desktop_width = 800;
+  o.desktop_height = 600;
+  o.without_gstreamer = without_gstreamer;
+  return watch_remote_viewer(o, screenshot_name, [](const std::vector<uint32_t>& seen) { return seen.size() >= 3; });
 }
 
 }  // namespace
@@ -110,13 +83,16 @@ TEST_CASE("remote-viewer under Xvfb shows the SPICE desktop", "[spice][remote-vi
     REQUIRE((*desktop)->on_frame(*frame));
     last = uint32_t(frame->sequence);
   }
-  const std::string uri = "spice://127.0.0.1:" + std::to_string(config.listen.port) + "?password=" +
-                          config.ticket->password;
-  uint32_t latest = 0;
-  const bool shown = watch_remote_viewer(uri, "spice-remote-viewer.png", [&](uint32_t barcode) {
-    latest = barcode;
-    return barcode == last;
+  bench::RemoteViewer::Options o;
+  o.port = config.listen.port;
+  o.password = config.ticket->password;
+  o.desktop_width = sc.width;
+  o.desktop_height = sc.height;
+  const auto seen = watch_remote_viewer(o, "spice-remote-viewer.ppm", [&](const std::vector<uint32_t>& barcodes) {
+    return !barcodes.empty() && barcodes.back() == last;
   });
+  const uint32_t latest = seen.empty() ? 0 : seen.back();
+  const bool shown = latest == last;
   INFO("last frame " << last << ", last barcode on screen " << latest);
   CHECK(shown);
 }
@@ -127,7 +103,7 @@ TEST_CASE("remote-viewer under Xvfb shows the SPICE desktop in stream mode, fram
           "[spice][remote-viewer][stream]") {
   test::StreamDesktop d("remote-viewer-stream", {.width = 800, .height = 600, .ticket = spice::generate_password()});
   d.feed();
-  const auto seen = watch_advancing(d, "spice-remote-viewer-stream.png");
+  const auto seen = watch_advancing(d, "spice-remote-viewer-stream.ppm");
   INFO("barcodes on screen: " << seen.size());
   CHECK(seen.size() >= 3);
   for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i] > seen[i - 1]);
@@ -141,9 +117,7 @@ TEST_CASE("remote-viewer without an H.264 decoder gets MJPEG in stream mode and 
           "[spice][remote-viewer][stream][mjpeg]") {
   test::StreamDesktop d("remote-viewer-mjpeg", {.width = 800, .height = 600, .ticket = spice::generate_password()});
   d.feed();
-  const auto seen = watch_advancing(d, "spice-remote-viewer-mjpeg.png",
-                                    "mkdir -p none; export GST_PLUGIN_SYSTEM_PATH_1_0=$PWD/none GST_PLUGIN_PATH_1_0=$PWD/none "
-                                    "GST_REGISTRY_1_0=$PWD/none/registry.bin; ");
+  const auto seen = watch_advancing(d, "spice-remote-viewer-mjpeg.ppm", /*without_gstreamer=*/true);
   const auto stats = d.desktop->stream_stats();
   INFO("barcodes on screen: " << seen.size() << "; JPEGs sent " << stats.jpegs_sent << ", H.264 access units sent "
                               << stats.access_units_sent << ", JPEGs made " << d.pipeline->jpeg_stats().jpegs);

@@ -13,19 +13,19 @@
 #include "core/histogram.hpp"
 #include "encode/pipeline.hpp"
 #include "fixtures/process.hpp"
-#include "fixtures/spice_client.hpp"
+#include "benchmarks/clients/spice_client.hpp"
 #include "fixtures/stream_desktop.hpp"
 #include "spice/spice_desktop.hpp"
 
 using namespace vdistream;
 using namespace std::chrono_literals;
-using test::SpiceTestClient;
+using bench::SpiceClient;
 using test::StreamDesktop;
 
 TEST_CASE("stream mode: a spice-glib client decodes our H.264 and shows the frames in order", "[spice][stream]") {
   StreamDesktop d("spice-stream-test", {.ticket = "stream-ticket"});
-  SpiceTestClient client(d.client("stream-ticket"));
-  REQUIRE(client.wait_outcome(10s) == SpiceTestClient::Outcome::Opened);
+  bench::SpiceClient client(d.client("stream-ticket"));
+  REQUIRE(client.wait_outcome(10s) == bench::SpiceClient::Outcome::Opened);
 
   // Paced like a 30 fps desktop; the client shows frames about 400 ms late (spice-glib
   // schedules them on the server's multimedia clock), so the deadline is generous.
@@ -72,8 +72,8 @@ TEST_CASE("stream mode: the encoder rests without a streaming client, the pointe
   arrow.argb.assign(size_t(arrow.width * arrow.height), 0xff102030);
   d.desktop->set_cursor(arrow, {40, 50, true});
   {
-    SpiceTestClient client(d.client());
-    REQUIRE(client.wait_outcome(10s) == SpiceTestClient::Outcome::Opened);
+    bench::SpiceClient client(d.client());
+    REQUIRE(client.wait_outcome(10s) == bench::SpiceClient::Outcome::Opened);
     REQUIRE(d.pump_until(20s, [&] { return !client.barcodes().empty(); }));
     CHECK(p.stats().frames_encoded > 0);
     auto cursor = client.wait_cursor(12, 20, 10s);
@@ -108,8 +108,8 @@ TEST_CASE("stream mode: a client that stops reading makes the producer drop, the
   StreamDesktop d("spice-stream-stall",
                   {.workload = capture::Workload::FullMotion, .width = 1280, .height = 720, .bitrate_bps = 40'000'000});
   auto& p = *d.pipeline;
-  SpiceTestClient client(d.client());
-  REQUIRE(client.wait_outcome(10s) == SpiceTestClient::Outcome::Opened);
+  bench::SpiceClient client(d.client());
+  REQUIRE(client.wait_outcome(10s) == bench::SpiceClient::Outcome::Opened);
   REQUIRE(d.pump_until(20s, [&] { return !client.barcodes().empty(); }));
 
   auto release = std::make_shared<std::atomic<bool>>(false);
@@ -128,8 +128,8 @@ TEST_CASE("stream mode: a client that stops reading makes the producer drop, the
 TEST_CASE("stream mode: the last change shows in spice-glib without waiting for a keep-alive", "[spice][stream]") {
   // spice-gtk's decoder holds one picture back; the pipeline's trailing frame releases it.
   StreamDesktop d("spice-stream-last", {.keepalive_ns = int64_t(3600) * 1'000'000'000});
-  SpiceTestClient client(d.client());
-  REQUIRE(client.wait_outcome(10s) == SpiceTestClient::Outcome::Opened);
+  bench::SpiceClient client(d.client());
+  REQUIRE(client.wait_outcome(10s) == bench::SpiceClient::Outcome::Opened);
   REQUIRE(d.pump_until(20s, [&] { return !client.barcodes().empty(); }));
   uint32_t last = 0;
   for (int i = 0; i < 5; ++i) {

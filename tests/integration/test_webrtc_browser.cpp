@@ -17,7 +17,7 @@
 #include "capture/synthetic/synthetic_source.hpp"
 #include "core/log.hpp"
 #include "encode/pipeline.hpp"
-#include "fixtures/chromium.hpp"
+#include "fixtures/browser.hpp"
 #include "transport/http_server.hpp"
 #include "transport/webrtc_desktop.hpp"
 
@@ -178,10 +178,10 @@ int http_status(const std::string& url) {
 }
 
 void streams_in_order(int32_t width, int32_t height) {
-  REQUIRE(test::Chromium::available());
+  REQUIRE(bench::Chromium::available());
   Rig rig(width, height);
-  test::Chromium browser({rig.url(), 1280, 720, {}});
-  INFO("Chromium log: " << browser.log_path());
+  const auto browser = test::launch_chromium(rig.url());
+  INFO("Chromium log: " << browser->log_path());
   REQUIRE(rig.wait_frames(60, 60s));
   auto viewers = rig.viewers_reporting();
   REQUIRE(viewers.size() == 1);
@@ -208,10 +208,10 @@ TEST_CASE("Chromium shows the synthetic desktop over WebRTC: barcodes arrive in 
 }
 
 TEST_CASE("Keys and pointer from the page reach the desktop's InputSink as qnums and desktop pixels") {
-  REQUIRE(test::Chromium::available());
+  REQUIRE(bench::Chromium::available());
   Rig rig(1280, 720);
-  test::Chromium browser({rig.url() + "&selftest=input", 1280, 720, {}});
-  INFO("Chromium log: " << browser.log_path());
+  const auto browser = test::launch_chromium(rig.url() + "&selftest=input");
+  INFO("Chromium log: " << browser->log_path());
   using T = core::InputEvent::Type;
   auto has_enter_up = [&] {
     for (const auto& e : rig.input.events())
@@ -246,7 +246,7 @@ TEST_CASE("Keys and pointer from the page reach the desktop's InputSink as qnums
 }
 
 TEST_CASE("A wrong or missing token gets 401/403 and no session - malformed signalling is refused and the server carries on") {
-  REQUIRE(test::Chromium::available());
+  REQUIRE(bench::Chromium::available());
   Rig rig(1280, 720, capture::Workload::WindowDrag, "right-token");
   const std::string page = rig.server->base_url() + rig.desktop->path();
   CHECK(http_status(page) == 401);
@@ -254,7 +254,7 @@ TEST_CASE("A wrong or missing token gets 401/403 and no session - malformed sign
   CHECK(http_status(page + "?token=right-token") == 200);
   CHECK(http_status(rig.server->base_url() + "/desktops/other/?token=right-token") == 404);
   {
-    test::Chromium wrong({page + "?token=wrong-token", 1280, 720, {}});
+    const auto wrong = test::launch_chromium(page + "?token=wrong-token");
     // The page itself is refused, so nothing can open a session; give it time to try.
     std::this_thread::sleep_for(3s);
     CHECK(rig.desktop->stats().viewers_total == 0);
@@ -301,18 +301,18 @@ TEST_CASE("A wrong or missing token gets 401/403 and no session - malformed sign
   g_main_context_unref(context);
 
   // The server is fine: a real viewer still gets pictures.
-  test::Chromium browser({page + "?token=right-token", 1280, 720, {}});
+  const auto browser = test::launch_chromium(page + "?token=right-token");
   CHECK(rig.wait_frames(30, 60s));
 }
 
 TEST_CASE("Two viewers - one closes its tab and one reconnects 30 times - the other keeps streaming without fd growth") {
-  REQUIRE(test::Chromium::available());
+  REQUIRE(bench::Chromium::available());
   Rig rig(1280, 720);
-  test::Chromium steady({rig.url(), 1280, 720, {}});
+  const auto steady = test::launch_chromium(rig.url());
   REQUIRE(rig.wait_frames(30, 60s));
   const uint64_t steady_id = rig.viewers_reporting().at(0);
   {
-    test::Chromium second({rig.url(), 1280, 720, {}});
+    const auto second = test::launch_chromium(rig.url());
     REQUIRE(wait_until([&] { return rig.viewers_reporting().size() == 2; }, 60s));
     CHECK(rig.desktop->stats().viewers == 2);
   }  // the tab closes
@@ -322,7 +322,7 @@ TEST_CASE("Two viewers - one closes its tab and one reconnects 30 times - the ot
   size_t fds_after_first = 0;
   long rss_after_first = 0;
   {
-    test::Chromium cycling({rig.url() + "&selftest=cycles", 1280, 720, {}});
+    const auto cycling = test::launch_chromium(rig.url() + "&selftest=cycles");
     REQUIRE(wait_until([&] { return rig.desktop->stats().viewers_total >= 4; }, 60s));
     fds_after_first = open_fds();
     rss_after_first = rss_kb();
@@ -345,9 +345,9 @@ TEST_CASE("Two viewers - one closes its tab and one reconnects 30 times - the ot
 }
 
 TEST_CASE("RTP packets lost on purpose: the picture recovers (NACK or IDR) without a long freeze") {
-  REQUIRE(test::Chromium::available());
+  REQUIRE(bench::Chromium::available());
   Rig rig(1280, 720);
-  test::Chromium browser({rig.url(), 1280, 720, {}});
+  const auto browser = test::launch_chromium(rig.url());
   REQUIRE(rig.wait_frames(60, 60s));
   const uint64_t viewer = rig.viewers_reporting().at(0);
   auto largest_gap = [](const std::vector<transport::FrameReport::Entry>& f, size_t from, size_t to) {
@@ -391,7 +391,7 @@ double percentile(std::vector<double> v, double p) {
 // (CLOCK_REALTIME = performance.timeOrigin + t on this machine).
 void measure_latency(int32_t width, int32_t height, capture::Workload workload) {
   Rig rig(width, height, workload);
-  test::Chromium browser({rig.url(), 1280, 720, {}});
+  const auto browser = test::launch_chromium(rig.url());
   REQUIRE(rig.wait_frames(30, 60s));
   const uint64_t viewer = rig.viewers_reporting().at(0);
   const size_t skip = rig.frames_of(viewer).size();  // warm-up
