@@ -81,6 +81,15 @@ core::Result<SignalMessage> parse_signal_message(std::string_view text) {
     number("latency_ms", s.latency_ms);
     return SignalMessage{s};
   }
+  if (t == "ice-error") {
+    const json* code = member(j, "code", json::value_t::number_unsigned);
+    if (!code || code->get<uint64_t>() > 999) return refuse("ice-error: needs a \"code\" of 0..999");
+    IceErrorReport e;
+    e.code = code->get<int>();
+    if (const json* url = member(j, "url", json::value_t::string)) e.url = url->get<std::string>().substr(0, 256);
+    if (const json* text = member(j, "text", json::value_t::string)) e.text = text->get<std::string>().substr(0, 256);
+    return SignalMessage{std::move(e)};
+  }
   return refuse("unknown message type \"" + t.substr(0, 32) + "\"");
 }
 

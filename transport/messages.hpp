@@ -41,7 +41,15 @@ struct ViewerStatsReport {
   double fps = 0, kbps = 0, rtt_ms = 0, latency_ms = -1;
 };
 
-using SignalMessage = std::variant<SdpAnswer, IceCandidate, FrameReport, ViewerStatsReport>;
+// {"type":"ice-error","url":"turn:...","code":401,"text":"Unauthorized"}: the page's
+// icecandidateerror, e.g. a TURN server refusing the credentials (401) or not answering (701).
+struct IceErrorReport {
+  std::string url;  // the STUN/TURN server's URL, at most 256 characters
+  int code = 0;
+  std::string text;  // at most 256 characters
+};
+
+using SignalMessage = std::variant<SdpAnswer, IceCandidate, FrameReport, ViewerStatsReport, IceErrorReport>;
 core::Result<SignalMessage> parse_signal_message(std::string_view text);
 
 std::string offer_message(const std::string& sdp);

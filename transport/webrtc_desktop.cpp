@@ -1,5 +1,6 @@
 #include "transport/webrtc_desktop.hpp"
 
+#include <fmt/format.h>
 #include <glib.h>
 #include <time.h>
 
@@ -35,12 +36,20 @@ core::Result<std::shared_ptr<WebRtcDesktop>> WebRtcDesktop::create(HttpServer& s
                                                                    WebRtcDesktopHooks hooks) {
   if (!valid_name(config.name))
     return core::Error{"desktop name '" + config.name + "': use 1-64 letters, digits, '-' or '_'"};
-  // Probe once that the pipeline can be built, so a missing plugin is an error now, not per viewer.
-  {
-    auto probe = WebRtcPeer::create(0, core::Logger(config.name), PeerCallbacks{});
-    if (!probe) return core::Error{probe.error()};
+  if (auto problems = check_ice_settings(config.ice); !problems.empty()) {
+    std::string why = "NAT traversal settings:";
+    for (const auto& p : problems) why += " " + p + ";";
+    why.pop_back();
+    return core::Error{why};
   }
   std::shared_ptr<WebRtcDesktop> d(new WebRtcDesktop(server, config, std::move(hooks)));
+  // Probe once that the pipeline can be built (with the ICE servers), so a missing plugin or a
+  // TURN server webrtcbin refuses is an error now, not per viewer.
+  {
+    std::string page_config;
+    auto probe = WebRtcPeer::create(0, core::Logger(config.name), PeerCallbacks{}, d->peer_ice(0, page_config));
+    if (!probe) return core::Error{probe.error()};
+  }
   std::weak_ptr<WebRtcDesktop> weak = d;
   server.add_handler(d->path(), [weak](const HttpRequest& request) {
     auto self = weak.lock();
@@ -119,6 +128,22 @@ HttpResponse WebRtcDesktop::serve_page(const HttpRequest& request) const {
   return HttpResponse::text(404, "not found\n");
 }
 
+PeerIce WebRtcDesktop::peer_ice(uint64_t id, std::string& page_config) const {
+  const IceSettings& ice = config_.ice;
+  const int64_t now = config_.unix_now ? config_.unix_now() : int64_t(g_get_real_time() / 1000000);
+  // coturn's REST user part names the desktop and the viewer, for its logs and quotas.
+  const TurnCredentials credentials = viewer_turn_credentials(ice, fmt::format("{}.{}", config_.name, id), now);
+  page_config = ice_config_message(ice, credentials);
+  PeerIce p;
+  p.min_port = ice.min_port;
+  p.max_port = ice.max_port;
+  if (!ice.stun.empty())
+    if (auto url = parse_ice_url(ice.stun.front())) p.stun_uri = webrtcbin_stun_uri(*url);  // webrtcbin takes one
+  for (const auto& turn : ice.turn)
+    if (auto url = parse_ice_url(turn)) p.turn_uris.push_back(webrtcbin_turn_uri(*url, credentials));
+  return p;
+}
+
 void WebRtcDesktop::open_viewer(const std::shared_ptr<WebSocket>& socket, const HttpRequest& request) {
   const uint64_t id = next_id_++;
   {
@@ -163,7 +188,9 @@ void WebRtcDesktop::open_viewer(const std::shared_ptr<WebSocket>& socket, const 
     if (!cursor_position_message_.empty()) messages.push_back(cursor_position_message_);
     return messages;
   };
-  auto peer = WebRtcPeer::create(id, log_, std::move(callbacks));
+  std::string page_config;
+  const PeerIce ice = peer_ice(id, page_config);
+  auto peer = WebRtcPeer::create(id, log_, std::move(callbacks), ice);
   if (!peer) {
     ++sessions_refused_;
     log_.error("viewer {}: {}", id, peer.error());
@@ -171,6 +198,8 @@ void WebRtcDesktop::open_viewer(const std::shared_ptr<WebSocket>& socket, const 
     socket->close(1011, "no session");
     return;
   }
+  // The page's ICE servers and policy, before the offer it answers with them.
+  socket->send_text(page_config);
   socket->on_text = [weak, id](const std::string& text) {
     if (auto self = weak.lock()) self->on_signal(id, text);
   };
@@ -231,6 +260,11 @@ void WebRtcDesktop::on_signal(uint64_t id, const std::string& text) {
     v.peer->handle_ice(ice->mline_index, ice->candidate);
   } else if (auto* page = std::get_if<ViewerStatsReport>(&*message)) {
     v.page = *page;
+  } else if (auto* error = std::get_if<IceErrorReport>(&*message)) {
+    ++ice_errors_;
+    last_ice_error_ = fmt::format("{} {} ({})", error->code, error->text, error->url);
+    log_.warn("viewer {}: ICE server error {}{}", id, last_ice_error_,
+              error->code == 401 ? ": the TURN server refused the credentials (wrong or expired)" : "");
   }
 }
 
@@ -352,12 +386,15 @@ WebRtcStats WebRtcDesktop::stats() const {
   s.sessions_refused = sessions_refused_;
   s.messages_refused = messages_refused_;
   s.idr_requests = idr_requests_;
+  s.ice_errors = ice_errors_;
+  s.ice = config_.ice;
   {
     std::lock_guard lock(rate_mutex_);
     s.bitrate_bps = rate_.bitrate();
     s.decisions = rate_.decisions();
   }
   std::lock_guard lock(viewers_mutex_);
+  s.last_ice_error = last_ice_error_;
   s.viewers = viewers_.size();
   for (const auto& [id, v] : viewers_) {
     ViewerStats vs;
@@ -402,6 +439,16 @@ std::string stats_json(const WebRtcStats& s) {
                         {"sessions_refused", s.sessions_refused},
                         {"messages_refused", s.messages_refused},
                         {"idr_requests", s.idr_requests},
+                        {"ice",
+                         {{"stun", s.ice.stun},
+                          {"turn", s.ice.turn},
+                          {"credentials", s.ice.turn.empty()           ? "none"
+                                          : s.ice.turn_secret.empty() ? "long-term"
+                                                                       : "rest"},
+                          {"policy", s.ice.relay_only ? "relay" : "all"},
+                          {"udp_ports", s.ice.min_port ? fmt::format("{}-{}", s.ice.min_port, s.ice.max_port) : "any"},
+                          {"errors", s.ice_errors},
+                          {"last_error", s.last_ice_error}}},
                         {"bitrate_bps", s.bitrate_bps},
                         {"per_viewer", viewers},
                         {"decisions", decisions}}

@@ -19,6 +19,7 @@
 #include "core/log.hpp"
 #include "core/status.hpp"
 #include "transport/http_server.hpp"
+#include "transport/ice.hpp"
 #include "transport/messages.hpp"
 #include "transport/rate_controller.hpp"
 #include "transport/webrtc_peer.hpp"
@@ -35,6 +36,10 @@ struct WebRtcDesktopConfig {
   // then become glass-to-glass latency in the stats and on the page. A VM's pictures may carry a
   // barcode of their own (the project's test guest), which says nothing about our sequence.
   bool barcode_is_sequence = true;
+  // STUN/TURN for the page and webrtcbin, the page's candidate policy, webrtcbin's UDP ports.
+  IceSettings ice;
+  // Seconds since the epoch, for the expiry of TURN REST credentials (tests set another clock).
+  std::function<int64_t()> unix_now;
 };
 
 // How the desktop reaches the rest of the service; every member is optional.
@@ -65,6 +70,9 @@ struct WebRtcStats {
   uint64_t sessions_refused = 0;   // too many viewers, pipeline failures
   uint64_t messages_refused = 0;   // malformed/unknown signalling or input
   uint64_t idr_requests = 0;       // asked of the encoder (connects, PLI/FIR, drops)
+  uint64_t ice_errors = 0;         // pages' icecandidateerror reports (a TURN server refusing, unreachable)
+  std::string last_ice_error;      // "401 Unauthorized (turn:HOST:PORT)"
+  IceSettings ice;                 // as configured; stats_json shows it without credentials
   uint32_t bitrate_bps = 0;
   std::vector<ViewerStats> per_viewer;
   std::deque<RateDecision> decisions;
@@ -108,6 +116,7 @@ class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_
   void poll_stats();
   void request_keyframe();
   void handle_frames(uint64_t id, FrameReport report);
+  PeerIce peer_ice(uint64_t id, std::string& page_config) const;  // this viewer's ICE servers and credentials
 
   HttpServer& server_;
   WebRtcDesktopConfig config_;
@@ -116,6 +125,8 @@ class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_
   std::atomic<uint64_t> next_id_{1};
   std::atomic<int32_t> width_{0}, height_{0};
   std::atomic<uint64_t> idr_requests_{0}, viewers_total_{0}, sessions_refused_{0}, messages_refused_{0};
+  std::atomic<uint64_t> ice_errors_{0};
+  std::string last_ice_error_;  // under viewers_mutex_
   unsigned stats_timer_ = 0;  // GSource id on the server's context
 
   mutable std::mutex viewers_mutex_;  // also serialises pushes

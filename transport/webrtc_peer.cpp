@@ -152,7 +152,7 @@ WebRtcPeer::WebRtcPeer(uint64_t id, const core::Logger& log, PeerCallbacks callb
 }
 
 core::Result<std::unique_ptr<WebRtcPeer>> WebRtcPeer::create(uint64_t id, const core::Logger& log,
-                                                             PeerCallbacks callbacks) {
+                                                             PeerCallbacks callbacks, const PeerIce& ice) {
   init_gstreamer();
   std::unique_ptr<WebRtcPeer> p(new WebRtcPeer(id, log, std::move(callbacks)));
   GError* error = nullptr;
@@ -179,6 +179,24 @@ core::Result<std::unique_ptr<WebRtcPeer>> WebRtcPeer::create(uint64_t id, const 
     return core::Error{"the WebRTC pipeline lacks its appsrc, payloader or webrtcbin"};
   }
   const auto& glue = p->glue_;
+
+  // NAT traversal: STUN/TURN servers and the UDP port range of the ICE agent.
+  if (!ice.stun_uri.empty()) g_object_set(p->webrtc_, "stun-server", ice.stun_uri.c_str(), nullptr);
+  for (const auto& turn : ice.turn_uris) {
+    // Never the credentials in a log: the scheme and the server only.
+    const std::string shown = turn.substr(0, turn.find(':')) + "://…@" + turn.substr(turn.rfind('@') + 1);
+    gboolean added = FALSE;
+    g_signal_emit_by_name(p->webrtc_, "add-turn-server", turn.c_str(), &added);
+    if (!added) return core::Error{"webrtcbin refused the TURN server " + shown};
+    p->log_.debug("viewer {}: TURN server {}", id, shown);
+  }
+  if (ice.min_port != 0) {
+    GstObject* agent = nullptr;
+    g_object_get(p->webrtc_, "ice-agent", &agent, nullptr);
+    if (!agent) return core::Error{"webrtcbin has no ICE agent to give the UDP port range to"};
+    g_object_set(agent, "min-rtp-port", guint(ice.min_port), "max-rtp-port", guint(ice.max_port), nullptr);
+    gst_object_unref(agent);
+  }
 
   // Congestion feedback: the transport-wide sequence numbers the browser reports back on.
   if (GstRTPHeaderExtension* twcc = gst_rtp_header_extension_create_from_uri(kTwccUri)) {

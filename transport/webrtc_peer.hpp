@@ -42,6 +42,14 @@ struct PeerCallbacks {
   std::function<std::vector<std::string>()> on_channel_open;
 };
 
+// What webrtcbin's ICE agent uses: the desktop's STUN/TURN servers (TURN with this viewer's
+// credentials) in webrtcbin's URI forms, and the UDP ports it may bind (0/0: any).
+struct PeerIce {
+  std::string stun_uri;                // "stun://HOST:PORT" or empty (webrtcbin takes one)
+  std::vector<std::string> turn_uris;  // "turn(s)://USER:PASS@HOST:PORT[?transport=tcp]"
+  uint16_t min_port = 0, max_port = 0;
+};
+
 struct PeerCounters {
   uint64_t frames_sent = 0;
   uint64_t frames_discarded = 0;  // waiting for an IDR, or the queue was full
@@ -54,7 +62,8 @@ struct PeerCounters {
 
 class WebRtcPeer {
  public:
-  static core::Result<std::unique_ptr<WebRtcPeer>> create(uint64_t id, const core::Logger& log, PeerCallbacks callbacks);
+  static core::Result<std::unique_ptr<WebRtcPeer>> create(uint64_t id, const core::Logger& log, PeerCallbacks callbacks,
+                                                          const PeerIce& ice = {});
   ~WebRtcPeer();  // call from a thread that is not one of this pipeline's
   WebRtcPeer(const WebRtcPeer&) = delete;
   WebRtcPeer& operator=(const WebRtcPeer&) = delete;

@@ -18,6 +18,11 @@
   // Watchdog: connected, yet no frame decoded for this long (the host re-sends the picture every
   // 2 s even when nothing changes): start again rather than stay black.
   const STALL_MS = 6000;
+  // Interrupted (ICE "disconnected") for this long: connect again.
+  const INTERRUPTED_MS = 4000;
+  // Not connected this long after the offer came (a relay down, no path at all): start again.
+  const CONNECT_MS = 15000;
+  let interruptedTimer = null, connectTimer = null, iceProblem = "";
   let decodedFrames = -1, decodedAt = 0;
   let selftestStarted = false;
   let desktop = { w: 0, h: 0 };
@@ -36,11 +41,14 @@
 
   function teardown() {
     if (channel) { channel.onmessage = null; channel = null; }
-    if (pc) { pc.ontrack = pc.onicecandidate = pc.onconnectionstatechange = pc.ondatachannel = null; pc.close(); pc = null; }
+    clearTimeout(interruptedTimer);
+    clearTimeout(connectTimer);
+    if (pc) { pc.ontrack = pc.onicecandidate = pc.onicecandidateerror = pc.onconnectionstatechange = pc.ondatachannel = null; pc.close(); pc = null; }
     if (ws) { ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null; try { ws.close(); } catch (e) {} ws = null; }
   }
 
   function scheduleReconnect(why) {
+    if (iceProblem) why += "; " + iceProblem;
     teardown();
     setState("Disconnected (" + why + "), reconnecting…", false);
     clearTimeout(reconnectTimer);
@@ -51,9 +59,56 @@
   function connect() {
     teardown();
     framesThisConnection = 0;
+    iceProblem = "";
     setState("Connecting…", false);
     ws = new WebSocket(wsUrl);
-    pc = new RTCPeerConnection({ iceServers: [] });
+    ws.onmessage = async (m) => {
+      let msg;
+      try { msg = JSON.parse(m.data); } catch (e) { return; }
+      if (msg.type === "config") {
+        // The host's STUN/TURN servers (TURN credentials made for this connection) and policy.
+        makePeerConnection({ iceServers: msg.iceServers || [], iceTransportPolicy: msg.iceTransportPolicy || "all" });
+      } else if (msg.type === "sdp" && msg.data.type === "offer") {
+        if (!pc) makePeerConnection({ iceServers: [] });
+        await pc.setRemoteDescription(msg.data);
+        const answer = await pc.createAnswer();
+        await pc.setLocalDescription(answer);
+        send({ type: "sdp", data: { type: "answer", sdp: answer.sdp } });
+      } else if (msg.type === "ice") {
+        try { if (pc) await pc.addIceCandidate(msg.data); } catch (e) {}
+      } else if (msg.type === "latency") {
+        shown.latency = msg.p50_ms;
+      } else if (msg.type === "error") {
+        console.warn("server: " + msg.message);
+      }
+    };
+    ws.onclose = (e) => scheduleReconnect(e.code === 1006 ? "no server" : "closed " + e.code);
+  }
+
+  function makePeerConnection(configuration) {
+    if (pc) { pc.ontrack = pc.onicecandidate = pc.onicecandidateerror = pc.onconnectionstatechange = pc.ondatachannel = null; pc.close(); }
+    shown.iceServers = configuration.iceServers.length;
+    shown.icePolicy = configuration.iceTransportPolicy || "all";
+    try {
+      pc = new RTCPeerConnection(configuration);
+    } catch (e) {
+      // A server list the browser does not accept: say so, and try without it.
+      console.warn("ICE servers refused by the browser: " + e);
+      setState("The host's ICE servers were refused by the browser (" + e.message + ")", false);
+      pc = new RTCPeerConnection({ iceServers: [] });
+    }
+    clearTimeout(connectTimer);
+    connectTimer = setTimeout(() => {
+      if (pc && pc.connectionState !== "connected") scheduleReconnect("no connection in " + CONNECT_MS / 1000 + " s");
+    }, CONNECT_MS);
+    pc.onicecandidateerror = (e) => {
+      // 401: the TURN server refused the credentials; 701: no answer from the server.
+      send({ type: "ice-error", url: e.url || "", code: e.errorCode || 0, text: e.errorText || "" });
+      if (e.errorCode === 401) {
+        iceProblem = "the TURN server refused the credentials";
+        setState("The TURN server refused the credentials (401)", false);
+      }
+    };
     pc.ontrack = (e) => {
       // Lowest playout delay: render as soon as a frame is decodable.
       try { e.receiver.jitterBufferTarget = 0; } catch (err) {}
@@ -66,12 +121,19 @@
     };
     pc.onconnectionstatechange = () => {
       const s = pc.connectionState;
+      clearTimeout(interruptedTimer);
       if (s === "connected") {
+        clearTimeout(connectTimer);
         setState("connected", true); retryDelay = 500; hint.className = "";
         decodedFrames = -1; decodedAt = performance.now();
       }
       else if (s === "failed" || s === "closed") scheduleReconnect(s);
-      else if (s === "disconnected") setState("Connection interrupted…", false);
+      else if (s === "disconnected") {
+        // The path went away (a relay restarting, a network change): wait a moment for ICE to
+        // find it again, then start over with a new connection (new TURN allocations).
+        setState("Connection interrupted…", false);
+        interruptedTimer = setTimeout(() => scheduleReconnect("connection lost"), INTERRUPTED_MS);
+      }
     };
     pc.ondatachannel = (e) => {
       channel = e.channel;
@@ -80,23 +142,6 @@
         if (selftest === "input" && !selftestStarted) { selftestStarted = true; setTimeout(runInputSelftest, 300); }
       };
     };
-    ws.onmessage = async (m) => {
-      let msg;
-      try { msg = JSON.parse(m.data); } catch (e) { return; }
-      if (msg.type === "sdp" && msg.data.type === "offer") {
-        await pc.setRemoteDescription(msg.data);
-        const answer = await pc.createAnswer();
-        await pc.setLocalDescription(answer);
-        send({ type: "sdp", data: { type: "answer", sdp: answer.sdp } });
-      } else if (msg.type === "ice") {
-        try { await pc.addIceCandidate(msg.data); } catch (e) {}
-      } else if (msg.type === "latency") {
-        shown.latency = msg.p50_ms;
-      } else if (msg.type === "error") {
-        console.warn("server: " + msg.message);
-      }
-    };
-    ws.onclose = (e) => scheduleReconnect(e.code === 1006 ? "no server" : "closed " + e.code);
   }
 
   // ---- cursor and desktop size from the host ----
