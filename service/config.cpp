@@ -77,6 +77,51 @@ void read_http(const toml::table& t, const std::string& path, ServiceConfig& c, 
   }
 }
 
+void read_webrtc(const toml::table& t, const std::string& path, ServiceConfig& c, std::vector<ConfigError>& errors) {
+  TableReader r(t, "[webrtc] ", errors);
+  transport::IceSettings& ice = c.ice;
+  const int line = int(t.source().begin.line);
+  const size_t errors_before = errors.size();
+  r.read("stun", ice.stun);
+  r.read("turn", ice.turn);
+  r.read("turn_username", ice.turn_username);
+  r.read("turn_password_file", c.turn_password_file);
+  r.read("turn_secret_file", c.turn_secret_file);
+  r.read("turn_credential_ttl", ice.turn_ttl_seconds, 60, 7 * 86400, "seconds");
+  std::string policy = "all", ports;
+  const toml::node* policy_node = r.get("ice_policy");
+  r.read("ice_policy", policy);
+  const toml::node* ports_node = r.get("udp_ports");
+  r.read("udp_ports", ports);
+  r.refuse_unknown_keys();
+  if (errors.size() != errors_before) return;
+  if (policy != "all" && policy != "relay")
+    errors.push_back({int(policy_node->source().begin.line), 0,
+                      fmt::format("[webrtc] ice_policy '{}': expected \"all\" or \"relay\"", policy)});
+  ice.relay_only = policy == "relay";
+  if (!ports.empty())
+    if (core::Status s = transport::parse_port_range(ports, ice); !s)
+      errors.push_back({int(ports_node->source().begin.line), 0, "[webrtc] " + s.error()});
+  if (!c.turn_password_file.empty()) {
+    c.turn_password_file = resolve(c.turn_password_file, path);
+    auto password = read_secret_file(c.turn_password_file, "TURN password");
+    if (!password)
+      errors.push_back({line, 0, "[webrtc] " + password.error()});
+    else
+      ice.turn_password = *password;
+  }
+  if (!c.turn_secret_file.empty()) {
+    c.turn_secret_file = resolve(c.turn_secret_file, path);
+    auto secret = read_secret_file(c.turn_secret_file, "TURN shared secret");
+    if (!secret)
+      errors.push_back({line, 0, "[webrtc] " + secret.error()});
+    else
+      ice.turn_secret = *secret;
+  }
+  if (errors.size() != errors_before) return;
+  for (const auto& problem : transport::check_ice_settings(ice)) errors.push_back({line, 0, "[webrtc] " + problem});
+}
+
 DesktopConfig read_desktop(const toml::table& t, size_t index, const std::string& path, const ServiceConfig& c,
                            std::vector<ConfigError>& errors) {
   DesktopConfig d;
@@ -157,6 +202,7 @@ DesktopConfig read_desktop(const toml::table& t, size_t index, const std::string
     } else if (!c.http.no_auth) {
       d.webrtc_token = c.http.token;  // viewers use the service's token unless the desktop has its own
     }
+    d.ice = c.ice;
   }
   if (!d.record.empty()) d.record = resolve(d.record, path);
   return d;
@@ -174,7 +220,11 @@ std::string DesktopConfig::fingerprint() const {
     << spice_listen << ' ' << spice_mode << ' ' << spice_ticket_file << ' ' << spice_no_auth << ' ' << spice_tls_dir
     << ' ' << spice_lossy << '\n';
   if (spice && spice->ticket) s << std::hash<std::string>{}(spice->ticket->password) << ' ' << spice->ticket->lifetime_seconds;
-  s << '\n' << webrtc << ' ' << webrtc_token_file << ' ' << std::hash<std::string>{}(webrtc_token) << '\n' << record
+  s << '\n' << webrtc << ' ' << webrtc_token_file << ' ' << std::hash<std::string>{}(webrtc_token) << '\n';
+  for (const auto& url : ice.stun) s << url << ',';
+  for (const auto& url : ice.turn) s << url << ',';
+  s << ' ' << ice.turn_username << ' ' << std::hash<std::string>{}(ice.turn_password + '\n' + ice.turn_secret) << ' '
+    << ice.turn_ttl_seconds << ' ' << ice.relay_only << ' ' << ice.min_port << '-' << ice.max_port << '\n' << record
     << ' ' << max_frames;
   return s.str();
 }
@@ -231,6 +281,7 @@ ConfigParse parse_config(const std::string& text, const std::string& path) {
                                     c.log_level)});
   }
   if (const toml::table* t = table_at("http")) read_http(*t, path, c, errors);
+  if (const toml::table* t = table_at("webrtc")) read_webrtc(*t, path, c, errors);
   if (const toml::table* t = table_at("defaults")) {
     TableReader r(*t, "[defaults] ", errors);
     read_encode_settings(r, c.defaults);
@@ -277,6 +328,10 @@ std::string config_help() {
   [service]   log_level = "info", log_json = false
   [http]      listen = "127.0.0.1:8080", token_file = "api.token" (or no_auth = true),
               tls_cert = "...", tls_key = "..."      the control API, /metrics and WebRTC
+  [webrtc]    stun = ["stun:stun.example.org:3478"], turn = ["turn:turn.example.org:3478"],
+              turn_username = "..." and turn_password_file = "...", or turn_secret_file = "..."
+              (coturn's static-auth-secret: time-limited credentials per viewer),
+              turn_credential_ttl = 86400, ice_policy = "all" (or "relay"), udp_ports = "50000-50999"
   [defaults]  encoders = ["nvenc", "onevpl", "vaapi", "software"], codec = "h264",
               profile = "constrained-baseline", bitrate_kbps = 6000, min_bitrate_kbps = 300,
               max_bitrate_kbps = 20000, max_fps = 60, intra_refresh = false

@@ -10,6 +10,7 @@
 
 #include "core/status.hpp"
 #include "spice/spice_desktop.hpp"
+#include "transport/ice.hpp"
 
 namespace vdistream::service {
 
@@ -54,6 +55,7 @@ struct DesktopConfig {
   bool webrtc = false;
   std::string webrtc_token_file;
   std::string webrtc_token;
+  transport::IceSettings ice;  // the service's [webrtc] table (secrets read), for a WebRTC desktop
   // Record the encoded stream to a file (.h264/.mp4/.mkv).
   std::string record;
   // The command line's --frames: the desktop takes no frames after this many (0: no limit).
@@ -70,6 +72,9 @@ struct ServiceConfig {
   bool log_json = false;
   HttpSettings http;
   EncodeSettings defaults;
+  // [webrtc]: NAT traversal for every WebRTC desktop (STUN/TURN, candidate policy, UDP ports).
+  transport::IceSettings ice;
+  std::string turn_password_file, turn_secret_file;
   std::vector<DesktopConfig> desktops;
 
   const DesktopConfig* find(const std::string& name) const;

@@ -101,4 +101,14 @@ core::Result<std::string> read_token_file(const std::string& path) {
   return token;
 }
 
+core::Result<std::string> read_secret_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) return core::Error{fmt::format("cannot read the {} file {}", what, path)};
+  std::string secret;
+  std::getline(in, secret);
+  while (!secret.empty() && (secret.back() == '\r' || secret.back() == ' ')) secret.pop_back();
+  if (secret.empty()) return core::Error{fmt::format("the {} file {} is empty (its first line is the {})", what, path, what)};
+  return secret;
+}
+
 }  // namespace vdistream::service

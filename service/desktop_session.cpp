@@ -361,6 +361,7 @@ core::Status DesktopSession::start_webrtc(Parts& p) {
   wc.rate.max_bps = config_.encode.max_bitrate_kbps * 1000;
   wc.rate.start_bps = config_.encode.bitrate_kbps * 1000;
   wc.barcode_is_sequence = config_.source.starts_with("synthetic:");
+  wc.ice = config_.ice;
   transport::WebRtcDesktopHooks hooks;
   encode::DesktopPipeline* pipeline = p.pipeline.get();
   hooks.keyframes = pipeline;

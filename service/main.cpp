@@ -15,12 +15,14 @@
 #include "core/log.hpp"
 #include "encode/probe.hpp"
 #include "service/config.hpp"
+#include "service/config_checks.hpp"
 #include "service/host.hpp"
 #include "service/service_runner.hpp"
 #include "service/source_factory.hpp"
 #include "service/stats_report.hpp"
 #include "spice/spice_desktop.hpp"
 #include "transport/http_server.hpp"
+#include "transport/ice.hpp"
 
 using namespace vdistream;
 
@@ -37,6 +39,10 @@ struct WebRtcOptions {
   std::string http;
   std::string token_file;
   std::string tls_cert, tls_key;
+  // --stun, --turn, --turn-user, --turn-password-file, --turn-secret-file, --turn-ttl,
+  // --ice-policy, --udp-ports: NAT traversal (the [webrtc] table of a configuration file).
+  transport::IceSettings ice;
+  std::string turn_password_file, turn_secret_file, ice_policy = "all", udp_ports;
 };
 
 struct Options {
@@ -136,6 +142,26 @@ core::Result<service::ServiceConfig> command_line_config(const Options& o, std::
     }
     d.webrtc = true;
     d.webrtc_token = h.token;
+    transport::IceSettings ice = o.webrtc.ice;
+    ice.relay_only = o.webrtc.ice_policy == "relay";
+    if (!o.webrtc.udp_ports.empty())
+      if (core::Status s = transport::parse_port_range(o.webrtc.udp_ports, ice); !s) return core::Error{"--udp-ports: " + s.error()};
+    if (!o.webrtc.turn_password_file.empty()) {
+      auto password = service::read_secret_file(o.webrtc.turn_password_file, "TURN password");
+      if (!password) return core::Error{password.error()};
+      ice.turn_password = *password;
+    }
+    if (!o.webrtc.turn_secret_file.empty()) {
+      auto secret = service::read_secret_file(o.webrtc.turn_secret_file, "TURN shared secret");
+      if (!secret) return core::Error{secret.error()};
+      ice.turn_secret = *secret;
+    }
+    if (auto problems = transport::check_ice_settings(ice); !problems.empty()) return core::Error{problems.front()};
+    c.ice = ice;
+    d.ice = ice;
+  } else if (!o.webrtc.ice.stun.empty() || !o.webrtc.ice.turn.empty() || !o.webrtc.udp_ports.empty() ||
+             o.webrtc.ice_policy != "all") {
+    return core::Error{"--stun, --turn, --ice-policy and --udp-ports are for WebRTC: give --http ADDRESS:PORT too"};
   }
   c.desktops.push_back(std::move(d));
   return c;
@@ -214,6 +240,9 @@ int main(int argc, char** argv) {
       "             --spice 127.0.0.1:5901 --spice-ticket-file /etc/vdistream/vm.ticket\n"
       "  vdistreamd --source synthetic:typing@1920x1080@60 --record typing.mp4 --frames 600\n"
       "  vdistreamd --probe                     which encoders this host can use\n"
+      "  vdistreamd --source qemu-dbus:... --http 0.0.0.0:8443 --tls-cert c.pem --tls-key k.pem \\\n"
+      "             --turn turn:turn.example.org:3478 --turn-secret-file /etc/vdistream/turn.secret\n"
+      "                                         browsers behind NAT through coturn (README: WebRTC beyond the LAN)\n"
       "  vdistreamd --config /etc/vdistream/vdistreamd.toml   every desktop of the file; SIGHUP reloads it\n"};
   app.get_formatter()->column_width(40);
   app.add_flag("--demo", o.demo,
@@ -281,6 +310,38 @@ int main(int argc, char** argv) {
                       ->check(CLI::ExistingFile);
   tls_cert->needs(tls_key);
   tls_key->needs(tls_cert);
+  app.add_option("--stun", o.webrtc.ice.stun,
+                 "A STUN server for browsers and the host, stun:HOST[:PORT] (repeatable; none by default: host "
+                 "candidates only)")
+      ->type_name("URL");
+  app.add_option("--turn", o.webrtc.ice.turn,
+                 "A TURN relay for browsers that cannot reach this host directly, turn:HOST[:PORT][?transport=tcp] or "
+                 "turns:HOST[:PORT] (repeatable); needs --turn-secret-file, or --turn-user and --turn-password-file")
+      ->type_name("URL");
+  auto* turn_user = app.add_option("--turn-user", o.webrtc.ice.turn_username, "TURN long-term credentials: the user ...")
+                        ->type_name("NAME");
+  auto* turn_password = app.add_option("--turn-password-file", o.webrtc.turn_password_file,
+                                       "... and the password on the first line of FILE")
+                            ->type_name("FILE")
+                            ->check(CLI::ExistingFile);
+  turn_user->needs(turn_password);
+  turn_password->needs(turn_user);
+  app.add_option("--turn-secret-file", o.webrtc.turn_secret_file,
+                 "coturn's static-auth-secret (use-auth-secret) on the first line of FILE: each viewer gets its own "
+                 "time-limited credentials; the secret never leaves the host")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile)
+      ->excludes(turn_user);
+  app.add_option("--turn-ttl", o.webrtc.ice.turn_ttl_seconds, "Lifetime of those credentials, in seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(60u, 7u * 86400u));
+  app.add_option("--ice-policy", o.webrtc.ice_policy,
+                 "all: browsers use any path; relay: only through the TURN relay (hides the browser's address)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"all", "relay"}));
+  app.add_option("--udp-ports", o.webrtc.udp_ports,
+                 "The UDP ports the host's WebRTC may use, MIN-MAX (for a firewall; default: any)")
+      ->type_name("MIN-MAX");
   app.add_flag("--no-auth", o.spice.no_auth,
                "Serve SPICE without a password and WebRTC without a token: anyone who can connect gets the desktop")
       ->excludes(ticket)

@@ -124,6 +124,25 @@ TEST_CASE("vdistreamd refuses bad arguments with a message that says what to do"
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::Contains("ticket"));
   }
+  SECTION("NAT traversal flags without WebRTC") {
+    auto r = test::run_process({VDISTREAMD_PATH, "--source", "synthetic:idle", "--record", dir.file("x.mp4"), "--turn",
+                                "turn:turn.example.org"},
+                               30s);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("--http"));
+  }
+  SECTION("a TURN server without credentials, and a relay-only policy without a TURN server") {
+    auto r = test::run_process({VDISTREAMD_PATH, "--source", "synthetic:idle", "--http", "127.0.0.1:0", "--no-auth",
+                                "--turn", "turn:turn.example.org"},
+                               30s);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("static-auth-secret"));
+    r = test::run_process(
+        {VDISTREAMD_PATH, "--source", "synthetic:idle", "--http", "127.0.0.1:0", "--no-auth", "--ice-policy", "relay"},
+        30s);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("needs a TURN server"));
+  }
   SECTION("no source at all") {
     auto r = test::run_process({VDISTREAMD_PATH}, 30s);
     CHECK(r.exit_code == 2);
@@ -135,7 +154,8 @@ TEST_CASE("vdistreamd --help explains the options and the source specs", "[vdist
   auto r = test::run_process({VDISTREAMD_PATH, "--help"}, 30s);
   CHECK(r.exit_code == 0);
   for (const char* word : {"--demo", "--source", "--record", "--frames", "--probe", "--bitrate", "--spice", "--spice-ticket-file",
-                            "--no-auth", "synthetic:", "window-drag", "qemu-dbus:"})
+                            "--no-auth", "synthetic:", "window-drag", "qemu-dbus:", "--turn",
+                            "--turn-secret-file", "--ice-policy", "[webrtc]"})
     CHECK_THAT(r.out, Catch::Contains(word));
 }
 

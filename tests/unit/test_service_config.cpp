@@ -212,3 +212,57 @@ TEST_CASE("a configuration without desktops is valid and says it serves nothing"
   REQUIRE_FALSE(missing.ok());
   CHECK_THAT(missing.error_text(), Catch::Contains("/nonexistent/vdistreamd.toml: cannot read"));
 }
+
+TEST_CASE("[webrtc] gives every WebRTC desktop its STUN/TURN servers, with the secret read from its file", "[service][config]") {
+  Files f;
+  write(f.dir.file("turn.secret"), "north-secret\n");
+  const std::string webrtc = R"(
+[webrtc]
+stun = ["stun:10.201.2.1:3478"]
+turn = ["turn:10.201.2.1:3478?transport=udp"]
+turn_secret_file = "turn.secret"
+turn_credential_ttl = 3600
+ice_policy = "relay"
+udp_ports = "50000-50099"
+)";
+  auto p = service::parse_config(kGood + webrtc, f.path());
+  INFO(p.error_text());
+  REQUIRE(p.ok());
+  const auto& ice = p.config.desktops[0].ice;  // vm1 has webrtc = true
+  CHECK(ice.turn == std::vector<std::string>{"turn:10.201.2.1:3478?transport=udp"});
+  CHECK(ice.turn_secret == "north-secret");
+  CHECK(ice.turn_ttl_seconds == 3600);
+  CHECK(ice.relay_only);
+  CHECK(ice.min_port == 50000);
+  CHECK(ice.max_port == 50099);
+  CHECK(p.config.desktops[1].ice.turn.empty());  // no WebRTC, no ICE servers
+
+  // A new secret restarts the WebRTC desktops (their viewers' credentials change).
+  auto before = p.config.desktops[0].fingerprint();
+  write(f.dir.file("turn.secret"), "south-secret\n");
+  auto again = service::parse_config(kGood + webrtc, f.path());
+  REQUIRE(again.ok());
+  CHECK(again.config.desktops[0].fingerprint() != before);
+}
+
+TEST_CASE("[webrtc] settings that cannot work are refused with the table's line", "[service][config]") {
+  Files f;
+  write(f.dir.file("empty.secret"), "\n");
+  const int line = 35;  // [webrtc], after kGood's 33 lines and an empty one
+  auto check = [&](const std::string& body, const std::string& words) {
+    auto p = service::parse_config(kGood + std::string("\n[webrtc]\n") + body, f.path());
+    INFO(p.error_text());
+    CHECK(has_error(p, line, words));
+  };
+  check("turn = [\"turn:relay.example.org\"]\n", "need credentials");
+  check("turn = [\"turn:relay.example.org\"]\nturn_secret_file = \"missing.secret\"\n", "cannot read the TURN shared secret file");
+  check("turn = [\"turn:relay.example.org\"]\nturn_secret_file = \"empty.secret\"\n", "is empty");
+  check("stun = [\"stun://x\"]\n", "without '//'");
+  check("ice_policy = \"relay\"\n", "needs a TURN server");
+  auto policy = service::parse_config(kGood + std::string("\n[webrtc]\nice_policy = \"sometimes\"\n"), f.path());
+  CHECK(has_error(policy, 36, "expected \"all\" or \"relay\""));
+  auto ports = service::parse_config(kGood + std::string("\n[webrtc]\nudp_ports = \"9-8\"\n"), f.path());
+  CHECK(has_error(ports, 36, "MIN"));
+  auto unknown = service::parse_config(kGood + std::string("\n[webrtc]\nturn_password = \"inline\"\n"), f.path());
+  CHECK_FALSE(unknown.ok());
+}
