@@ -28,6 +28,7 @@ packages=(
   libx11-dev libxext-dev  # vdistream-bench spice --clients remote-viewer reads its Xvfb screen (Xlib, MIT-SHM)
   gnuplot-nox
   python3-prometheus-client  # the service tests parse /metrics with Prometheus's own parser
+  coturn socat iproute2  # WebRTC through a TURN relay across network namespaces (test_webrtc_turn)
   # the test guest (tests/guest, scripts/install-test-vm.sh): a static busybox initramfs (cpio),
   # the kernel's modules picked with depmod/modprobe (kmod), and what QEMU 10's modules from
   # bookworm-backports link beyond QEMU 7.2's (virglrenderer, pipewire)

@@ -1,7 +1,7 @@
-// Debian's Chromium, headless, opening a page on 127.0.0.1 (a desktop's WebRTC page) for the
-// webrtc and vm subcommands and the tests: a ChildProcess (its own process group, killed with
-// this process if it dies), a throw-away profile in a private directory removed afterwards, and
-// killed with its helpers when this goes away.
+// Debian's Chromium, headless, opening a page on 127.0.0.1 (a desktop's WebRTC page; or, inside a
+// test's network namespace, an address there) for the webrtc and vm subcommands and the tests: a
+// ChildProcess (its own process group, killed with this process if it dies), a throw-away profile
+// in a private directory removed afterwards, and killed with its helpers when this goes away.
 #pragma once
 
 #include <memory>
@@ -21,6 +21,9 @@ class Chromium {
     std::string url;  // a loopback address: the page, its WebSocket and ICE stay on 127.0.0.1
     int width = 1280, height = 720;
     std::vector<std::string> extra_args;  // before the URL
+    // Run inside this network namespace (`ip netns exec NAME`, as root): then the URL may be any
+    // http(s) address of that namespace's (the NAT traversal test's private networks).
+    std::string netns;
   };
   static bool available();
   static core::Result<std::unique_ptr<Chromium>> launch(const Options& options);
