@@ -14,7 +14,12 @@
 #include <sstream>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include "benchmarks/child_process.hpp"
 #include "benchmarks/clients/chromium.hpp"
@@ -231,6 +236,29 @@ std::string diagnostics(bench::Chromium& browser, const Coturn& coturn, TurnRig&
                      browser.log_tail(), log.substr(log.size() > 6000 ? log.size() - 6000 : 0));
 }
 
+// The body of GET http://ADDRESS:PORT/PATH, from this thread's namespace ("" when nothing answers).
+std::string http_get(const std::string& address, int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(uint16_t(port));
+  inet_pton(AF_INET, address.c_str(), &to.sin_addr);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0) {
+    const std::string request = fmt::format("GET {} HTTP/1.0\r\nHost: {}\r\n\r\n", path, address);
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) == ssize_t(request.size())) {
+      char buffer[16384];
+      for (ssize_t n; (n = recv(fd, buffer, sizeof buffer, 0)) > 0;) response.append(buffer, size_t(n));
+    }
+  }
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
 std::unique_ptr<test::NatLab> make_lab() {
   REQUIRE(bench::Chromium::available());
   REQUIRE(access("/usr/bin/turnserver", X_OK) == 0);  // apt-get install coturn
@@ -313,4 +341,59 @@ TEST_CASE("a TURN relay that goes away mid-stream: the page connects again throu
   if (second == 0) FAIL("the page did not come back through the restarted relay\n" << diagnostics(*browser, coturn, rig));
   CHECK(second > first);
   CHECK(strictly_increasing(rig.barcodes_of(second)));
+}
+
+TEST_CASE("vdistreamd with --turn and --turn-secret-file serves a browser that can reach it only through coturn", "[turn][vdistreamd]") {
+  auto lab = make_lab();
+  test::TempDir dir;
+  Coturn coturn(*lab, dir);
+  coturn.start();
+  std::ofstream(dir.file("turn.secret")) << kSecret << "\n";
+  constexpr int kHttpPort = 8443;  // the host namespace is new: nothing else listens there
+  auto service = bench::ChildProcess::spawn(
+      {{"/usr/sbin/ip", "netns", "exec", lab->host(), VDISTREAMD_PATH, "--source", "synthetic:typing@640x360@30", "--http",
+        fmt::format("{}:{}", test::NatLab::kHostAddress, kHttpPort), "--no-auth", "--turn",
+        fmt::format("turn:{}:{}", test::NatLab::kRelayAddress, kTurnPort), "--turn-secret-file", dir.file("turn.secret"),
+        "--ice-policy", "relay", "--udp-ports", "50000-50099"},
+       bench::environment({}, {}), dir.file("vdistreamd.log")});
+  INFO(service.error());
+  REQUIRE(service);
+  auto proxy = bench::ChildProcess::spawn(
+      {{"/usr/sbin/ip", "netns", "exec", lab->relay(), "/usr/bin/socat",
+        fmt::format("TCP-LISTEN:{},bind={},fork,reuseaddr", kProxyPort, test::NatLab::kRelayAddress),
+        fmt::format("TCP:{}:{}", test::NatLab::kHostAddress, kHttpPort)},
+       bench::environment({}, {}), "/dev/null"});
+  INFO(proxy.error());
+  REQUIRE(proxy);
+  auto api = [&] {
+    const std::string body = http_get(test::NatLab::kHostAddress, kHttpPort, "/api/desktops/default");
+    return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  };
+  REQUIRE(wait_until([&] { return !api().is_discarded(); }, 30s));
+
+  auto browser = launch_in(*lab, fmt::format("http://{}:{}/desktops/default/", test::NatLab::kRelayAddress, kProxyPort));
+  // Playing: a viewer connected, its page decoding frames and reading their barcodes (the
+  // synthetic desktop's glass-to-glass latency only exists for frames the page showed).
+  nlohmann::json seen;
+  const bool playing = wait_until(
+      [&] {
+        seen = api();
+        if (seen.is_discarded()) return false;
+        for (const auto& v : seen["webrtc_viewers"]["per_viewer"])
+          if (v["state"] == "connected" && v["page_fps"].get<double>() > 5 && v["latency_p50_ms"].get<double>() > 0)
+            return true;
+        return false;
+      },
+      60s);
+  if (!playing)
+    FAIL("no viewer playing through the relay\nAPI: " << seen.dump() << "\nvdistreamd: "
+                                                       << bench::file_tail(dir.file("vdistreamd.log"), 4000)
+                                                       << "\nChromium: " << browser->log_tail());
+  const auto& ice = seen["webrtc_viewers"]["ice"];
+  CHECK(ice["credentials"] == "rest");
+  CHECK(ice["policy"] == "relay");
+  CHECK(ice["udp_ports"] == "50000-50099");
+  CHECK(seen.dump().find(kSecret) == std::string::npos);  // the secret never leaves the host
+  // coturn relayed for the REST user of this desktop's viewer.
+  CHECK(coturn.log().find(":default.") != std::string::npos);
 }
