@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
@@ -83,6 +84,14 @@ int run_service(ServiceConfig config, const std::string& config_path, ServiceHoo
     }
     http = std::move(*server);
   }
+  // Until the desktops and the API are in place, whatever has no handler yet is "starting"
+  // (503, which clients retry) rather than "not found".
+  auto ready = std::make_shared<std::atomic<bool>>(false);
+  if (http)
+    http->add_handler("/", [ready](const transport::HttpRequest&) {
+      return *ready ? transport::HttpResponse::text(404, "not found\n")
+                    : transport::HttpResponse::text(503, "vdistreamd is starting\n");
+    });
   Host host(registry, http.get());
   std::unique_ptr<ControlApi> api;
   if (http) {
@@ -98,12 +107,15 @@ int run_service(ServiceConfig config, const std::string& config_path, ServiceHoo
       j["desktops"] = host.sessions().size();
       return j;
     });
-    api->mount(*http);
-    log.info("control API on {}/api/desktops, metrics on {}/metrics{}", http->base_url(), http->base_url(),
-             config.http.no_auth ? " (no token: no_auth = true)" : " (token required)");
   }
   const ReloadSummary first = host.apply(config);
   reloads.record(true, {}, first.to_string());
+  if (api) {
+    api->mount(*http);  // once the first configuration's desktops exist
+    log.info("control API on {}/api/desktops, metrics on {}/metrics{}", http->base_url(), http->base_url(),
+             config.http.no_auth ? " (no token: no_auth = true)" : " (token required)");
+  }
+  *ready = true;
   log.info("serving {} desktop{}{}", config.desktops.size(), config.desktops.size() == 1 ? "" : "s",
            config_path.empty() ? "" : " from " + config_path);
   if (hooks.started) hooks.started(host, http.get());
