@@ -369,7 +369,14 @@ TEST_CASE("vdistreamd with --turn and --turn-secret-file serves a browser that c
     const std::string body = http_get(test::NatLab::kHostAddress, kHttpPort, "/api/desktops/default");
     return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   };
-  REQUIRE(wait_until([&] { return !api().is_discarded(); }, 30s));
+  // The desktop serves its page once its session has started (a moment after the API answers;
+  // a browser opening the page before gets a 404 and does not retry).
+  REQUIRE(wait_until(
+      [&] {
+        const auto j = api();
+        return !j.is_discarded() && j.contains("webrtc_viewers") && j["webrtc_viewers"].is_object();
+      },
+      60s));
 
   auto browser = launch_in(*lab, fmt::format("http://{}:{}/desktops/default/", test::NatLab::kRelayAddress, kProxyPort));
   // Playing: a viewer connected, its page decoding frames and reading their barcodes (the
