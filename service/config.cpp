@@ -102,22 +102,10 @@ void read_webrtc(const toml::table& t, const std::string& path, ServiceConfig& c
   if (!ports.empty())
     if (core::Status s = transport::parse_port_range(ports, ice); !s)
       errors.push_back({int(ports_node->source().begin.line), 0, "[webrtc] " + s.error()});
-  if (!c.turn_password_file.empty()) {
-    c.turn_password_file = resolve(c.turn_password_file, path);
-    auto password = read_secret_file(c.turn_password_file, "TURN password");
-    if (!password)
-      errors.push_back({line, 0, "[webrtc] " + password.error()});
-    else
-      ice.turn_password = *password;
-  }
-  if (!c.turn_secret_file.empty()) {
-    c.turn_secret_file = resolve(c.turn_secret_file, path);
-    auto secret = read_secret_file(c.turn_secret_file, "TURN shared secret");
-    if (!secret)
-      errors.push_back({line, 0, "[webrtc] " + secret.error()});
-    else
-      ice.turn_secret = *secret;
-  }
+  if (!c.turn_password_file.empty()) c.turn_password_file = resolve(c.turn_password_file, path);
+  if (!c.turn_secret_file.empty()) c.turn_secret_file = resolve(c.turn_secret_file, path);
+  for (const auto& problem : read_turn_secrets(c.turn_password_file, c.turn_secret_file, ice))
+    errors.push_back({line, 0, "[webrtc] " + problem});
   if (errors.size() != errors_before) return;
   for (const auto& problem : transport::check_ice_settings(ice)) errors.push_back({line, 0, "[webrtc] " + problem});
 }

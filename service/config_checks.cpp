@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <tuple>
 
 #include "capture/qemu/qemu_source.hpp"
 #include "capture/synthetic/synthetic_source.hpp"
@@ -90,14 +91,11 @@ std::string resolve(const std::string& file, const std::string& config_path) {
 }
 
 core::Result<std::string> read_token_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return core::Error{fmt::format("cannot read the token file {}", path)};
-  std::string token;
-  std::getline(in, token);
-  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
-  if (token.size() < 16)
+  auto token = read_secret_file(path, "token");
+  if (!token) return token;
+  if (token->size() < 16)
     return core::Error{fmt::format("the token in {} is {} characters; use at least 16 (e.g. openssl rand -hex 16)", path,
-                                   token.size())};
+                                   token->size())};
   return token;
 }
 
@@ -109,6 +107,20 @@ core::Result<std::string> read_secret_file(const std::string& path, const std::s
   while (!secret.empty() && (secret.back() == '\r' || secret.back() == ' ')) secret.pop_back();
   if (secret.empty()) return core::Error{fmt::format("the {} file {} is empty (its first line is the {})", what, path, what)};
   return secret;
+}
+
+std::vector<std::string> read_turn_secrets(const std::string& password_file, const std::string& secret_file,
+                                           transport::IceSettings& ice) {
+  std::vector<std::string> problems;
+  for (auto [file, what, into] : {std::tuple{&password_file, "TURN password", &ice.turn_password},
+                                  std::tuple{&secret_file, "TURN shared secret", &ice.turn_secret}}) {
+    if (file->empty()) continue;
+    if (auto secret = read_secret_file(*file, what))
+      *into = *secret;
+    else
+      problems.push_back(secret.error());
+  }
+  return problems;
 }
 
 }  // namespace vdistream::service

@@ -19,8 +19,12 @@ void check_duplicates(const ServiceConfig& c, std::vector<ConfigError>& errors);
 bool valid_name(const std::string& name);
 // Why a source spec is not one ("" when it is).
 std::string source_error(const std::string& spec);
-// A secret's file (a TURN password or shared secret): its first line, which must not be empty.
+// A secret's file (a token, a TURN password or shared secret): its first line, which must not be empty.
 core::Result<std::string> read_secret_file(const std::string& path, const std::string& what);
+// The TURN password and coturn's shared secret read from the files named (empty: none) into
+// `ice`; every problem, one line each.
+std::vector<std::string> read_turn_secrets(const std::string& password_file, const std::string& secret_file,
+                                           transport::IceSettings& ice);
 // A file named in the configuration: relative to the configuration file's folder.
 std::string resolve(const std::string& file, const std::string& config_path);
 

@@ -146,16 +146,9 @@ core::Result<service::ServiceConfig> command_line_config(const Options& o, std::
     ice.relay_only = o.webrtc.ice_policy == "relay";
     if (!o.webrtc.udp_ports.empty())
       if (core::Status s = transport::parse_port_range(o.webrtc.udp_ports, ice); !s) return core::Error{"--udp-ports: " + s.error()};
-    if (!o.webrtc.turn_password_file.empty()) {
-      auto password = service::read_secret_file(o.webrtc.turn_password_file, "TURN password");
-      if (!password) return core::Error{password.error()};
-      ice.turn_password = *password;
-    }
-    if (!o.webrtc.turn_secret_file.empty()) {
-      auto secret = service::read_secret_file(o.webrtc.turn_secret_file, "TURN shared secret");
-      if (!secret) return core::Error{secret.error()};
-      ice.turn_secret = *secret;
-    }
+    if (auto problems = service::read_turn_secrets(o.webrtc.turn_password_file, o.webrtc.turn_secret_file, ice);
+        !problems.empty())
+      return core::Error{problems.front()};
     if (auto problems = transport::check_ice_settings(ice); !problems.empty()) return core::Error{problems.front()};
     c.ice = ice;
     d.ice = ice;

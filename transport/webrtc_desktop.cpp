@@ -388,6 +388,10 @@ WebRtcStats WebRtcDesktop::stats() const {
   s.idr_requests = idr_requests_;
   s.ice_errors = ice_errors_;
   s.ice = config_.ice;
+  s.ice_credentials = s.ice.turn.empty() ? "none" : s.ice.turn_secret.empty() ? "long-term" : "rest";
+  s.ice.turn_username.clear();  // the stats go to the API and logs: no credentials in them
+  s.ice.turn_password.clear();
+  s.ice.turn_secret.clear();
   {
     std::lock_guard lock(rate_mutex_);
     s.bitrate_bps = rate_.bitrate();
@@ -442,9 +446,7 @@ std::string stats_json(const WebRtcStats& s) {
                         {"ice",
                          {{"stun", s.ice.stun},
                           {"turn", s.ice.turn},
-                          {"credentials", s.ice.turn.empty()           ? "none"
-                                          : s.ice.turn_secret.empty() ? "long-term"
-                                                                       : "rest"},
+                          {"credentials", s.ice_credentials},
                           {"policy", s.ice.relay_only ? "relay" : "all"},
                           {"udp_ports", s.ice.min_port ? fmt::format("{}-{}", s.ice.min_port, s.ice.max_port) : "any"},
                           {"errors", s.ice_errors},

@@ -72,7 +72,8 @@ struct WebRtcStats {
   uint64_t idr_requests = 0;       // asked of the encoder (connects, PLI/FIR, drops)
   uint64_t ice_errors = 0;         // pages' icecandidateerror reports (a TURN server refusing, unreachable)
   std::string last_ice_error;      // "401 Unauthorized (turn:HOST:PORT)"
-  IceSettings ice;                 // as configured; stats_json shows it without credentials
+  IceSettings ice;                 // as configured, without the credentials
+  std::string ice_credentials;     // "none", "long-term" or "rest" (coturn's shared secret)
   uint32_t bitrate_bps = 0;
   std::vector<ViewerStats> per_viewer;
   std::deque<RateDecision> decisions;

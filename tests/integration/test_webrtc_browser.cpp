@@ -6,19 +6,16 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <dirent.h>
 #include <fstream>
-#include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "capture/synthetic/synthetic_source.hpp"
 #include "core/log.hpp"
-#include "encode/pipeline.hpp"
 #include "fixtures/browser.hpp"
-#include "transport/http_server.hpp"
+#include "fixtures/wait.hpp"
+#include "fixtures/webrtc_rig.hpp"
 #include "transport/webrtc_desktop.hpp"
 
 using namespace vdistream;
@@ -26,128 +23,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class RecordingInput : public core::InputSink {
- public:
-  void send(const core::InputEvent& e) override {
-    std::lock_guard lock(mutex_);
-    events_.push_back(e);
-  }
-  std::vector<core::InputEvent> events() const {
-    std::lock_guard lock(mutex_);
-    return events_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<core::InputEvent> events_;
-};
-
-// A synthetic desktop → x264 → WebRtcDesktop on an HttpServer at a free loopback port.
-struct Rig {
-  std::unique_ptr<transport::HttpServer> server;
-  std::unique_ptr<encode::DesktopPipeline> pipeline;
-  std::unique_ptr<capture::SyntheticSource> source;
-  std::shared_ptr<transport::WebRtcDesktop> desktop;
-  RecordingInput input;
-
-  mutable std::mutex mutex;
-  std::condition_variable cv;
-  std::map<uint64_t, std::vector<transport::FrameReport::Entry>> frames;  // by viewer
-
-  Rig(int32_t width, int32_t height, capture::Workload workload = capture::Workload::WindowDrag,
-      std::string token = transport::generate_token()) {
-    transport::HttpServerConfig http;
-    http.port = 0;
-    auto s = transport::HttpServer::create(http);
-    REQUIRE(s);
-    server = std::move(*s);
-
-    encode::PipelineConfig pc;
-    pc.encoder.bitrate_bps = 4'000'000;
-    pc.encoder_preference = {"software"};
-    auto p = encode::DesktopPipeline::create(pc, encode::EncoderRegistry::builtin());
-    REQUIRE(p);
-    pipeline = std::move(*p);
-
-    capture::SyntheticConfig sc;
-    sc.workload = workload;
-    sc.width = width;
-    sc.height = height;
-    sc.fps = 30;
-    auto src = capture::SyntheticSource::create(sc);
-    REQUIRE(src);
-    source = std::move(*src);
-
-    transport::WebRtcDesktopConfig wc;
-    wc.token = std::move(token);
-    wc.rate.start_bps = pc.encoder.bitrate_bps;
-    transport::WebRtcDesktopHooks hooks;
-    hooks.keyframes = pipeline.get();
-    hooks.input = &input;
-    hooks.set_bitrate = [this](uint32_t bps) { pipeline->set_bitrate(bps); };
-    hooks.on_frames = [this](uint64_t viewer, const transport::FrameReport& report) {
-      std::lock_guard lock(mutex);
-      auto& v = frames[viewer];
-      v.insert(v.end(), report.frames.begin(), report.frames.end());
-      cv.notify_all();
-    };
-    auto d = transport::WebRtcDesktop::create(*server, wc, hooks);
-    REQUIRE(d);
-    desktop = *d;
-    pipeline->add_sink(desktop);
-    pipeline->start();
-    capture::SourceCallbacks callbacks;
-    callbacks.on_frame = [this](core::Frame f) { pipeline->submit(std::move(f)); };
-    REQUIRE(source->start(callbacks));
-  }
-  ~Rig() {
-    source->stop();
-    pipeline->remove_sink(desktop);
-    pipeline->stop();
-    desktop.reset();
-    server.reset();
-  }
-
-  std::string url() const { return desktop->url(server->base_url()); }
-
-  // Waits until `viewer` (0: any) has reported at least `n` frames; bounded.
-  bool wait_frames(size_t n, std::chrono::seconds limit, uint64_t viewer = 0) {
-    std::unique_lock lock(mutex);
-    return cv.wait_for(lock, limit, [&] {
-      if (viewer) return frames.count(viewer) && frames[viewer].size() >= n;
-      for (auto& [id, v] : frames)
-        if (v.size() >= n) return true;
-      return false;
-    });
-  }
-  std::vector<transport::FrameReport::Entry> frames_of(uint64_t viewer) const {
-    std::lock_guard lock(mutex);
-    auto it = frames.find(viewer);
-    return it == frames.end() ? std::vector<transport::FrameReport::Entry>{} : it->second;
-  }
-  std::vector<uint64_t> viewers_reporting() const {
-    std::lock_guard lock(mutex);
-    std::vector<uint64_t> ids;
-    for (auto& [id, v] : frames) ids.push_back(id);
-    return ids;
-  }
-};
-
-bool strictly_increasing(const std::vector<transport::FrameReport::Entry>& f) {
-  for (size_t i = 1; i < f.size(); ++i)
-    if (f[i].barcode <= f[i - 1].barcode) return false;
-  return true;
-}
-
-template <typename Pred>
-bool wait_until(Pred done, std::chrono::milliseconds limit) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
+using Rig = test::WebRtcRig;
+using test::strictly_increasing;
 
 size_t open_fds() {
   size_t n = 0;
@@ -218,7 +95,7 @@ TEST_CASE("Keys and pointer from the page reach the desktop's InputSink as qnums
       if (e.type == T::Key && e.qnum == 0x1c && !e.pressed) return true;
     return false;
   };
-  REQUIRE(wait_until(has_enter_up, 60s));
+  REQUIRE(test::eventually(has_enter_up, 60s));
   std::vector<std::pair<uint32_t, bool>> keys;
   std::vector<core::InputEvent> moves, buttons;
   for (const auto& e : rig.input.events()) {
@@ -280,12 +157,12 @@ TEST_CASE("A wrong or missing token gets 401/403 and no session - malformed sign
     return done();
   };
   REQUIRE(pump([&] { return conn != nullptr; }, 5000ms));
-  REQUIRE(wait_until([&] { return rig.desktop->stats().viewers == 1; }, 5s));
+  REQUIRE(test::eventually([&] { return rig.desktop->stats().viewers == 1; }, 5s));
   soup_websocket_connection_send_text(conn, "{not json");
   soup_websocket_connection_send_text(conn, R"({"type":"shutdown"})");
   soup_websocket_connection_send_text(conn, R"({"type":"sdp","data":{"type":"offer","sdp":"v=0"}})");
   soup_websocket_connection_send_text(conn, R"({"type":"ice","data":{"sdpMLineIndex":"zero"}})");
-  CHECK(wait_until([&] {
+  CHECK(test::eventually([&] {
     g_main_context_iteration(context, FALSE);
     return rig.desktop->stats().messages_refused >= 4;
   }, 5s));
@@ -293,7 +170,7 @@ TEST_CASE("A wrong or missing token gets 401/403 and no session - malformed sign
   std::string oversized(transport::kMaxSignalBytes + 1, 'x');
   soup_websocket_connection_send_text(conn, oversized.c_str());
   CHECK(pump([&] { return soup_websocket_connection_get_state(conn) == SOUP_WEBSOCKET_STATE_CLOSED; }, 5000ms));
-  CHECK(wait_until([&] { return rig.desktop->stats().viewers == 0; }, 5s));
+  CHECK(test::eventually([&] { return rig.desktop->stats().viewers == 0; }, 5s));
   g_object_unref(conn);
   g_object_unref(msg);
   g_object_unref(session);
@@ -313,24 +190,24 @@ TEST_CASE("Two viewers - one closes its tab and one reconnects 30 times - the ot
   const uint64_t steady_id = rig.viewers_reporting().at(0);
   {
     const auto second = test::launch_chromium(rig.url());
-    REQUIRE(wait_until([&] { return rig.viewers_reporting().size() == 2; }, 60s));
+    REQUIRE(test::eventually([&] { return rig.viewers_reporting().size() == 2; }, 60s));
     CHECK(rig.desktop->stats().viewers == 2);
   }  // the tab closes
-  REQUIRE(wait_until([&] { return rig.desktop->stats().viewers == 1; }, 30s));
+  REQUIRE(test::eventually([&] { return rig.desktop->stats().viewers == 1; }, 30s));
 
   // A page that drops its connection after a few frames and connects again, 30 times.
   size_t fds_after_first = 0;
   long rss_after_first = 0;
   {
     const auto cycling = test::launch_chromium(rig.url() + "&selftest=cycles");
-    REQUIRE(wait_until([&] { return rig.desktop->stats().viewers_total >= 4; }, 60s));
+    REQUIRE(test::eventually([&] { return rig.desktop->stats().viewers_total >= 4; }, 60s));
     fds_after_first = open_fds();
     rss_after_first = rss_kb();
     // Bounded below ctest's 600 s: a sanitizer build on a loaded 2-core machine needed ~150 s
     // on a good day and more than 200 s in CI beside other tests.
-    REQUIRE(wait_until([&] { return rig.desktop->stats().viewers_total >= 2 + 30; }, 450s));
+    REQUIRE(test::eventually([&] { return rig.desktop->stats().viewers_total >= 2 + 30; }, 450s));
   }
-  REQUIRE(wait_until([&] { return rig.desktop->stats().viewers == 1; }, 30s));
+  REQUIRE(test::eventually([&] { return rig.desktop->stats().viewers == 1; }, 30s));
   const size_t steady_before = rig.frames_of(steady_id).size();
   REQUIRE(rig.wait_frames(steady_before + 30, 30s, steady_id));
   CHECK(strictly_increasing(rig.frames_of(steady_id)));

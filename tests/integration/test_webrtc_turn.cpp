@@ -6,12 +6,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <fstream>
-#include <map>
-#include <mutex>
-#include <set>
-#include <sstream>
 #include <thread>
 
 #include <arpa/inet.h>
@@ -23,11 +18,10 @@
 
 #include "benchmarks/child_process.hpp"
 #include "benchmarks/clients/chromium.hpp"
-#include "capture/synthetic/synthetic_source.hpp"
-#include "encode/pipeline.hpp"
 #include "fixtures/netns.hpp"
 #include "fixtures/process.hpp"
-#include "transport/http_server.hpp"
+#include "fixtures/wait.hpp"
+#include "fixtures/webrtc_rig.hpp"
 #include "transport/webrtc_desktop.hpp"
 
 using namespace vdistream;
@@ -38,13 +32,6 @@ namespace {
 constexpr const char* kSecret = "north-secret-0123456789";
 constexpr int kTurnPort = 3478;
 constexpr int kProxyPort = 8080;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // coturn in the relay namespace with coturn's REST API secret (use-auth-secret).
 class Coturn {
@@ -69,7 +56,7 @@ class Coturn {
   }
   void kill() { process_.stop(0ms); }
   std::string log_path() const { return dir_.file("turnserver.log"); }
-  std::string log() const { return read_file(log_path()); }
+  std::string log() const { return bench::file_tail(log_path(), size_t(1) << 24); }
 
  private:
   bool wait_answering() {
@@ -87,110 +74,42 @@ class Coturn {
   bench::ChildProcess process_;
 };
 
+// The proxy for the page and its signalling on the relay's address (socat, as a reverse proxy
+// would), to `port` on the host namespace's address. Media must find its own way: through the
+// TURN relay.
+bench::ChildProcess start_page_proxy(const test::NatLab& lab, int port) {
+  auto child = bench::ChildProcess::spawn(
+      {{"/usr/sbin/ip", "netns", "exec", lab.relay(), "/usr/bin/socat",
+        fmt::format("TCP-LISTEN:{},bind={},fork,reuseaddr", kProxyPort, test::NatLab::kRelayAddress),
+        fmt::format("TCP:{}:{}", test::NatLab::kHostAddress, port)},
+       bench::environment({}, {}), "/dev/null"});
+  INFO(child.error());
+  REQUIRE(child);
+  return std::move(*child);
+}
+
 // A synthetic desktop → x264 → WebRtcDesktop on the host namespace's address, reached by the
-// browser through a TCP proxy on the relay's address (the page and its WebSocket only: media
-// must find its own way, through the TURN relay).
+// browser through the page proxy.
 struct TurnRig {
-  std::unique_ptr<transport::HttpServer> server;
-  std::unique_ptr<encode::DesktopPipeline> pipeline;
-  std::unique_ptr<capture::SyntheticSource> source;
-  std::shared_ptr<transport::WebRtcDesktop> desktop;
+  test::WebRtcRig rig;
   bench::ChildProcess proxy;
 
-  std::mutex mutex;
-  std::condition_variable cv;
-  std::map<uint64_t, std::vector<uint32_t>> barcodes;  // by viewer
+  TurnRig(const test::NatLab& lab, transport::IceSettings ice, std::function<int64_t()> unix_now = {})
+      : rig(rig_options(std::move(ice), std::move(unix_now))), proxy(start_page_proxy(lab, rig.server->port())) {}
 
-  TurnRig(const test::NatLab& lab, transport::IceSettings ice, std::function<int64_t()> unix_now = {}) {
-    transport::HttpServerConfig http;
-    http.address = test::NatLab::kHostAddress;
-    http.port = 0;
-    auto s = transport::HttpServer::create(http);
-    INFO(s.error());
-    REQUIRE(s);
-    server = std::move(*s);
-
-    encode::PipelineConfig pc;
-    pc.encoder.bitrate_bps = 2'000'000;
-    pc.encoder_preference = {"software"};
-    auto p = encode::DesktopPipeline::create(pc, encode::EncoderRegistry::builtin());
-    REQUIRE(p);
-    pipeline = std::move(*p);
-
-    capture::SyntheticConfig sc;
-    sc.workload = capture::Workload::Typing;
-    sc.width = 640;
-    sc.height = 360;
-    sc.fps = 30;
-    auto src = capture::SyntheticSource::create(sc);
-    REQUIRE(src);
-    source = std::move(*src);
-
-    transport::WebRtcDesktopConfig wc;
-    wc.token = transport::generate_token();
-    wc.rate.start_bps = pc.encoder.bitrate_bps;
-    wc.ice = std::move(ice);
-    wc.unix_now = std::move(unix_now);
-    transport::WebRtcDesktopHooks hooks;
-    hooks.keyframes = pipeline.get();
-    hooks.set_bitrate = [this](uint32_t bps) { pipeline->set_bitrate(bps); };
-    hooks.on_frames = [this](uint64_t viewer, const transport::FrameReport& report) {
-      std::lock_guard lock(mutex);
-      for (const auto& f : report.frames) barcodes[viewer].push_back(f.barcode);
-      cv.notify_all();
-    };
-    auto d = transport::WebRtcDesktop::create(*server, wc, hooks);
-    INFO(d.error());
-    REQUIRE(d);
-    desktop = *d;
-    pipeline->add_sink(desktop);
-    pipeline->start();
-    capture::SourceCallbacks callbacks;
-    callbacks.on_frame = [this](core::Frame f) { pipeline->submit(std::move(f)); };
-    REQUIRE(source->start(callbacks));
-
-    auto child = bench::ChildProcess::spawn(
-        {{"/usr/sbin/ip", "netns", "exec", lab.relay(), "/usr/bin/socat",
-          fmt::format("TCP-LISTEN:{},bind={},fork,reuseaddr", kProxyPort, test::NatLab::kRelayAddress),
-          fmt::format("TCP:{}:{}", test::NatLab::kHostAddress, server->port())},
-         bench::environment({}, {}), "/dev/null"});
-    INFO(child.error());
-    REQUIRE(child);
-    proxy = std::move(*child);
+  static test::WebRtcRigOptions rig_options(transport::IceSettings ice, std::function<int64_t()> unix_now) {
+    test::WebRtcRigOptions o;
+    o.width = 640;
+    o.height = 360;
+    o.workload = capture::Workload::Typing;
+    o.address = test::NatLab::kHostAddress;
+    o.bitrate_bps = 2'000'000;
+    o.ice = std::move(ice);
+    o.unix_now = std::move(unix_now);
+    return o;
   }
-  ~TurnRig() {
-    source->stop();
-    pipeline->remove_sink(desktop);
-    pipeline->stop();
-    desktop.reset();
-    server.reset();
-  }
-
   // The page's address as the browser sees it: through the proxy on the relay's address.
-  std::string url() const {
-    return desktop->url(fmt::format("http://{}:{}", test::NatLab::kRelayAddress, kProxyPort));
-  }
-  size_t frames_total() {
-    std::lock_guard lock(mutex);
-    size_t n = 0;
-    for (auto& [id, v] : barcodes) n += v.size();
-    return n;
-  }
-  // Waits (bounded) until a viewer other than those in `not_these` has shown `n` frames; its id.
-  uint64_t wait_viewer_frames(size_t n, std::chrono::seconds limit, const std::set<uint64_t>& not_these = {}) {
-    std::unique_lock lock(mutex);
-    uint64_t found = 0;
-    cv.wait_for(lock, limit, [&] {
-      for (auto& [id, v] : barcodes)
-        if (!not_these.count(id) && v.size() >= n) found = id;
-      return found != 0;
-    });
-    return found;
-  }
-  std::vector<uint32_t> barcodes_of(uint64_t viewer) {
-    std::lock_guard lock(mutex);
-    return barcodes[viewer];
-  }
+  std::string url() const { return rig.url(fmt::format("http://{}:{}", test::NatLab::kRelayAddress, kProxyPort)); }
 };
 
 transport::IceSettings relay_settings(const std::string& secret) {
@@ -214,26 +133,9 @@ std::unique_ptr<bench::Chromium> launch_in(const test::NatLab& lab, const std::s
   return std::move(*browser);
 }
 
-bool strictly_increasing(const std::vector<uint32_t>& v) {
-  for (size_t i = 1; i < v.size(); ++i)
-    if (v[i] <= v[i - 1]) return false;
-  return true;
-}
-
-template <typename Pred>
-bool wait_until(Pred done, std::chrono::milliseconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
-}
-
-std::string diagnostics(bench::Chromium& browser, const Coturn& coturn, TurnRig& rig) {
-  const std::string log = coturn.log();
-  return fmt::format("desktop: {}\nChromium log: {}\ncoturn log (end): {}", transport::stats_json(rig.desktop->stats()),
-                     browser.log_tail(), log.substr(log.size() > 6000 ? log.size() - 6000 : 0));
+std::string diagnostics(bench::Chromium& browser, const Coturn& coturn, TurnRig& turn) {
+  return fmt::format("desktop: {}\nChromium log: {}\ncoturn log (end): {}", transport::stats_json(turn.rig.desktop->stats()),
+                     browser.log_tail(), bench::file_tail(coturn.log_path(), 6000));
 }
 
 // The body of GET http://ADDRESS:PORT/PATH, from this thread's namespace ("" when nothing answers).
@@ -269,67 +171,69 @@ std::unique_ptr<test::NatLab> make_lab() {
   return std::move(*lab);
 }
 
+// The namespaces, with coturn answering in the relay's.
+struct RelayLab {
+  std::unique_ptr<test::NatLab> lab = make_lab();
+  test::TempDir dir;
+  Coturn coturn{*lab, dir};
+  RelayLab() { coturn.start(); }
+};
+
 }  // namespace
 
 TEST_CASE("Chromium with no route to the host plays the desktop through coturn, with time-limited credentials", "[turn]") {
-  auto lab = make_lab();
-  test::TempDir dir;
-  Coturn coturn(*lab, dir);
-  coturn.start();
-  TurnRig rig(*lab, relay_settings(kSecret));
-  auto browser = launch_in(*lab, rig.url());
+  RelayLab relay;
+  auto& [lab, dir, coturn] = relay;
+  TurnRig turn(*lab, relay_settings(kSecret));
+  auto browser = launch_in(*lab, turn.url());
 
-  const uint64_t viewer = rig.wait_viewer_frames(30, 60s);
-  if (viewer == 0) FAIL("no frames through the relay\n" << diagnostics(*browser, coturn, rig));
-  CHECK(strictly_increasing(rig.barcodes_of(viewer)));
-  const auto stats = rig.desktop->stats();
+  const uint64_t viewer = turn.rig.wait_frames(30, 60s);
+  if (viewer == 0) FAIL("no frames through the relay\n" << diagnostics(*browser, coturn, turn));
+  CHECK(test::strictly_increasing(turn.rig.frames_of(viewer)));
+  const auto stats = turn.rig.desktop->stats();
   CHECK(stats.last_ice_error.find("401") == std::string::npos);
   // coturn relayed for this viewer's own REST user, "EXPIRY:default.ID".
   CHECK(coturn.log().find(fmt::format(":default.{}>", viewer)) != std::string::npos);
 }
 
 TEST_CASE("wrong or expired TURN credentials are refused: the page reports 401, nothing plays", "[turn]") {
-  auto lab = make_lab();
-  test::TempDir dir;
-  Coturn coturn(*lab, dir);
-  coturn.start();
+  RelayLab relay;
+  auto& [lab, dir, coturn] = relay;
 
-  std::unique_ptr<TurnRig> rig;
-  SECTION("a secret that is not coturn's") { rig = std::make_unique<TurnRig>(*lab, relay_settings("not-the-secret")); }
+  std::unique_ptr<TurnRig> turn;
+  SECTION("a secret that is not coturn's") { turn = std::make_unique<TurnRig>(*lab, relay_settings("not-the-secret")); }
   SECTION("credentials that expired an hour ago (the host's clock two days behind)") {
-    rig = std::make_unique<TurnRig>(*lab, relay_settings(kSecret), [] {
+    turn = std::make_unique<TurnRig>(*lab, relay_settings(kSecret), [] {
       return int64_t(std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count()) -
              2 * 86400;
     });
   }
-  auto browser = launch_in(*lab, rig->url());
-  if (!wait_until([&] { return rig->desktop->stats().last_ice_error.rfind("401", 0) == 0; }, 60s))
-    FAIL("no 401 reported by the page\n" << diagnostics(*browser, coturn, *rig));
-  const auto stats = rig->desktop->stats();
+  auto browser = launch_in(*lab, turn->url());
+  if (!test::eventually([&] { return turn->rig.desktop->stats().last_ice_error.rfind("401", 0) == 0; }, 60s))
+    FAIL("no 401 reported by the page\n" << diagnostics(*browser, coturn, *turn));
+  const auto stats = turn->rig.desktop->stats();
   CHECK(stats.ice_errors >= 1);
-  CHECK(rig->frames_total() == 0);
+  CHECK(turn->rig.wait_frames(1, 0ms) == 0);  // no page reported a frame
   for (const auto& v : stats.per_viewer) CHECK(v.state != "connected");
 }
 
 TEST_CASE("a TURN relay that goes away mid-stream: the page connects again through it when it is back", "[turn]") {
-  auto lab = make_lab();
-  test::TempDir dir;
-  Coturn coturn(*lab, dir);
-  coturn.start();
-  TurnRig rig(*lab, relay_settings(kSecret));
-  auto browser = launch_in(*lab, rig.url());
+  RelayLab relay;
+  auto& [lab, dir, coturn] = relay;
+  TurnRig turn(*lab, relay_settings(kSecret));
+  auto browser = launch_in(*lab, turn.url());
 
-  const uint64_t first = rig.wait_viewer_frames(30, 60s);
-  if (first == 0) FAIL("no frames through the relay\n" << diagnostics(*browser, coturn, rig));
+  const uint64_t first = turn.rig.wait_frames(30, 60s);
+  if (first == 0) FAIL("no frames through the relay\n" << diagnostics(*browser, coturn, turn));
   coturn.kill();
   // The picture stops (its relay is gone): no new frame from this viewer for 2 s.
-  size_t seen = rig.barcodes_of(first).size();
+  size_t seen = turn.rig.frames_of(first).size();
   auto changed = std::chrono::steady_clock::now();
-  REQUIRE(wait_until(
+  REQUIRE(test::eventually(
       [&] {
-        if (const size_t n = rig.barcodes_of(first).size(); n != seen) {
+        if (const size_t n = turn.rig.frames_of(first).size(); n != seen) {
           seen = n;
           changed = std::chrono::steady_clock::now();
         }
@@ -337,17 +241,15 @@ TEST_CASE("a TURN relay that goes away mid-stream: the page connects again throu
       },
       30s));
   coturn.start();
-  const uint64_t second = rig.wait_viewer_frames(30, 90s, {first});
-  if (second == 0) FAIL("the page did not come back through the restarted relay\n" << diagnostics(*browser, coturn, rig));
+  const uint64_t second = turn.rig.wait_frames(30, 90s, 0, {first});
+  if (second == 0) FAIL("the page did not come back through the restarted relay\n" << diagnostics(*browser, coturn, turn));
   CHECK(second > first);
-  CHECK(strictly_increasing(rig.barcodes_of(second)));
+  CHECK(test::strictly_increasing(turn.rig.frames_of(second)));
 }
 
 TEST_CASE("vdistreamd with --turn and --turn-secret-file serves a browser that can reach it only through coturn", "[turn][vdistreamd]") {
-  auto lab = make_lab();
-  test::TempDir dir;
-  Coturn coturn(*lab, dir);
-  coturn.start();
+  RelayLab relay;
+  auto& [lab, dir, coturn] = relay;
   std::ofstream(dir.file("turn.secret")) << kSecret << "\n";
   constexpr int kHttpPort = 8443;  // the host namespace is new: nothing else listens there
   auto service = bench::ChildProcess::spawn(
@@ -358,20 +260,14 @@ TEST_CASE("vdistreamd with --turn and --turn-secret-file serves a browser that c
        bench::environment({}, {}), dir.file("vdistreamd.log")});
   INFO(service.error());
   REQUIRE(service);
-  auto proxy = bench::ChildProcess::spawn(
-      {{"/usr/sbin/ip", "netns", "exec", lab->relay(), "/usr/bin/socat",
-        fmt::format("TCP-LISTEN:{},bind={},fork,reuseaddr", kProxyPort, test::NatLab::kRelayAddress),
-        fmt::format("TCP:{}:{}", test::NatLab::kHostAddress, kHttpPort)},
-       bench::environment({}, {}), "/dev/null"});
-  INFO(proxy.error());
-  REQUIRE(proxy);
+  const bench::ChildProcess proxy = start_page_proxy(*lab, kHttpPort);
   auto api = [&] {
     const std::string body = http_get(test::NatLab::kHostAddress, kHttpPort, "/api/desktops/default");
     return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   };
   // The desktop serves its page once its session has started (a moment after the API answers;
   // a browser opening the page before gets a 404 and does not retry).
-  REQUIRE(wait_until(
+  REQUIRE(test::eventually(
       [&] {
         const auto j = api();
         return !j.is_discarded() && j.contains("webrtc_viewers") && j["webrtc_viewers"].is_object();
@@ -382,7 +278,7 @@ TEST_CASE("vdistreamd with --turn and --turn-secret-file serves a browser that c
   // Playing: a viewer connected, its page decoding frames and reading their barcodes (the
   // synthetic desktop's glass-to-glass latency only exists for frames the page showed).
   nlohmann::json seen;
-  const bool playing = wait_until(
+  const bool playing = test::eventually(
       [&] {
         seen = api();
         if (seen.is_discarded()) return false;
