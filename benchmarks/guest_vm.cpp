@@ -121,6 +121,8 @@ core::Result<std::vector<std::string>> GuestVm::qemu_arguments(const GuestVmOpti
   cmdline += fmt::format(" {}={} {}={} {}={:g} {}={} {}={}", guest::kArgWorkload, o.workload, guest::kArgWorkload1,
                          o.workload1, guest::kArgFps, o.fps, guest::kArgFrames, o.frames, guest::kArgHeads, o.heads);
 
+  if (!o.tone.empty()) cmdline += fmt::format(" {}={}", guest::kArgTone, o.tone);
+
   std::vector<std::string> argv;
   if (o.qemu == Qemu::Host72) {
     argv = {kHostQemu};
@@ -134,10 +136,14 @@ core::Result<std::vector<std::string>> GuestVm::qemu_arguments(const GuestVmOpti
                            "-append", cmdline});
   argv.insert(argv.end(), devices.begin(), devices.end());
   if (o.peer_to_peer) {
-    argv.insert(argv.end(), {"-display", "dbus,p2p=yes", "-qmp", "unix:" + sock + "/qmp.sock,server=on,wait=off"});
+    argv.insert(argv.end(), {"-display", std::string("dbus,p2p=yes") + (o.audio ? ",audiodev=snd0" : ""), "-qmp",
+                             "unix:" + sock + "/qmp.sock,server=on,wait=off"});
   } else {
-    argv.insert(argv.end(), {"-display", "dbus,addr=unix:path=" + sock + "/bus"});
+    argv.insert(argv.end(), {"-display", "dbus,addr=unix:path=" + sock + "/bus" + (o.audio ? ",audiodev=snd0" : "")});
   }
+  // The display exports the audiodev (-display dbus,audiodev=snd0 above); QEMU's mixing engine gives
+  // the listener 48 kHz stereo s16 (its default would be 44.1 kHz).
+  if (o.audio) argv.insert(argv.end(), {"-audiodev", "dbus,id=snd0,out.frequency=48000", "-machine", "pcspk-audiodev=snd0"});
   if (o.qemu_spice) argv.insert(argv.end(), {"-spice", "unix=on,addr=" + sock + "/spice.sock,disable-ticketing=on"});
   argv.insert(argv.end(),
               {"-chardev", "socket,id=con,path=" + sock + "/console.sock,server=on,wait=off,logfile=" + sock + "/console.log",
@@ -292,6 +298,13 @@ void GuestVm::parse_line(const std::string& line, int64_t arrival_ns) {
       k.boot = boot;
       keys_.push_back(k);
     }
+  } else if (kind == guest::kLineTone) {
+    GuestTone t;
+    if (in >> t.hz >> t.count) {
+      t.arrival_ns = arrival_ns;
+      t.boot = boot;
+      tones_.push_back(t);
+    }
   } else if (kind == guest::kLineError) {
     std::string message;
     std::getline(in >> std::ws, message);
@@ -366,6 +379,22 @@ std::optional<GuestKey> GuestVm::wait_key(uint32_t count, std::chrono::milliseco
     return false;
   });
   return found;
+}
+
+std::optional<GuestTone> GuestVm::wait_tone(bool started, int64_t after_ns, std::chrono::milliseconds limit) {
+  const int boot = boot_.load();
+  std::optional<GuestTone> found;
+  wait_for(limit, [&] {
+    for (const auto& t : tones_)
+      if (t.boot == boot && t.arrival_ns > after_ns && (t.hz > 0) == started) return found = t, true;
+    return false;
+  });
+  return found;
+}
+
+std::vector<GuestTone> GuestVm::tones() const {
+  std::lock_guard lock(mutex_);
+  return tones_;
 }
 
 std::vector<GuestFrame> GuestVm::frames() const {

@@ -69,6 +69,10 @@ struct GuestVmOptions {
   bool peer_to_peer = false;  // -display dbus,p2p=yes + a QMP socket instead of a private bus
   bool qemu_spice = false;    // also QEMU's own SPICE server on a unix socket (spice_socket())
   int memory_mb = 256;
+  // Sound: QEMU gets -audiodev dbus,id=snd0 (its D-Bus display's Audio object) with the PC speaker
+  // on it, and the guest plays `tone` on the speaker ("HZ,ON_MS,OFF_MS", see guest::kArgTone).
+  bool audio = false;
+  std::string tone;  // empty: silent (needs audio to be heard)
   std::vector<std::string> trace;       // QEMU trace event patterns (-trace enable=...), into qemu_log()
   std::vector<std::string> extra_args;  // appended to QEMU's command line
   GuestVmPaths paths = GuestVmPaths::defaults();
@@ -87,6 +91,12 @@ struct GuestFrame {
   int head = 0;
   uint64_t value = 0;  // the barcode value (the picture shows it modulo 2^24)
   uint64_t drawn = 0, skipped = 0;
+  int64_t arrival_ns = 0;
+  int boot = 0;
+};
+struct GuestTone {
+  double hz = 0;       // the tone that started; 0: the tone stopped
+  uint32_t count = 0;  // tones since the guest booted
   int64_t arrival_ns = 0;
   int boot = 0;
 };
@@ -133,6 +143,10 @@ class GuestVm {
 
   std::vector<GuestFrame> frames() const;  // every boot, in arrival order
   std::vector<GuestKey> keys() const;
+  std::vector<GuestTone> tones() const;  // every boot, in arrival order (A lines)
+  // The first A line of the current boot that arrived after `after_ns` and started a tone
+  // (`started`) or stopped one.
+  std::optional<GuestTone> wait_tone(bool started, int64_t after_ns, std::chrono::milliseconds limit);
   std::optional<std::string> guest_error() const;  // an E line of the current boot
   int boot() const { return boot_; }
 
@@ -170,6 +184,7 @@ class GuestVm {
   std::vector<GuestReady> ready_;
   std::vector<GuestFrame> frames_;
   std::vector<GuestKey> keys_;
+  std::vector<GuestTone> tones_;
   std::vector<std::pair<int, std::string>> errors_;  // (boot, message)
 };
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "core/audio.hpp"
 #include "core/frame.hpp"
 #include "core/input.hpp"
 #include "core/status.hpp"
@@ -20,6 +21,22 @@ struct SourceCallbacks {
   std::function<void(const core::CursorPosition&)> on_cursor_position;
   // Connected / disconnected (with the reason), for sources that can lose their VM.
   std::function<void(bool connected, const std::string& why)> on_state;
+  // The VM's sound (sources that have it, when asked for): PCM as it comes, and the end of a
+  // playback stream (the guest stopped it, or the VM went away).
+  std::function<void(const core::AudioPacket&)> on_audio;
+  std::function<void(uint64_t stream)> on_audio_stop;
+};
+
+// How the VM's sound came, for the status API and metrics.
+struct AudioCaptureStats {
+  bool connected = false;  // the VM's audio listener is registered
+  std::string format;      // of the stream that wrote last ("" before any)
+  uint64_t streams = 0;    // Init calls
+  uint64_t packets = 0, bytes = 0;
+  bool playing = false, mute = false;
+  uint64_t refused = 0;
+  std::string last_refusal;
+  std::string unavailable;  // why there is no sound from this VM (empty when connected)
 };
 
 // How a source's frames came and what taking them cost, for the status API and metrics. Sources
@@ -52,6 +69,8 @@ class Source {
   virtual core::InputSink* input() { return nullptr; }
   // Counters since the source's current connection began; none for sources that draw.
   virtual std::optional<CaptureStats> capture_stats() const { return std::nullopt; }
+  // The same for sound; none for sources without it.
+  virtual std::optional<AudioCaptureStats> audio_stats() const { return std::nullopt; }
 };
 
 }  // namespace vdistream::capture

@@ -13,6 +13,7 @@ packages=(
   # encode: FFmpeg (x264 inside libavcodec), libyuv, hardware APIs
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev
   libyuv-dev libx264-dev libvpl-dev libva-dev
+  libopus-dev libswresample-dev  # audio: the guest's PCM resampled to 48 kHz and encoded once per desktop for WebRTC
   libffmpeg-nvenc-dev libegl-dev  # ffnvcodec and EGL headers: NVENC dlopen()s libcuda, libnvidia-encode, libEGL
   # spice
   libspice-server-dev libspice-protocol-dev libspice-client-glib-2.0-dev

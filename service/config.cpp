@@ -143,6 +143,7 @@ DesktopConfig read_desktop(const toml::table& t, size_t index, const std::string
   r.read("webrtc", d.webrtc);
   r.read("webrtc_token_file", d.webrtc_token_file);
   r.read("record", d.record);
+  r.read("audio", d.audio);
   r.refuse_unknown_keys();
   check_encode_settings(d.encode, where, d.line, errors);
   if (errors.size() != errors_before) return d;  // the checks below assume well-typed keys
@@ -169,6 +170,7 @@ DesktopConfig read_desktop(const toml::table& t, size_t index, const std::string
         errors.push_back({at, 0, where + resolved.error()});
       } else {
         d.spice = *resolved;
+        d.spice->audio = d.audio;
         d.spice_ticket_file = o.ticket_file;
         d.spice_tls_dir = o.tls_dir;
       }
@@ -213,6 +215,7 @@ std::string DesktopConfig::fingerprint() const {
   for (const auto& url : ice.turn) s << url << ',';
   s << ' ' << ice.turn_username << ' ' << std::hash<std::string>{}(ice.turn_password + '\n' + ice.turn_secret) << ' '
     << ice.turn_ttl_seconds << ' ' << ice.relay_only << ' ' << ice.min_port << '-' << ice.max_port << '\n' << record
+    << ' ' << audio
     << ' ' << max_frames;
   return s.str();
 }
@@ -326,7 +329,8 @@ std::string config_help() {
   [[desktop]] name = "win10", source = "qemu-dbus:unix:path=/run/libvirt/qemu/dbus/1-win10-dbus.sock",
               spice = "127.0.0.1:5901", spice_mode = "qxl", spice_ticket_file = "win10.ticket"
               (or spice_no_auth = true), spice_tls_dir = "...", spice_lossy = false, webrtc = true,
-              webrtc_token_file = "...", record = "file.mp4", and any [defaults] key
+              webrtc_token_file = "...", record = "file.mp4", audio = true (the VM's sound to
+              SPICE and browsers), and any [defaults] key
 Relative file names are relative to the configuration file's directory.)";
 }
 

@@ -56,6 +56,9 @@ struct DesktopConfig {
   std::string webrtc_token_file;
   std::string webrtc_token;
   transport::IceSettings ice;  // the service's [webrtc] table (secrets read), for a WebRTC desktop
+  // The VM's sound to its SPICE clients (playback channel) and browsers (an Opus track). A
+  // source without sound (the synthetic desktop, a VM without -audiodev dbus) is just silent.
+  bool audio = true;
   // Record the encoded stream to a file (.h264/.mp4/.mkv).
   std::string record;
   // The command line's --frames: the desktop takes no frames after this many (0: no limit).

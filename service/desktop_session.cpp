@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/clock.hpp"
+#include "encode/audio/audio_pipeline.hpp"
 #include "service/source_factory.hpp"
 #include "service/spice_wiring.hpp"
 #include "transport/webrtc_desktop.hpp"
@@ -19,6 +20,7 @@ struct DesktopSession::Parts {
   std::unique_ptr<spice::SpiceDesktop> spice;
   std::shared_ptr<transport::WebRtcDesktop> webrtc;  // under spice_mutex too
   core::CursorPosition cursor;  // source thread only
+  std::unique_ptr<encode::AudioPipeline> audio;  // with audio and a sink for it
   std::atomic<bool> spice_warned{false};
   std::atomic<uint64_t> frames_taken{0};  // for config.max_frames
   uint64_t spice_restarts = 0;
@@ -108,7 +110,8 @@ void DesktopSession::supervise() {
 core::Result<std::unique_ptr<DesktopSession::Parts>> DesktopSession::build() {
   auto parts = std::make_unique<Parts>();
   Parts* p = parts.get();
-  auto source = make_source(config_.source, config_.name);
+  const bool audio = config_.audio && (config_.spice || config_.webrtc);
+  auto source = make_source(config_.source, config_.name, audio);
   if (!source) return core::Error{source.error()};
   p->source = std::move(*source);
 
@@ -147,6 +150,25 @@ core::Result<std::unique_ptr<DesktopSession::Parts>> DesktopSession::build() {
   p->pipeline->start();
 
   capture::SourceCallbacks callbacks;
+  if (audio) {
+    encode::AudioPipelineSinks sinks;
+    sinks.on_pcm = [p](const core::AudioChunk& chunk) {
+      std::lock_guard lock(p->spice_mutex);
+      if (p->spice) p->spice->play_audio(chunk);
+    };
+    if (config_.webrtc)
+      sinks.on_opus = [p](const core::EncodedAudioPtr& packet) {
+        std::lock_guard lock(p->spice_mutex);
+        if (p->webrtc) p->webrtc->on_audio(packet);
+      };
+    sinks.on_stop = [p] {
+      std::lock_guard lock(p->spice_mutex);
+      if (p->spice) p->spice->stop_audio();
+    };
+    p->audio = std::make_unique<encode::AudioPipeline>(config_.name, std::move(sinks));
+    callbacks.on_audio = [p](const core::AudioPacket& packet) { p->audio->push(packet); };
+    callbacks.on_audio_stop = [p](uint64_t stream) { p->audio->stop_stream(stream); };
+  }
   const bool qxl = p->spice && !p->spice->stream_sink();
   callbacks.on_frame = [this, p, qxl](core::Frame frame) {
     if (config_.max_frames && p->frames_taken.fetch_add(1) >= config_.max_frames) return;
@@ -241,11 +263,16 @@ void DesktopSession::fill_parts_status(DesktopStatus& s, Parts& p) const {
   s.bitrate_target_bps = config_.encode.bitrate_kbps * 1000;
   s.pipeline = p.pipeline->stats();
   s.capture = p.source->capture_stats();
+  if (p.audio) {
+    s.audio_source = p.source->audio_stats();
+    s.audio_pipeline = p.audio->stats();
+  }
   if (p.recorder) s.recorded_frames = p.recorder->frames_written();
   std::lock_guard spice_lock(p.spice_mutex);
   if (p.spice) {
     s.spice_qxl = p.spice->stats();
     s.spice_stream = p.spice->stream_stats();
+    s.spice_playback = p.spice->playback_stats();
     s.viewers += uint32_t(std::max(0, p.spice->clients()));  // either mode
   }
   if (p.webrtc) {
@@ -260,6 +287,7 @@ DesktopStatus DesktopSession::status() const {
   s.name = config_.name;
   s.source = config_.source;
   s.webrtc = config_.webrtc;
+  s.audio = config_.audio && (config_.spice || config_.webrtc);
   s.record = config_.record;
   s.spice_listen = config_.spice ? config_.spice->listen.to_string() : "";
   s.spice_mode = config_.spice ? config_.spice_mode : "";
@@ -283,6 +311,9 @@ DesktopStatus DesktopSession::status() const {
     s.bitrate_target_bps = l.bitrate_target_bps;
     s.pipeline = l.pipeline;
     s.capture = l.capture;
+    s.audio_source = l.audio_source;
+    s.audio_pipeline = l.audio_pipeline;
+    s.spice_playback = l.spice_playback;
     s.spice_qxl = l.spice_qxl;
     s.spice_stream = l.spice_stream;
     s.recorded_frames = l.recorded_frames;
@@ -362,6 +393,7 @@ core::Status DesktopSession::start_webrtc(Parts& p) {
   wc.rate.start_bps = config_.encode.bitrate_kbps * 1000;
   wc.barcode_is_sequence = config_.source.starts_with("synthetic:");
   wc.ice = config_.ice;
+  wc.audio = config_.audio;
   transport::WebRtcDesktopHooks hooks;
   encode::DesktopPipeline* pipeline = p.pipeline.get();
   hooks.keyframes = pipeline;

@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "capture/source.hpp"
+#include "encode/audio/audio_pipeline.hpp"
 #include "encode/pipeline_stats.hpp"
 #include "encode/probe.hpp"
+#include "spice/playback.hpp"
 #include "spice/qxl_display.hpp"
 #include "spice/stream_producer.hpp"
 
@@ -54,6 +56,12 @@ struct DesktopStatus {
   std::string spice_mode;
   spice::QxlStats spice_qxl;
   spice::StreamStats spice_stream;
+
+  // Sound (audio = true): how it comes from the VM, what the desktop made of it, SPICE playback.
+  bool audio = false;
+  std::optional<capture::AudioCaptureStats> audio_source;  // none for sources without sound
+  encode::AudioPipelineStats audio_pipeline;
+  spice::PlaybackStats spice_playback;
 
   bool webrtc = false;
   std::string webrtc_stats_json;  // transport::stats_json of its viewers ("" when WebRTC is off)

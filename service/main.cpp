@@ -55,6 +55,7 @@ struct Options {
   std::string profile = "constrained-baseline";
   std::vector<std::string> encoders = encode::EncoderRegistry::default_preference();
   bool intra_refresh = false;
+  bool no_audio = false;
   std::string log_level = "info";
   std::string config_file;        // --config: every desktop of a configuration file
   std::string check_config_file;  // --check-config: validate and exit
@@ -100,6 +101,7 @@ core::Result<service::ServiceConfig> command_line_config(const Options& o, std::
   d.encode.intra_refresh = o.intra_refresh;
   d.record = o.record;
   d.max_frames = o.frames;
+  d.audio = !o.no_audio;
   if (!o.spice.address.empty()) {
     spice::SpiceOptions options = o.spice;
     // --demo without a ticket file makes up a password and prints the command that connects.
@@ -114,6 +116,7 @@ core::Result<service::ServiceConfig> command_line_config(const Options& o, std::
       spice->ticket = spice::Ticket{spice_password, 0};
     }
     d.spice = *spice;
+    d.spice->audio = d.audio;
     d.spice_listen = o.spice.address;
     d.spice_mode = o.spice.mode;
     d.spice_no_auth = o.spice.no_auth;
@@ -268,6 +271,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->type_name("LIST");
   app.add_flag("--intra-refresh", o.intra_refresh, "Refresh with moving intra columns instead of IDR frames");
+  app.add_flag("--no-audio", o.no_audio,
+               "Do not take the VM's sound (by default a QEMU source started with -audiodev dbus,id=snd0 and a sound "
+               "device on it plays to SPICE clients and browsers)");
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));

@@ -99,6 +99,32 @@ nlohmann::json status_json(const DesktopStatus& s, bool detailed) {
                     {"refused", c.refused},
                     {"last_refusal", c.last_refusal}};
   }
+  if (s.audio) {
+    const encode::AudioPipelineStats& a = s.audio_pipeline;
+    nlohmann::json source = nullptr;
+    if (s.audio_source) {
+      const capture::AudioCaptureStats& c = *s.audio_source;
+      source = {{"connected", c.connected}, {"unavailable", c.unavailable}, {"format", c.format},
+                {"streams", c.streams},     {"packets", c.packets},         {"bytes", c.bytes},
+                {"playing", c.playing},     {"mute", c.mute},               {"refused", c.refused},
+                {"last_refusal", c.last_refusal}};
+    }
+    j["audio"] = {{"source", source},
+                  {"playing", a.playing},
+                  {"chunks", a.chunks},
+                  {"opus_packets", a.opus_packets},
+                  {"opus_bytes", a.opus_bytes},
+                  {"other_stream_packets", a.other_stream_packets},
+                  {"refused", a.refused},
+                  {"last_error", a.last_error},
+                  {"spice",
+                   {{"chunks", s.spice_playback.chunks},
+                    {"frames_sent", s.spice_playback.frames_sent},
+                    {"chunks_dropped", s.spice_playback.chunks_dropped},
+                    {"playing", s.spice_playback.playing}}}};
+  } else {
+    j["audio"] = nullptr;
+  }
   if (!s.record.empty()) j["record"] = s.record;
   if (detailed) {
     j["latency"] = {{"wait", latency_json(p.wait)},
@@ -196,6 +222,17 @@ std::string prometheus_text(const std::vector<DesktopStatus>& desktops) {
        [](const DesktopStatus& d) { return d.capture ? double(d.capture->cpu_ns) / 1e9 : 0.0; }},
       {"vdistream_capture_refused_total", "counter", "Display messages refused at the edge.",
        [](const DesktopStatus& d) { return d.capture ? double(d.capture->refused) : 0.0; }},
+      {"vdistream_audio_chunks_total", "counter", "10 ms chunks of the VM's sound, converted to 48 kHz stereo.",
+       [](const DesktopStatus& d) { return double(d.audio_pipeline.chunks); }},
+      {"vdistream_audio_opus_packets_total", "counter", "Opus packets encoded for the desktop's browser viewers.",
+       [](const DesktopStatus& d) { return double(d.audio_pipeline.opus_packets); }},
+      {"vdistream_audio_refused_total", "counter", "The VM's sound refused: bad formats or writes, other streams.",
+       [](const DesktopStatus& d) {
+         return double(d.audio_pipeline.refused + d.audio_pipeline.other_stream_packets +
+                       (d.audio_source ? d.audio_source->refused : 0));
+       }},
+      {"vdistream_audio_spice_dropped_total", "counter", "Chunks of sound no SPICE client took in time (dropped).",
+       [](const DesktopStatus& d) { return double(d.spice_playback.chunks_dropped); }},
       {"vdistream_spice_frames_total", "counter", "Frames with damage handed to SPICE (QXL mode).",
        [](const DesktopStatus& d) { return double(d.spice_qxl.frames); }},
       {"vdistream_spice_stream_access_units_total", "counter", "Access units sent through SPICE's stream device.",

@@ -7,7 +7,7 @@
 
 namespace vdistream::service {
 
-core::Result<std::unique_ptr<capture::Source>> make_source(const std::string& spec, const std::string& name) {
+core::Result<std::unique_ptr<capture::Source>> make_source(const std::string& spec, const std::string& name, bool audio) {
   if (spec.rfind("synthetic:", 0) == 0) {
     auto config = capture::parse_synthetic_spec(spec);
     if (!config) return core::Error{config.error()};
@@ -19,6 +19,7 @@ core::Result<std::unique_ptr<capture::Source>> make_source(const std::string& sp
     auto config = capture::qemu::parse_qemu_spec(spec);
     if (!config) return core::Error{config.error()};
     config->name = name;
+    config->audio = audio;
     auto source = capture::qemu::QemuSource::create(*config);
     if (!source) return core::Error{source.error()};
     return std::unique_ptr<capture::Source>(std::move(*source));

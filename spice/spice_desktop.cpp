@@ -62,6 +62,7 @@ SpiceDesktop::SpiceDesktop(const SpiceConfig& config, core::InputSink* input, co
     stream_ = std::make_shared<StreamProducer>(log_, thread_, keyframes, config.stream_trailing_delimiter);
     stream_mjpeg_ = stream_->mjpeg_sink();
   }
+  if (config.audio) playback_ = std::make_unique<SpicePlayback>(log_, thread_);
 }
 
 core::Result<std::unique_ptr<SpiceDesktop>> SpiceDesktop::create(const SpiceConfig& config, core::InputSink* input,
@@ -149,6 +150,10 @@ core::Status SpiceDesktop::start_server() {
       spice_server_add_interface(server_, inputs_->tablet()) != 0 ||
       spice_server_add_interface(server_, inputs_->mouse()) != 0)
     return fail("SPICE refused the keyboard or mouse");
+  if (playback_) {
+    if (spice_server_add_interface(server_, playback_->instance()) != 0) return fail("SPICE refused the playback channel");
+    playback_->attached();
+  }
   spice_server_vm_start(server_);
   if (input_) {
     // The VM's LEDs change rarely and the InputSink reports them by value: a slow poll suffices.
@@ -176,6 +181,10 @@ void SpiceDesktop::stop_server() {
     led_timer_ = 0;
   }
   spice_server_vm_stop(server_);
+  if (playback_) {
+    playback_->detach();
+    spice_server_remove_interface(playback_->instance());
+  }
   qxl_.destroy_primary();
   spice_server_destroy(server_);
   server_ = nullptr;

@@ -16,6 +16,7 @@
 #include "glib/loop_thread.hpp"
 #include "spice/glib_core.hpp"
 #include "spice/listen_config.hpp"
+#include "spice/playback.hpp"
 #include "spice/qxl_display.hpp"
 #include "spice/stream_producer.hpp"
 
@@ -40,6 +41,7 @@ struct SpiceConfig {
   // Off: it saves spice-glib ~34 ms of its ~400, and remote-viewer ~10 ms, but remote-viewer
   // (avdec_h264's QoS) then drops two frames in three (README, vdistream-bench spice).
   bool stream_trailing_delimiter = false;
+  bool audio = false;  // a playback channel for the desktop's sound (play_audio)
 };
 
 // vdistreamd's SPICE options as typed: --spice, --spice-mode, --spice-ticket-file, --no-auth,
@@ -90,6 +92,16 @@ class SpiceDesktop {
   void set_cursor(const core::CursorShape& shape, const core::CursorPosition& at);
   void move_cursor(const core::CursorPosition& at);
 
+  // From any thread, with SpiceConfig::audio: the desktop's sound to the clients' playback
+  // channels, and its end (ignored without audio).
+  void play_audio(const core::AudioChunk& chunk) {
+    if (playback_) playback_->play(chunk);
+  }
+  void stop_audio() {
+    if (playback_) playback_->stop();
+  }
+  PlaybackStats playback_stats() const { return playback_ ? playback_->stats() : PlaybackStats{}; }
+
   const SpiceConfig& config() const { return config_; }
   int clients() const { return clients_.clients(); }  // connected SPICE clients
   QxlStats stats() const { return qxl_.stats(); }
@@ -111,6 +123,7 @@ class SpiceDesktop {
   QxlDisplay qxl_;
   std::shared_ptr<StreamProducer> stream_;  // stream mode only
   std::shared_ptr<core::EncodedSink> stream_mjpeg_;
+  std::unique_ptr<SpicePlayback> playback_;  // with audio only
   SpiceServer* server_ = nullptr;  // desktop thread only
   unsigned led_timer_ = 0;         // GLib source id: polls the VM's keyboard LEDs
 };

@@ -81,6 +81,17 @@ core::Result<SignalMessage> parse_signal_message(std::string_view text) {
     number("latency_ms", s.latency_ms);
     return SignalMessage{s};
   }
+  if (t == "audio") {
+    AudioReport a;
+    for (auto [name, out] : {std::pair{"level", &a.level}, {"peak_hz", &a.peak_hz}, {"at_ms", &a.at_ms}}) {
+      auto it = j.find(name);
+      if (it == j.end() || !it->is_number()) return refuse(std::string("audio: needs a number \"") + name + "\"");
+      *out = it->get<double>();
+    }
+    if (!(a.level >= 0 && a.level <= 1) || !(a.peak_hz >= 0 && a.peak_hz <= 96000))
+      return refuse("audio: level is 0..1, peak_hz 0..96000");
+    return SignalMessage{a};
+  }
   if (t == "ice-error") {
     const json* code = member(j, "code", json::value_t::number_unsigned);
     if (!code || code->get<uint64_t>() > 999) return refuse("ice-error: needs a \"code\" of 0..999");

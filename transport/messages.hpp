@@ -49,7 +49,14 @@ struct IceErrorReport {
   std::string text;  // at most 256 characters
 };
 
-using SignalMessage = std::variant<SdpAnswer, IceCandidate, FrameReport, ViewerStatsReport, IceErrorReport>;
+// {"type":"audio","level":0.3,"peak_hz":1000.2,"at_ms":...}: what the page's analyser hears of
+// the desktop's sound (RMS level 0..1, the strongest frequency; 0 Hz in silence), on the
+// machine's wall clock.
+struct AudioReport {
+  double level = 0, peak_hz = 0, at_ms = 0;
+};
+
+using SignalMessage = std::variant<SdpAnswer, IceCandidate, FrameReport, ViewerStatsReport, IceErrorReport, AudioReport>;
 core::Result<SignalMessage> parse_signal_message(std::string_view text);
 
 std::string offer_message(const std::string& sdp);

@@ -190,7 +190,7 @@ void WebRtcDesktop::open_viewer(const std::shared_ptr<WebSocket>& socket, const 
   };
   std::string page_config;
   const PeerIce ice = peer_ice(id, page_config);
-  auto peer = WebRtcPeer::create(id, log_, std::move(callbacks), ice);
+  auto peer = WebRtcPeer::create(id, log_, std::move(callbacks), ice, config_.audio);
   if (!peer) {
     ++sessions_refused_;
     log_.error("viewer {}: {}", id, peer.error());
@@ -260,6 +260,9 @@ void WebRtcDesktop::on_signal(uint64_t id, const std::string& text) {
     v.peer->handle_ice(ice->mline_index, ice->candidate);
   } else if (auto* page = std::get_if<ViewerStatsReport>(&*message)) {
     v.page = *page;
+  } else if (auto* audio = std::get_if<AudioReport>(&*message)) {
+    v.audio = *audio;
+    if (hooks_.on_audio_report) hooks_.on_audio_report(id, *audio);
   } else if (auto* error = std::get_if<IceErrorReport>(&*message)) {
     ++ice_errors_;
     last_ice_error_ = fmt::format("{} {} ({})", error->code, error->text, error->url);
@@ -354,6 +357,13 @@ void WebRtcDesktop::on_encoded(const core::EncodedFramePtr& frame) {
   for (auto& [id, v] : viewers_) v.peer->push(frame);
 }
 
+void WebRtcDesktop::on_audio(const core::EncodedAudioPtr& packet) {
+  if (!config_.audio) return;
+  ++audio_packets_;
+  std::lock_guard lock(viewers_mutex_);
+  for (auto& [id, v] : viewers_) v.peer->push_audio(packet);
+}
+
 void WebRtcDesktop::set_cursor(const core::CursorShape& shape) {
   std::string message = cursor_shape_message(shape);
   {
@@ -397,6 +407,8 @@ WebRtcStats WebRtcDesktop::stats() const {
     s.bitrate_bps = rate_.bitrate();
     s.decisions = rate_.decisions();
   }
+  s.audio = config_.audio;
+  s.audio_packets = audio_packets_;
   std::lock_guard lock(viewers_mutex_);
   s.last_ice_error = last_ice_error_;
   s.viewers = viewers_.size();
@@ -408,6 +420,7 @@ WebRtcStats WebRtcDesktop::stats() const {
     vs.counters = v.peer->counters();
     vs.page = v.page;
     vs.latency_p50_ms = v.latency_p50_ms;
+    vs.audio = v.audio;
     {
       std::lock_guard rate_lock(rate_mutex_);
       vs.estimate_bps = rate_.estimate(id);
@@ -432,7 +445,11 @@ std::string stats_json(const WebRtcStats& s) {
                        {"estimate_bps", v.estimate_bps},
                        {"page_fps", v.page.fps},
                        {"page_kbps", v.page.kbps},
-                       {"latency_p50_ms", v.latency_p50_ms}});
+                       {"latency_p50_ms", v.latency_p50_ms},
+                       {"audio_packets_sent", v.counters.audio_packets_sent},
+                       {"audio_packets_dropped", v.counters.audio_packets_dropped},
+                       {"page_audio_level", v.audio.level},
+                       {"page_audio_peak_hz", v.audio.peak_hz}});
   }
   nlohmann::json decisions = nlohmann::json::array();
   for (const auto& d : s.decisions)
@@ -452,6 +469,8 @@ std::string stats_json(const WebRtcStats& s) {
                           {"errors", s.ice_errors},
                           {"last_error", s.last_ice_error}}},
                         {"bitrate_bps", s.bitrate_bps},
+                        {"audio", s.audio},
+                        {"audio_packets", s.audio_packets},
                         {"per_viewer", viewers},
                         {"decisions", decisions}}
       .dump();

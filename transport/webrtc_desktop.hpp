@@ -36,6 +36,8 @@ struct WebRtcDesktopConfig {
   // then become glass-to-glass latency in the stats and on the page. A VM's pictures may carry a
   // barcode of their own (the project's test guest), which says nothing about our sequence.
   bool barcode_is_sequence = true;
+  // The desktop's sound as an Opus track on every viewer's connection (on_audio()).
+  bool audio = false;
   // STUN/TURN for the page and webrtcbin, the page's candidate policy, webrtcbin's UDP ports.
   IceSettings ice;
   // Seconds since the epoch, for the expiry of TURN REST credentials (tests set another clock).
@@ -51,6 +53,8 @@ struct WebRtcDesktopHooks {
   std::function<void(bool active)> set_active;
   // What a page decoded (barcodes with wall-clock receive/present times): tests and benchmarks.
   std::function<void(uint64_t viewer, const FrameReport&)> on_frames;
+  // What a page's analyser heard (level, strongest frequency): tests and benchmarks.
+  std::function<void(uint64_t viewer, const AudioReport&)> on_audio_report;
 };
 
 struct ViewerStats {
@@ -61,6 +65,7 @@ struct ViewerStats {
   uint32_t estimate_bps = 0;      // the rate controller's estimate for this viewer
   ViewerStatsReport page;         // what the page's overlay shows
   double latency_p50_ms = -1;     // glass-to-glass from the page's barcode reports, last report
+  AudioReport audio;              // the page's last audio report
 };
 
 struct WebRtcStats {
@@ -75,6 +80,8 @@ struct WebRtcStats {
   IceSettings ice;                 // as configured, without the credentials
   std::string ice_credentials;     // "none", "long-term" or "rest" (coturn's shared secret)
   uint32_t bitrate_bps = 0;
+  bool audio = false;              // an Opus track goes to every viewer
+  uint64_t audio_packets = 0;      // Opus packets handed in (shared by the viewers)
   std::vector<ViewerStats> per_viewer;
   std::deque<RateDecision> decisions;
 };
@@ -89,6 +96,8 @@ class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_
   WebRtcDesktop& operator=(const WebRtcDesktop&) = delete;
 
   void on_encoded(const core::EncodedFramePtr& frame) override;  // encode thread, never blocks
+  // The desktop's Opus packets (with audio), from any thread; never blocks.
+  void on_audio(const core::EncodedAudioPtr& packet);
 
   void set_cursor(const core::CursorShape& shape);
   void move_cursor(const core::CursorPosition& position);
@@ -107,6 +116,7 @@ class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_
     std::string remote_address;
     ViewerStatsReport page;
     double latency_p50_ms = -1;
+    AudioReport audio;
   };
   WebRtcDesktop(HttpServer& server, const WebRtcDesktopConfig& config, WebRtcDesktopHooks hooks);
   HttpResponse serve_page(const HttpRequest& request) const;
@@ -126,7 +136,7 @@ class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_
   std::atomic<uint64_t> next_id_{1};
   std::atomic<int32_t> width_{0}, height_{0};
   std::atomic<uint64_t> idr_requests_{0}, viewers_total_{0}, sessions_refused_{0}, messages_refused_{0};
-  std::atomic<uint64_t> ice_errors_{0};
+  std::atomic<uint64_t> ice_errors_{0}, audio_packets_{0};
   std::string last_ice_error_;  // under viewers_mutex_
   unsigned stats_timer_ = 0;  // GSource id on the server's context
 

@@ -152,17 +152,22 @@ WebRtcPeer::WebRtcPeer(uint64_t id, const core::Logger& log, PeerCallbacks callb
 }
 
 core::Result<std::unique_ptr<WebRtcPeer>> WebRtcPeer::create(uint64_t id, const core::Logger& log,
-                                                             PeerCallbacks callbacks, const PeerIce& ice) {
+                                                             PeerCallbacks callbacks, const PeerIce& ice, bool audio) {
   init_gstreamer();
   std::unique_ptr<WebRtcPeer> p(new WebRtcPeer(id, log, std::move(callbacks)));
   GError* error = nullptr;
-  p->pipeline_ = gst_parse_launch(
+  std::string description =
       "appsrc name=src is-live=true format=time do-timestamp=true block=false max-bytes=4194304 "
       "caps=video/x-h264,stream-format=byte-stream,alignment=au "
       "! h264parse ! rtph264pay name=pay config-interval=-1 aggregate-mode=zero-latency mtu=1200 "
       "! application/x-rtp,media=video,encoding-name=H264,payload=96 "
-      "! webrtcbin name=webrtc bundle-policy=max-bundle latency=0",
-      &error);
+      "! webrtcbin name=webrtc bundle-policy=max-bundle latency=0";
+  if (audio)
+    description +=
+        " appsrc name=audio is-live=true format=time do-timestamp=true block=false max-bytes=65536 "
+        "caps=audio/x-opus,channel-mapping-family=0,channels=2,rate=48000 "
+        "! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! webrtc.";
+  p->pipeline_ = gst_parse_launch(description.c_str(), &error);
   if (!p->pipeline_) {
     std::string why = error ? error->message : "unknown";
     if (error) g_error_free(error);
@@ -173,6 +178,8 @@ core::Result<std::unique_ptr<WebRtcPeer>> WebRtcPeer::create(uint64_t id, const 
   gst_object_ref_sink(p->pipeline_);
   p->appsrc_ = gst_bin_get_by_name(GST_BIN(p->pipeline_), "src");
   p->webrtc_ = gst_bin_get_by_name(GST_BIN(p->pipeline_), "webrtc");
+  if (audio && !(p->audio_src_ = gst_bin_get_by_name(GST_BIN(p->pipeline_), "audio")))
+    return core::Error{"the WebRTC pipeline lacks its audio appsrc"};
   GstElement* pay = gst_bin_get_by_name(GST_BIN(p->pipeline_), "pay");
   if (!p->appsrc_ || !p->webrtc_ || !pay) {
     if (pay) gst_object_unref(pay);
@@ -218,6 +225,12 @@ core::Result<std::unique_ptr<WebRtcPeer>> WebRtcPeer::create(uint64_t id, const 
   if (!transceiver) return core::Error{"webrtcbin made no transceiver for the video"};
   g_object_set(transceiver, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "do-nack", TRUE, nullptr);
   gst_object_unref(transceiver);
+  if (audio) {
+    g_signal_emit_by_name(p->webrtc_, "get-transceiver", 1, &transceiver);
+    if (!transceiver) return core::Error{"webrtcbin made no transceiver for the audio"};
+    g_object_set(transceiver, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, nullptr);
+    gst_object_unref(transceiver);
+  }
 
   g_signal_connect_data(p->webrtc_, "on-negotiation-needed", G_CALLBACK(PeerGlue::negotiation_needed),
                         PeerGlue::hold(glue), PeerGlue::release, GConnectFlags(0));
@@ -246,8 +259,15 @@ core::Status WebRtcPeer::start() {
                         PeerGlue::release, GConnectFlags(0));
   if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     return core::Error{"the WebRTC pipeline refused to play"};
-  // The offer needs caps on webrtcbin's pad: the first IDR brings them.
+  // The offer needs caps on webrtcbin's pads: the first IDR brings them for the video, one
+  // packet of silence for the audio (the guest may be silent for hours).
   callbacks_.request_keyframe();
+  if (audio_src_) {
+    static const uint8_t kOpusSilence[] = {0xf8, 0xff, 0xfe};  // one 20 ms CELT frame of silence (RFC 6716 §3)
+    GstBuffer* silence = gst_buffer_new_memdup(kOpusSilence, sizeof(kOpusSilence));
+    if (gst_app_src_push_buffer(GST_APP_SRC(audio_src_), silence) != GST_FLOW_OK)
+      return core::Error{"the audio appsrc refused its first packet"};
+  }
   return core::Status::success();
 }
 
@@ -259,6 +279,7 @@ WebRtcPeer::~WebRtcPeer() {
   if (pipeline_) gst_element_set_state(pipeline_, GST_STATE_NULL);
   if (channel_) g_object_unref(channel_);
   if (appsrc_) gst_object_unref(appsrc_);
+  if (audio_src_) gst_object_unref(audio_src_);
   if (webrtc_) gst_object_unref(webrtc_);
   if (pipeline_) gst_object_unref(pipeline_);
 }
@@ -362,6 +383,25 @@ void WebRtcPeer::push(const core::EncodedFramePtr& frame) {
   std::lock_guard lock(counters_mutex_);
   ++counters_.frames_sent;
   counters_.bytes_sent += frame->data.size();
+}
+
+void WebRtcPeer::push_audio(const core::EncodedAudioPtr& packet) {
+  if (!audio_src_) return;
+  // 100 ms of Opus at 96 kbit/s is about 1.2 kB: more waiting means the viewer's path lags.
+  constexpr guint64 kMaxQueuedAudioBytes = 4096;
+  if (state_ != PeerState::Connected || gst_app_src_get_current_level_bytes(GST_APP_SRC(audio_src_)) > kMaxQueuedAudioBytes) {
+    std::lock_guard lock(counters_mutex_);
+    ++counters_.audio_packets_dropped;
+    return;
+  }
+  auto* hold = new core::EncodedAudioPtr(packet);
+  GstBuffer* buffer = gst_buffer_new_wrapped_full(
+      GST_MEMORY_FLAG_READONLY, const_cast<uint8_t*>(packet->data.data()), packet->data.size(), 0, packet->data.size(),
+      hold, [](gpointer data) { delete static_cast<core::EncodedAudioPtr*>(data); });
+  GST_BUFFER_DURATION(buffer) = GstClockTime(core::EncodedAudio::kDurationNs);
+  const bool pushed = gst_app_src_push_buffer(GST_APP_SRC(audio_src_), buffer) == GST_FLOW_OK;
+  std::lock_guard lock(counters_mutex_);
+  ++(pushed ? counters_.audio_packets_sent : counters_.audio_packets_dropped);
 }
 
 void WebRtcPeer::request_idr() {

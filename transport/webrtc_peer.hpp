@@ -1,6 +1,7 @@
 // One browser viewer: an appsrc of the desktop's shared access units (no re-encode) into
-// h264parse → rtph264pay (TWCC extension) → webrtcbin (NACK/RTX), plus the "input" data
-// channel. Feedback goes out through callbacks: keyframe requests (connect, PLI/FIR, drops),
+// h264parse → rtph264pay (TWCC extension) → webrtcbin (NACK/RTX), with audio a second appsrc
+// of the desktop's shared Opus packets → rtpopuspay → webrtcbin (one clock for both), plus the
+// "input" data channel. Feedback goes out through callbacks: keyframe requests (connect, PLI/FIR, drops),
 // congestion reports, input events, failure.
 #pragma once
 
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/audio.hpp"
 #include "core/frame.hpp"
 #include "core/input.hpp"
 #include "core/log.hpp"
@@ -56,14 +58,16 @@ struct PeerCounters {
   uint64_t bytes_sent = 0;
   uint64_t keyframe_requests = 0;  // PLI/FIR from the browser (force-key-unit events)
   uint64_t rtp_packets_dropped = 0;  // on purpose (tests)
+  uint64_t audio_packets_sent = 0, audio_packets_dropped = 0;  // dropped: not connected, or queued > 100 ms
   uint64_t nacks = 0, plis = 0;
   double rtt_ms = 0, fraction_lost = 0;
 };
 
 class WebRtcPeer {
  public:
+  // With `audio`, the offer has an Opus track (sendonly) fed by push_audio().
   static core::Result<std::unique_ptr<WebRtcPeer>> create(uint64_t id, const core::Logger& log, PeerCallbacks callbacks,
-                                                          const PeerIce& ice = {});
+                                                          const PeerIce& ice = {}, bool audio = false);
   ~WebRtcPeer();  // call from a thread that is not one of this pipeline's
   WebRtcPeer(const WebRtcPeer&) = delete;
   WebRtcPeer& operator=(const WebRtcPeer&) = delete;
@@ -74,6 +78,8 @@ class WebRtcPeer {
 
   // Encode thread; never blocks. Discards until an IDR whenever the picture would break.
   void push(const core::EncodedFramePtr& frame);
+  // Any thread; never blocks. Sent only while connected; dropped when the viewer lags.
+  void push_audio(const core::EncodedAudioPtr& packet);
   void send_data(const std::string& text);  // on the data channel, when open
   void poll_stats(int64_t now_ns);          // asks webrtcbin and the RTP session; reports async
   void drop_rtp_packets(uint32_t count);    // loses the next `count` RTP packets on purpose
@@ -96,6 +102,7 @@ class WebRtcPeer {
   PeerCallbacks callbacks_;
   GstElement* pipeline_ = nullptr;
   GstElement* appsrc_ = nullptr;
+  GstElement* audio_src_ = nullptr;  // with audio only
   GstElement* webrtc_ = nullptr;
   GObject* channel_ = nullptr;  // GstWebRTCDataChannel
   std::atomic<PeerState> state_{PeerState::Negotiating};

@@ -58,7 +58,41 @@ struct QemuSource::Session {
   std::unique_ptr<DisplayConnection> display;
   ConsoleInfo console;
   std::unique_ptr<Listener> listener;
+  std::unique_ptr<AudioListener> audio;  // none when not asked for or the VM has no D-Bus audio
 };
+
+namespace {
+
+constexpr const char* kAudioPath = "/org/qemu/Display1/Audio";
+constexpr const char* kAudioInterface = "org.qemu.Display1.Audio";
+
+// Audio.RegisterOutListener and the handshake on its socket, run together on the source's
+// context (QEMU answers the call first, then waits for the handshake, then reads our object).
+struct AudioRegistration {
+  int outstanding = 2;
+  bool answered = false;
+  core::Status reply = core::Error{"not answered"};
+  glib::GObjectPtr<GDBusConnection> connection;
+  std::string handshake_error = "not done";
+
+  static void on_reply(GObject* source, GAsyncResult* result, gpointer data) {
+    auto* self = static_cast<AudioRegistration*>(data);
+    glib::GErrorSlot err;
+    glib::GVariantPtr value(g_dbus_connection_call_with_unix_fd_list_finish(G_DBUS_CONNECTION(source), nullptr, result, err.out()));
+    self->reply = value ? core::Status{} : core::Status{core::Error{err.message()}};
+    self->answered = true;
+    --self->outstanding;
+  }
+  static void on_connected(GObject*, GAsyncResult* result, gpointer data) {
+    auto* self = static_cast<AudioRegistration*>(data);
+    glib::GErrorSlot err;
+    self->connection.reset(g_dbus_connection_new_finish(result, err.out()));
+    if (!self->connection) self->handshake_error = err.message();
+    --self->outstanding;
+  }
+};
+
+}  // namespace
 
 QemuSource::QemuSource(const QemuSourceConfig& config)
     : config_(config), log_(config.name), input_(loop_, config.name) {}
@@ -103,6 +137,49 @@ void QemuSource::request_resize(uint32_t width, uint32_t height, std::function<v
 ConsoleInfo QemuSource::console() const {
   std::lock_guard lock(session_mutex_);
   return console_;
+}
+
+std::optional<AudioCaptureStats> QemuSource::audio_stats() const {
+  if (!config_.audio) return std::nullopt;
+  std::lock_guard lock(session_mutex_);
+  return audio_ ? audio_->stats() : last_audio_stats_;
+}
+
+core::Result<std::unique_ptr<AudioListener>> QemuSource::connect_audio(const DisplayConnection& display,
+                                                                       const SourceCallbacks& callbacks) {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+    return core::Error{fmt::format("socketpair(): {}", strerror(errno))};
+  core::UniqueFd ours(pair[0]);
+  glib::GObjectPtr<GUnixFDList> fds(g_unix_fd_list_new_from_array(&pair[1], 1));  // takes the fd
+  glib::GErrorSlot err;
+  glib::GObjectPtr<GSocket> socket(g_socket_new_from_fd(ours.get(), err.out()));
+  if (!socket) return core::Error{fmt::format("cannot wrap the audio socket: {}", err.message())};
+  ours.release();  // the GSocket owns it now
+  glib::GObjectPtr<GSocketConnection> stream(g_socket_connection_factory_create_connection(socket.get()));
+
+  AudioRegistration registration;
+  glib::GObjectPtr<GCancellable> cancel(g_cancellable_new());
+  g_dbus_connection_call_with_unix_fd_list(display.connection(), display.peer_name(), kAudioPath, kAudioInterface,
+                                           "RegisterOutListener", g_variant_new("(h)", 0), nullptr,
+                                           G_DBUS_CALL_FLAGS_NO_AUTO_START, DisplayConnection::kCallTimeoutMs, fds.get(),
+                                           cancel.get(), &AudioRegistration::on_reply, &registration);
+  g_dbus_connection_new(G_IO_STREAM(stream.get()), nullptr,
+                        GDBusConnectionFlags(G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                             G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING),
+                        nullptr, cancel.get(), &AudioRegistration::on_connected, &registration);
+  wait_on_context(kRegisterTimeout, [&] {
+    return registration.outstanding == 0 || (registration.answered && !registration.reply) || !running_;
+  });
+  if (registration.outstanding > 0) {
+    // A refused call leaves the handshake waiting for a peer that will not come: end both.
+    g_cancellable_cancel(cancel.get());
+    g_socket_shutdown(socket.get(), TRUE, TRUE, nullptr);
+    while (registration.outstanding > 0) g_main_context_iteration(loop_.context(), TRUE);
+  }
+  if (!registration.reply) return core::Error{fmt::format("Audio.RegisterOutListener: {}", registration.reply.error())};
+  if (!registration.connection) return core::Error{fmt::format("audio connection: {}", registration.handshake_error)};
+  return AudioListener::create(std::move(registration.connection), config_.name, callbacks);
 }
 
 std::optional<CaptureStats> QemuSource::capture_stats() const {
@@ -159,6 +236,15 @@ core::Result<std::unique_ptr<QemuSource::Session>> QemuSource::connect_once(cons
   uint32_t leds = 0;  // the keyboard LEDs a client shows
   if (auto value = session->display->get_property(path, "org.qemu.Display1.Keyboard", "Modifiers", cancellable_.get()))
     if (g_variant_is_of_type(value->get(), G_VARIANT_TYPE_UINT32)) leds = g_variant_get_uint32(value->get()) & 7u;
+  std::string no_audio;  // why this VM's sound cannot be had ("" when it can)
+  if (config_.audio) {
+    auto audio = session->display->call(kAudioPath, "org.freedesktop.DBus.Properties", "GetAll",
+                                        g_variant_new("(s)", kAudioInterface), nullptr, cancellable_.get());
+    if (!audio)
+      no_audio = "the VM has no D-Bus audio: start QEMU with -audiodev dbus,id=snd0, -display dbus,...,audiodev=snd0 "
+                 "and a sound device on it (-device intel-hda -device hda-duplex,audiodev=snd0, or "
+                 "-machine pcspk-audiodev=snd0)";
+  }
 
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
@@ -191,6 +277,21 @@ core::Result<std::unique_ptr<QemuSource::Session>> QemuSource::connect_once(cons
   session->listener = std::move(*listener);
 
   input_.attach(session->display->connection(), session->display->peer_name(), path, absolute, leds);
+  if (config_.audio && no_audio.empty()) {
+    auto audio = connect_audio(*session->display, callbacks);
+    if (audio) {
+      session->audio = std::move(*audio);
+      log_.info("audio: listening to the VM's sound");
+    } else {
+      no_audio = audio.error();
+    }
+  }
+  if (config_.audio) {
+    std::lock_guard lock(session_mutex_);
+    last_audio_stats_ = {};
+    last_audio_stats_.unavailable = no_audio;
+    if (!no_audio.empty()) log_.warn("audio: {}; the desktop is silent", no_audio);
+  }
   return session;
 }
 
@@ -216,6 +317,7 @@ void QemuSource::run(const SourceCallbacks& callbacks) {
     {
       std::lock_guard lock(session_mutex_);
       listener_ = live.listener.get();
+      audio_ = live.audio.get();
       console_ = live.console;
     }
     backoff = config_.min_backoff;
@@ -236,6 +338,8 @@ void QemuSource::run(const SourceCallbacks& callbacks) {
       std::lock_guard lock(session_mutex_);
       last_stats_ = live.listener->stats();
       listener_ = nullptr;
+      if (audio_) last_audio_stats_ = audio_->stats(), last_audio_stats_.connected = false;
+      audio_ = nullptr;
     }
     session->reset();
     // Let cancelled calls of the closed session run their callbacks (they free their state).

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include "capture/qemu/audio_listener.hpp"
 #include "capture/qemu/display_connection.hpp"
 #include "capture/qemu/listener.hpp"
 #include "capture/qemu/vm_input.hpp"
@@ -23,6 +24,9 @@ struct QemuSourceConfig {
   int64_t console = -1;  // a ConsoleID; -1 = the first graphic console
   std::string name = "qemu";
   bool accept_tiled = false;  // see ListenerConfig
+  // The VM's sound (QEMU's -audiodev dbus): an AudioOutListener is registered when the VM has
+  // the Audio object; without it the display still works and audio_stats() says why not.
+  bool audio = false;
   std::chrono::milliseconds min_backoff{100}, max_backoff{2000};
 };
 
@@ -43,6 +47,7 @@ class QemuSource final : public Source {
   void stop() override;
   core::InputSink* input() override { return &input_; }
   std::optional<CaptureStats> capture_stats() const override;
+  std::optional<AudioCaptureStats> audio_stats() const override;
   VmInput& vm_input() { return input_; }
 
   // Asks the guest to resize the console to a client's window (see VmInput::set_ui_info).
@@ -59,6 +64,8 @@ class QemuSource final : public Source {
   struct Session;
   core::Result<std::unique_ptr<Session>> connect_once(const SourceCallbacks& callbacks);
   void wait_on_context(std::chrono::milliseconds limit, const std::function<bool()>& done);
+  // Registers an AudioOutListener with the VM's Audio object; the reason when it cannot.
+  core::Result<std::unique_ptr<AudioListener>> connect_audio(const DisplayConnection& display, const SourceCallbacks& callbacks);
 
   QemuSourceConfig config_;
   core::Logger log_;
@@ -73,6 +80,8 @@ class QemuSource final : public Source {
   const Listener* listener_ = nullptr;  // of the live session, under session_mutex_
   ConsoleInfo console_;
   ListenerStats last_stats_;
+  const AudioListener* audio_ = nullptr;  // of the live session, under session_mutex_
+  AudioCaptureStats last_audio_stats_;
 };
 
 }  // namespace vdistream::capture::qemu

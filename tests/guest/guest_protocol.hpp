@@ -20,8 +20,12 @@ namespace vdistream::guest {
 //   vdt.fps=N           frames per second, 30 (1..240)
 //   vdt.frames=N        the scenes stop advancing after N frames; 0 (default) = never
 //   vdt.heads=1|2       2: head 0 on /dev/fb0, head 1 on /dev/fb1
+//   vdt.tone=HZ,ON_MS,OFF_MS
+//                       the PC speaker plays a square wave of HZ (20..8000) for ON_MS, is silent
+//                       for OFF_MS, and so on (QEMU: -machine pcspk-audiodev=ID); none by default
 inline constexpr std::string_view kArgWorkload = "vdt.workload", kArgWorkload1 = "vdt.workload1",
-                                  kArgFps = "vdt.fps", kArgFrames = "vdt.frames", kArgHeads = "vdt.heads";
+                                  kArgFps = "vdt.fps", kArgFrames = "vdt.frames", kArgHeads = "vdt.heads",
+                                  kArgTone = "vdt.tone";
 inline constexpr int kMaxHeads = 2;
 
 // The protocol port is the guest's /dev/ttyS1 (the host's second -serial), raw, one ASCII line
@@ -36,8 +40,17 @@ inline constexpr int kMaxHeads = 2;
 //   K <linux key code> <count>
 //       a key went down (KEY_* of <linux/input-event-codes.h>); <count> counts presses since
 //       boot. Written when the guest reads the key; its echo is drawn with the next frame.
+//   A <hz> <count>
+//       the PC speaker started playing <hz> (the PIT's real frequency, rounded to 0.01 Hz), the
+//       <count>th tone since boot; "A 0 <count>" when that tone stopped
 //   E <message>                              the guest gave up; nothing follows
-inline constexpr std::string_view kLineReady = "READY", kLineFrame = "F", kLineKey = "K", kLineError = "E";
+inline constexpr std::string_view kLineReady = "READY", kLineFrame = "F", kLineKey = "K", kLineTone = "A",
+                                  kLineError = "E";
+
+// The PC speaker's square wave comes from the PIT's channel 2 counting down this clock.
+inline constexpr double kPitHz = 1193182.0;
+constexpr uint32_t pit_divisor(double hz) { return uint32_t(kPitHz / hz + 0.5); }
+constexpr double pit_tone_hz(double hz) { return kPitHz / pit_divisor(hz); }
 
 // Key echo, on head 0 only: a second barcode (capture::Barcode, same size) in the strip right
 // below the frame barcode, showing key_echo_value() of the latest key press (0 before the first).

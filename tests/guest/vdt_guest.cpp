@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <linux/kd.h>
 #include <poll.h>
+#include <sys/io.h>
 #include <sys/ioctl.h>
 #include <sys/timerfd.h>
 #include <termios.h>
@@ -53,6 +54,8 @@ struct Options {
   double fps = 30;
   uint64_t frames = 0;
   int heads = 1;
+  double tone_hz = 0;  // vdt.tone; 0 = silent
+  int tone_on_ms = 0, tone_off_ms = 0;
 };
 
 template <typename Number>
@@ -91,6 +94,15 @@ std::optional<std::string> read_options(Options& options) {
       auto heads = parse_number<int>(value);
       if (!heads || *heads < 1 || *heads > kMaxHeads) return fmt::format("{}={}: 1 or {} heads", key, value, kMaxHeads);
       options.heads = *heads;
+    } else if (key == kArgTone) {
+      const size_t c1 = value.find(','), c2 = c1 == std::string_view::npos ? c1 : value.find(',', c1 + 1);
+      if (c2 == std::string_view::npos) return fmt::format("{}={}: expected HZ,ON_MS,OFF_MS", key, value);
+      auto hz = parse_number<int>(value.substr(0, c1));
+      auto on = parse_number<int>(value.substr(c1 + 1, c2 - c1 - 1)), off = parse_number<int>(value.substr(c2 + 1));
+      if (!hz || *hz < 20 || *hz > 8000) return fmt::format("{}={}: the frequency must be 20..8000 Hz", key, value);
+      if (!on || !off || *on < 10 || *off < 10 || *on > 60000 || *off > 60000)
+        return fmt::format("{}={}: on and off must be 10..60000 ms", key, value);
+      options.tone_hz = *hz, options.tone_on_ms = *on, options.tone_off_ms = *off;
     }
   }
   return std::nullopt;
@@ -127,6 +139,29 @@ class ProtocolPort {
   core::UniqueFd fd_;
 };
 
+// The PC speaker: the PIT's channel 2 in square-wave mode, gated to the speaker through port
+// 0x61 (bit 0 gates the counter, bit 1 enables the speaker). Needs I/O port access (root).
+class Speaker {
+ public:
+  bool open(std::string& error) {
+    if (ioperm(0x42, 2, 1) != 0 || ioperm(0x61, 1, 1) != 0)
+      return error = fmt::format("ioperm for the PC speaker's ports: {}", std::strerror(errno)), false;
+    return open_ = true;
+  }
+  void play(double hz) {
+    const uint32_t divisor = pit_divisor(hz);
+    outb(0xb6, 0x43);  // channel 2, lobyte/hibyte, mode 3 (square wave), binary
+    outb(uint8_t(divisor & 0xff), 0x42);
+    outb(uint8_t(divisor >> 8), 0x42);
+    outb(uint8_t(inb(0x61) | 0x03), 0x61);
+  }
+  void silence() { outb(uint8_t(inb(0x61) & ~0x03), 0x61); }
+  bool valid() const { return open_; }
+
+ private:
+  bool open_ = false;
+};
+
 // Stops fbcon from drawing its text (and cursor) over the framebuffer.
 void take_console() {
   core::UniqueFd tty(::open("/dev/tty0", O_RDWR | O_CLOEXEC));
@@ -161,6 +196,7 @@ class Guest {
                                           {head.fb.width(), head.fb.height(), options_.fps, /*barcode=*/true});
       heads_.push_back(std::move(head));
     }
+    if (options_.tone_hz > 0 && !speaker_.open(error)) return fail(error);
     keyboard_ = Keyboard::open(error);
     if (!keyboard_.valid()) say(error + "; keys are not echoed");
     take_console();
@@ -186,6 +222,9 @@ class Guest {
     if (!timer) return fail(fmt::format("timerfd_create: {}", std::strerror(errno)));
     const double period_ns = 1e9 / options_.fps;
     const int64_t start_ns = core::monotonic_now_ns();
+    core::UniqueFd tone_timer(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC));
+    if (!tone_timer) return fail(fmt::format("timerfd_create: {}", std::strerror(errno)));
+    if (speaker_.valid()) toggle_tone(tone_timer.get());
     draw_frame(0, /*first=*/true);
     uint64_t next = 1;
     for (;;) {
@@ -197,12 +236,18 @@ class Guest {
         return fail(fmt::format("timerfd_settime: {}", std::strerror(errno)));
       bool ticked = false;
       while (!ticked) {
-        pollfd fds[2] = {{timer.get(), POLLIN, 0}, {keyboard_.valid() ? keyboard_.fd() : -1, POLLIN, 0}};
-        if (poll(fds, 2, -1) < 0) {
+        pollfd fds[3] = {{timer.get(), POLLIN, 0},
+                         {keyboard_.valid() ? keyboard_.fd() : -1, POLLIN, 0},
+                         {speaker_.valid() ? tone_timer.get() : -1, POLLIN, 0}};
+        if (poll(fds, 3, -1) < 0) {
           if (errno == EINTR) continue;
           return fail(fmt::format("poll: {}", std::strerror(errno)));
         }
         if (fds[1].revents & POLLIN) read_keys();
+        if (fds[2].revents & POLLIN) {
+          uint64_t expirations = 0;
+          if (read(tone_timer.get(), &expirations, sizeof(expirations)) == sizeof(expirations)) toggle_tone(tone_timer.get());
+        }
         if (fds[0].revents & POLLIN) {
           uint64_t expirations = 0;
           ticked = read(timer.get(), &expirations, sizeof(expirations)) == sizeof(expirations);
@@ -214,6 +259,24 @@ class Guest {
       draw_frame(frame, /*first=*/false);
       next = frame + 1;
     }
+  }
+
+  // Starts or stops the tone, says so on the port, and sets the timer for the next change.
+  void toggle_tone(int timer) {
+    tone_on_ = !tone_on_;
+    if (tone_on_) {
+      ++tone_count_;
+      speaker_.play(options_.tone_hz);
+      port_.line(fmt::format("{} {:.2f} {}", kLineTone, pit_tone_hz(options_.tone_hz), tone_count_));
+    } else {
+      speaker_.silence();
+      port_.line(fmt::format("{} 0 {}", kLineTone, tone_count_));
+    }
+    const int ms = tone_on_ ? options_.tone_on_ms : options_.tone_off_ms;
+    itimerspec when{};
+    when.it_value.tv_sec = ms / 1000;
+    when.it_value.tv_nsec = long(ms % 1000) * 1'000'000;
+    timerfd_settime(timer, 0, &when, nullptr);
   }
 
   void read_keys() {
@@ -275,6 +338,9 @@ class Guest {
   Options options_;
   ProtocolPort port_;
   Keyboard keyboard_;
+  Speaker speaker_;
+  bool tone_on_ = false;
+  uint32_t tone_count_ = 0;
   std::vector<Head> heads_;
   uint64_t skipped_ = 0;
   uint32_t key_count_ = 0;

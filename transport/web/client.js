@@ -1,5 +1,5 @@
-// vdistream web client: WebRTC video of one desktop, keyboard and pointer back over a data
-// channel, the desktop's cursor drawn by the browser, a stats overlay, and reconnects.
+// vdistream web client: WebRTC video (and sound) of one desktop, keyboard and pointer back over
+// a data channel, the desktop's cursor drawn by the browser, a stats overlay, and reconnects.
 "use strict";
 (() => {
   const params = new URLSearchParams(location.search);
@@ -13,6 +13,8 @@
   const overlay = document.getElementById("overlay");
   const stateBox = document.getElementById("state");
   const hint = document.getElementById("hint");
+  const audio = document.getElementById("audio");
+  const soundButton = document.getElementById("sound");
 
   let ws = null, pc = null, channel = null, retryDelay = 500, reconnectTimer = null, framesThisConnection = 0;
   // Watchdog: connected, yet no frame decoded for this long (the host re-sends the picture every
@@ -113,7 +115,8 @@
       // Lowest playout delay: render as soon as a frame is decodable.
       try { e.receiver.jitterBufferTarget = 0; } catch (err) {}
       try { e.receiver.playoutDelayHint = 0; } catch (err) {}
-      video.srcObject = e.streams[0] || new MediaStream([e.track]);
+      if (e.track.kind === "audio") return startSound(new MediaStream([e.track]));
+      video.srcObject = new MediaStream([e.track]);
       video.play().catch(() => {});
     };
     pc.onicecandidate = (e) => {
@@ -283,6 +286,55 @@
     if (pending.length) { send({ type: "frames", frames: pending.splice(0, 1000) }); }
   }, 200);
 
+  // ---- sound ----
+  // The desktop's sound plays in the <audio> element; browsers let it start only after the user
+  // touched the page, so a button asks for that click when needed. An analyser reports what is
+  // heard (level, strongest frequency) to the host: the overlay and the test suite read it.
+  let audioCtx = null, analyser = null, audioSource = null;
+  function startSound(stream) {
+    audio.srcObject = stream;
+    tryPlay();
+    try {
+      if (!audioCtx) {
+        audioCtx = new AudioContext();
+        analyser = audioCtx.createAnalyser();
+        analyser.fftSize = 8192;
+        analyser.smoothingTimeConstant = 0;
+      }
+      if (audioSource) audioSource.disconnect();
+      audioSource = audioCtx.createMediaStreamSource(stream);
+      audioSource.connect(analyser);
+    } catch (err) { console.warn("no audio analyser:", err); }
+  }
+  function tryPlay() {
+    const started = [audio.play()];
+    if (audioCtx && audioCtx.state !== "running") started.push(audioCtx.resume());
+    Promise.all(started).then(() => soundButton.className = "hidden", () => soundButton.className = "");
+  }
+  soundButton.addEventListener("click", (e) => { e.stopPropagation(); tryPlay(); });
+  screen.addEventListener("pointerdown", () => { if (audio.srcObject && audio.paused) tryPlay(); });
+  const spectrum = new Float32Array(4096), wave = new Float32Array(8192);
+  setInterval(() => {
+    if (!analyser || !audio.srcObject) return;
+    analyser.getFloatTimeDomainData(wave);
+    let sum = 0;
+    for (const v of wave) sum += v * v;
+    const level = Math.min(1, Math.sqrt(sum / wave.length));
+    let peakHz = 0;
+    if (level > 0.001) {
+      analyser.getFloatFrequencyData(spectrum);
+      let best = 1;
+      for (let i = 2; i < spectrum.length - 1; i++) if (spectrum[i] > spectrum[best]) best = i;
+      // Parabolic interpolation between the neighbouring bins (dB values).
+      const a = spectrum[best - 1], b = spectrum[best], c = spectrum[best + 1];
+      const shift = (a - 2 * b + c) !== 0 ? 0.5 * (a - c) / (a - 2 * b + c) : 0;
+      peakHz = (best + shift) * audioCtx.sampleRate / analyser.fftSize;
+    }
+    shown.audioLevel = level;
+    shown.audioPeakHz = peakHz;
+    send({ type: "audio", level: level, peak_hz: peakHz, at_ms: performance.timeOrigin + performance.now() });
+  }, 100);
+
   // ---- overlay ----
   let lastBytes = 0, lastTime = 0;
   setInterval(async () => {
@@ -308,7 +360,8 @@
         shown.state + "  " + (desktop.w ? desktop.w + "×" + desktop.h : "") + "\n" +
         "fps " + shown.fps + "   " + (shown.kbps / 1000).toFixed(1) + " Mbit/s\n" +
         "rtt " + (shown.rtt === null ? "–" : shown.rtt.toFixed(1) + " ms") +
-        "   latency " + (shown.latency === null ? "–" : shown.latency.toFixed(0) + " ms");
+        "   latency " + (shown.latency === null ? "–" : shown.latency.toFixed(0) + " ms") +
+        (audio.srcObject ? "\nsound " + (audio.paused ? "paused" : ((shown.audioLevel || 0) * 100).toFixed(0) + " %") : "");
     send({ type: "stats", fps: shown.fps, kbps: shown.kbps, rtt_ms: shown.rtt || 0,
            latency_ms: shown.latency === null ? -1 : shown.latency });
   }, 1000);

@@ -1,0 +1,71 @@
+// Sound of a desktop. A source hands on the VM's PCM as it comes (AudioPacket, laid out as its
+// AudioFormat says); encode/audio converts it into what every sink takes: AudioChunks of 10 ms at
+// 48 kHz, stereo, signed 16-bit, interleaved, the guest's volume applied.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.hpp"
+
+namespace vdistream::core {
+
+// How PCM is laid out, as QEMU's AudioOutListener.Init describes it.
+struct AudioFormat {
+  uint32_t rate = 0;      // frames per second
+  uint32_t channels = 0;  // interleaved
+  uint32_t bits = 0;      // per sample: 8, 16, 32
+  bool is_signed = true;
+  bool is_float = false;  // 32-bit float when set
+  bool big_endian = false;
+  uint32_t bytes_per_frame = 0;  // channels × bits / 8
+
+  // "s16le 48000 Hz 2 ch"
+  std::string describe() const;
+  // Whether it can be converted: the numbers add up and the layout is one we read.
+  Status check() const;
+  bool operator==(const AudioFormat&) const = default;
+};
+
+// The guest's mixer: mute, and a level per channel (0..255; none given = full).
+struct AudioVolume {
+  bool mute = false;
+  std::vector<uint8_t> levels;
+  double gain(size_t channel) const;  // 0..1 for `channel` of the output
+};
+
+// PCM as the VM sent it: `size` bytes, whole frames of `format`. The bytes belong to the caller.
+struct AudioPacket {
+  uint64_t stream = 0;  // the VM's id for one playback stream (QEMU: one per voice)
+  AudioFormat format;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  AudioVolume volume;
+  int64_t captured_ns = 0;  // when it arrived (monotonic)
+};
+
+// What the sinks take: 10 ms of 48 kHz stereo s16, interleaved.
+inline constexpr uint32_t kAudioRate = 48000;
+inline constexpr uint32_t kAudioChannels = 2;
+inline constexpr uint32_t kAudioChunkFrames = 480;
+struct AudioChunk {
+  std::array<int16_t, kAudioChunkFrames * kAudioChannels> samples{};
+  uint64_t sequence = 0;    // chunks of this desktop's sound so far
+  int64_t captured_ns = 0;  // when the packet holding its first sample arrived
+};
+
+// One Opus packet of 10 ms, shared by every WebRTC viewer of the desktop.
+struct EncodedAudio {
+  std::vector<uint8_t> data;
+  uint64_t sequence = 0;    // the chunk's
+  int64_t captured_ns = 0;  // the chunk's
+  int64_t encoded_ns = 0;
+  static constexpr int64_t kDurationNs = 10'000'000;
+};
+using EncodedAudioPtr = std::shared_ptr<const EncodedAudio>;
+
+}  // namespace vdistream::core

@@ -1,0 +1,99 @@
+// The VM's sound, end to end with real components: the project's test guest plays a tone on the
+// PC speaker (QEMU's -audiodev dbus with -machine pcspk-audiodev), vdistreamd takes it from QEMU's
+// D-Bus Audio, and a spice-glib client's playback channel and Chromium's page (its Web Audio
+// analyser) hear the tone's frequency while the guest plays it, and silence while it does not.
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <thread>
+
+#include "benchmarks/clients/spice_client.hpp"
+#include "benchmarks/guest_vm.hpp"
+#include "core/clock.hpp"
+#include "encode/audio/spectrum.hpp"
+#include "fixtures/browser.hpp"
+#include "fixtures/guest.hpp"
+#include "fixtures/wait.hpp"
+#include "test_service_fixture.hpp"
+
+using namespace vdistream;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr double kToneHz = 1000;
+constexpr int kToneMs = 800;  // on, then off for as long
+// Sound reaches the client some tens of ms after the guest's A line: skip the edges.
+constexpr int64_t kSettleNs = 250'000'000;
+
+bench::GuestVmOptions tone_guest(bench::Qemu qemu) {
+  bench::GuestVmOptions options;
+  options.qemu = qemu;
+  options.workload = "idle";
+  options.audio = true;
+  options.tone = fmt::format("{},{},{}", int(kToneHz), kToneMs, kToneMs);
+  return options;
+}
+
+// The samples of the packets the client received in (from_ns, to_ns].
+std::vector<int16_t> received(const bench::SpiceClient::Sound& sound, int64_t from_ns, int64_t to_ns) {
+  std::vector<int16_t> samples;
+  for (const auto& p : sound.packets)
+    if (p.at_ns > from_ns && p.at_ns <= to_ns) samples.insert(samples.end(), p.samples.begin(), p.samples.end());
+  return samples;
+}
+
+std::string desktop(const std::string& source, const std::string& socket, bool webrtc, const std::string& extra = "") {
+  return "[[desktop]]\nname = \"vm\"\nsource = \"" + source + "\"\nspice = \"unix:" + socket +
+         "\"\nspice_no_auth = true\n" + (webrtc ? "webrtc = true\n" : "") + extra;
+}
+
+}  // namespace
+
+TEST_CASE("a guest's tone plays in a SPICE client's playback channel and stops with the guest", "[audio][vm]") {
+  const bench::Qemu qemu = GENERATE(bench::Qemu::Host72, bench::Qemu::V10);
+  INFO(bench::qemu_name(qemu));
+  auto vm = test::boot_guest(tone_guest(qemu));
+  test::Service s;
+  s.start(test::http_section(s.port) + desktop(vm->spec(), s.dir.file("vm.sock"), false));
+  REQUIRE_LOGGED(s, test::eventually([&] { return test::desktops(s.port)["vm"]["connected"] == true; }, 60s));
+  bench::SpiceClient client({.unix_path = s.dir.file("vm.sock")});
+  REQUIRE(client.wait_outcome(30s) == bench::SpiceClient::Outcome::Opened);
+  REQUIRE(client.wait_display(30s));
+
+  // Two whole tones, each heard, and the silence after each.
+  const auto first = vm->wait_tone(true, core::monotonic_now_ns(), 10s);
+  REQUIRE(first);
+  for (int round = 0; round < 2; ++round) {
+    const auto start = vm->wait_tone(true, round == 0 ? first->arrival_ns - 1 : core::monotonic_now_ns(), 10s);
+    REQUIRE(start);
+    const auto stop = vm->wait_tone(false, start->arrival_ns, 10s);
+    REQUIRE(stop);
+    const auto next = vm->wait_tone(true, stop->arrival_ns, 10s);
+    REQUIRE(next);
+    std::this_thread::sleep_for(300ms);  // what the client receives of the silence's end
+    const auto sound = client.sound();
+    INFO("round " << round << ": " << sound.packets.size() << " packets, rate " << sound.rate << ", channels "
+                  << sound.channels << ", starts " << sound.starts << "\nvdistreamd log:\n" << s.log());
+    REQUIRE(sound.rate == 48000);
+    REQUIRE(sound.channels == 2);
+    const auto tone = received(sound, start->arrival_ns + kSettleNs, stop->arrival_ns);
+    const auto heard = encode::analyse(tone, sound.channels, sound.rate);
+    INFO("tone " << start->hz << " Hz: heard " << heard.peak_hz << " Hz at level " << heard.level << " from "
+                 << tone.size() / 2 << " frames");
+    CHECK(tone.size() / 2 >= 9600);  // most of the tone's 550 ms window reached the client
+    CHECK(std::abs(heard.peak_hz - start->hz) <= 0.02 * start->hz);
+    CHECK(heard.level > 0.05);
+    const auto silence = received(sound, stop->arrival_ns + kSettleNs, next->arrival_ns);
+    const auto quiet = encode::analyse(silence, sound.channels, sound.rate);
+    INFO("after the tone: " << silence.size() / 2 << " frames at level " << quiet.level);
+    CHECK(quiet.level < 0.01);  // silence, or nothing at all (the guest's voice stopped)
+  }
+  auto d = test::desktops(s.port);
+  INFO(d["vm"].dump());
+  CHECK(d["vm"]["audio"]["source"]["connected"] == true);
+  CHECK(d["vm"]["audio"]["spice"]["frames_sent"].get<uint64_t>() > 0);
+  CHECK_STOPS_CLEANLY(s);
+}
