@@ -164,7 +164,7 @@ core::Result<std::unique_ptr<WebRtcPeer>> WebRtcPeer::create(uint64_t id, const 
       "! webrtcbin name=webrtc bundle-policy=max-bundle latency=0";
   if (audio)
     description +=
-        " appsrc name=audio is-live=true format=time do-timestamp=true block=false max-bytes=65536 "
+        " appsrc name=audio is-live=true format=time do-timestamp=false block=false max-bytes=65536 "
         "caps=audio/x-opus,channel-mapping-family=0,channels=2,rate=48000 "
         "! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! webrtc.";
   p->pipeline_ = gst_parse_launch(description.c_str(), &error);
@@ -394,10 +394,29 @@ void WebRtcPeer::push_audio(const core::EncodedAudioPtr& packet) {
     ++counters_.audio_packets_dropped;
     return;
   }
+  // RTP timestamps follow the sound's own clock (10 ms a packet), not when packets happen to
+  // arrive: a burst (the silence after a stream ends) plays out over its length. A new stream,
+  // or a clock that drifted 200 ms from the pipeline's, starts again from the pipeline's now.
+  GstClock* clock = gst_element_get_clock(pipeline_);
+  if (!clock) return;
+  const GstClockTime now = gst_clock_get_time(clock) - gst_element_get_base_time(pipeline_);
+  gst_object_unref(clock);
+  constexpr int64_t kDriftNs = 200'000'000;
+  const auto pts_of = [&](uint64_t sequence) {
+    return int64_t(audio_anchor_pts_) + int64_t(sequence - audio_anchor_sequence_) * core::EncodedAudio::kDurationNs;
+  };
+  if (!audio_anchored_ || packet->sequence != audio_last_sequence_ + 1 ||
+      std::abs(pts_of(packet->sequence) - int64_t(now)) > kDriftNs) {
+    audio_anchored_ = true;
+    audio_anchor_sequence_ = packet->sequence;
+    audio_anchor_pts_ = now;
+  }
+  audio_last_sequence_ = packet->sequence;
   auto* hold = new core::EncodedAudioPtr(packet);
   GstBuffer* buffer = gst_buffer_new_wrapped_full(
       GST_MEMORY_FLAG_READONLY, const_cast<uint8_t*>(packet->data.data()), packet->data.size(), 0, packet->data.size(),
       hold, [](gpointer data) { delete static_cast<core::EncodedAudioPtr*>(data); });
+  GST_BUFFER_PTS(buffer) = GstClockTime(pts_of(packet->sequence));
   GST_BUFFER_DURATION(buffer) = GstClockTime(core::EncodedAudio::kDurationNs);
   const bool pushed = gst_app_src_push_buffer(GST_APP_SRC(audio_src_), buffer) == GST_FLOW_OK;
   std::lock_guard lock(counters_mutex_);

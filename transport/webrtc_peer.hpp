@@ -103,6 +103,11 @@ class WebRtcPeer {
   GstElement* pipeline_ = nullptr;
   GstElement* appsrc_ = nullptr;
   GstElement* audio_src_ = nullptr;  // with audio only
+  // push_audio()'s clock (one caller at a time): the packet that started the current run of
+  // consecutive packets, and the running time it was given.
+  bool audio_anchored_ = false;
+  uint64_t audio_anchor_sequence_ = 0, audio_last_sequence_ = 0;
+  uint64_t audio_anchor_pts_ = 0;
   GstElement* webrtc_ = nullptr;
   GObject* channel_ = nullptr;  // GstWebRTCDataChannel
   std::atomic<PeerState> state_{PeerState::Negotiating};

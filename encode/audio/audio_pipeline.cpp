@@ -29,6 +29,10 @@ void AudioPipeline::stop_stream(uint64_t stream) {
   if (!playing_ || *playing_ != stream) return;
   converter_.flush();
   playing_.reset();
+  if (sinks_.on_opus && opus_) {
+    const core::AudioChunk silence{};
+    for (int i = 0; i < kSilenceTailChunks; ++i) encode(silence);
+  }
   if (sinks_.on_stop) sinks_.on_stop();
   std::lock_guard lock(stats_mutex_);
   stats_.playing = false;
@@ -40,6 +44,10 @@ void AudioPipeline::on_chunk(const core::AudioChunk& chunk) {
     ++stats_.chunks;
   }
   if (sinks_.on_pcm) sinks_.on_pcm(chunk);
+  encode(chunk);
+}
+
+void AudioPipeline::encode(const core::AudioChunk& chunk) {
   if (!sinks_.on_opus || opus_failed_) return;
   if (!opus_) {
     auto encoder = OpusAudioEncoder::create();
@@ -52,15 +60,17 @@ void AudioPipeline::on_chunk(const core::AudioChunk& chunk) {
     }
     opus_ = std::move(*encoder);
   }
-  auto packet = opus_->encode(chunk);
-  std::lock_guard lock(stats_mutex_);
-  if (!packet) {
-    ++stats_.refused;
-    stats_.last_error = packet.error();
-    return;
+  auto packet = opus_->encode(chunk, opus_sequence_++);
+  {
+    std::lock_guard lock(stats_mutex_);
+    if (!packet) {
+      ++stats_.refused;
+      stats_.last_error = packet.error();
+      return;
+    }
+    ++stats_.opus_packets;
+    stats_.opus_bytes += (*packet)->data.size();
   }
-  ++stats_.opus_packets;
-  stats_.opus_bytes += (*packet)->data.size();
   sinks_.on_opus(*packet);
 }
 

@@ -43,12 +43,17 @@ class AudioPipeline {
 
  private:
   void on_chunk(const core::AudioChunk& chunk);
+  void encode(const core::AudioChunk& chunk);
+  // After a stream ends, browsers get this much digital silence: a receiver that simply stops
+  // getting packets conceals the gap by repeating the last sound for a while.
+  static constexpr int kSilenceTailChunks = 20;  // 200 ms
 
   core::Logger log_;
   AudioPipelineSinks sinks_;
   AudioConverter converter_;
   std::unique_ptr<OpusAudioEncoder> opus_;
   bool opus_failed_ = false;
+  uint64_t opus_sequence_ = 0;  // consecutive across streams: a gap in time, not in numbers
   std::optional<uint64_t> playing_;  // the stream that owns the sound
   mutable std::mutex stats_mutex_;
   AudioPipelineStats stats_;

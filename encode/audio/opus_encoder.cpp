@@ -24,14 +24,14 @@ core::Result<std::unique_ptr<OpusAudioEncoder>> OpusAudioEncoder::create(int bit
 
 OpusAudioEncoder::~OpusAudioEncoder() { opus_encoder_destroy(encoder_); }
 
-core::Result<core::EncodedAudioPtr> OpusAudioEncoder::encode(const core::AudioChunk& chunk) {
+core::Result<core::EncodedAudioPtr> OpusAudioEncoder::encode(const core::AudioChunk& chunk, uint64_t sequence) {
   auto packet = std::make_shared<core::EncodedAudio>();
   packet->data.resize(kMaxPacketBytes);
   const opus_int32 n = opus_encode(encoder_, chunk.samples.data(), int(core::kAudioChunkFrames), packet->data.data(),
                                    opus_int32(packet->data.size()));
   if (n < 0) return core::Error{fmt::format("opus_encode: {}", opus_strerror(n))};
   packet->data.resize(size_t(n));
-  packet->sequence = chunk.sequence;
+  packet->sequence = sequence;
   packet->captured_ns = chunk.captured_ns;
   packet->encoded_ns = core::monotonic_now_ns();
   return core::EncodedAudioPtr(std::move(packet));

@@ -21,7 +21,8 @@ class OpusAudioEncoder {
   OpusAudioEncoder(const OpusAudioEncoder&) = delete;
   OpusAudioEncoder& operator=(const OpusAudioEncoder&) = delete;
 
-  core::Result<core::EncodedAudioPtr> encode(const core::AudioChunk& chunk);
+  // `sequence` numbers the packet (consecutive packets play back to back).
+  core::Result<core::EncodedAudioPtr> encode(const core::AudioChunk& chunk, uint64_t sequence);
 
  private:
   explicit OpusAudioEncoder(::OpusEncoder* encoder) : encoder_(encoder) {}
