@@ -2,7 +2,6 @@
 
 extern "C" {
 #include <libavutil/channel_layout.h>
-#include <libavutil/opt.h>
 #include <libswresample/swresample.h>
 }
 
@@ -63,6 +62,10 @@ core::Status AudioConverter::reconfigure(const core::AudioFormat& format) {
   av_channel_layout_uninit(&in_layout);
   av_channel_layout_uninit(&out_layout);
   std::unique_ptr<SwrContext, SwrFree> swr(ctx);
+  // A mono guest plays at its own level in both ears (libswresample's default is the centre
+  // speaker's −3 dB).
+  static const double kMonoToStereo[2] = {1.0, 1.0};  // out × in
+  if (err >= 0 && format.channels == 1) err = swr_set_matrix(swr.get(), kMonoToStereo, 1);
   if (err >= 0) err = swr_init(swr.get());
   if (err < 0) return core::Error{fmt::format("cannot convert {} to 48 kHz stereo: {}", format.describe(), av_error_string(err))};
   swr_ = std::move(swr);

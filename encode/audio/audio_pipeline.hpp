@@ -36,6 +36,10 @@ struct AudioPipelineStats {
 
 class AudioPipeline {
  public:
+  // After a stream ends, browsers get this much digital silence: a receiver that simply stops
+  // getting packets conceals the gap by repeating the last sound for a while.
+  static constexpr int kSilenceTailChunks = 20;  // 200 ms
+
   AudioPipeline(const std::string& name, AudioPipelineSinks sinks);
   void push(const core::AudioPacket& packet);  // the source's thread
   void stop_stream(uint64_t stream);           // the source's thread
@@ -44,9 +48,7 @@ class AudioPipeline {
  private:
   void on_chunk(const core::AudioChunk& chunk);
   void encode(const core::AudioChunk& chunk);
-  // After a stream ends, browsers get this much digital silence: a receiver that simply stops
-  // getting packets conceals the gap by repeating the last sound for a while.
-  static constexpr int kSilenceTailChunks = 20;  // 200 ms
+
 
   core::Logger log_;
   AudioPipelineSinks sinks_;

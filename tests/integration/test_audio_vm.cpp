@@ -170,3 +170,26 @@ TEST_CASE("a guest's tone plays in Chromium's page as an Opus track and stops wi
   CHECK(d["vm"]["audio"]["opus_packets"].get<uint64_t>() > 0);
   CHECK_STOPS_CLEANLY(s);
 }
+
+TEST_CASE("a desktop with audio = false takes no sound from the VM and offers none to its clients", "[audio][vm]") {
+  auto vm = test::boot_guest(tone_guest(bench::Qemu::Host72));
+  test::Service s;
+  s.start(test::http_section(s.port) + desktop(vm->spec(), s.dir.file("vm.sock"), true, "audio = false\n"));
+  REQUIRE_LOGGED(s, test::eventually([&] { return test::desktops(s.port)["vm"]["connected"] == true; }, 60s));
+  bench::SpiceClient client({.unix_path = s.dir.file("vm.sock")});
+  REQUIRE(client.wait_outcome(30s) == bench::SpiceClient::Outcome::Opened);
+  REQUIRE(client.wait_display(30s));
+  // A whole tone and its silence go by while the client listens.
+  const auto start = vm->wait_tone(true, core::monotonic_now_ns(), 10s);
+  REQUIRE(start);
+  REQUIRE(vm->wait_tone(true, start->arrival_ns, 10s));
+  const auto sound = client.sound();
+  CHECK(sound.starts == 0);
+  CHECK(sound.packets.empty());
+  auto d = test::desktops(s.port);
+  INFO(d["vm"].dump());
+  CHECK(d["vm"]["audio"].is_null());
+  INFO(s.log());
+  CHECK(s.log().find("audio:") == std::string::npos);
+  CHECK_STOPS_CLEANLY(s);
+}

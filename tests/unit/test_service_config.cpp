@@ -266,3 +266,23 @@ TEST_CASE("[webrtc] settings that cannot work are refused with the table's line"
   auto unknown = service::parse_config(kGood + std::string("\n[webrtc]\nturn_password = \"inline\"\n"), f.path());
   CHECK_FALSE(unknown.ok());
 }
+
+TEST_CASE("a desktop's sound is on unless audio = false, and it is part of what restarts the desktop", "[service][config]") {
+  Files f;
+  auto on = service::parse_config("[[desktop]]\nname = \"a\"\nsource = \"synthetic:idle\"\nspice = \"127.0.0.1:5930\"\n"
+                                  "spice_no_auth = true\n",
+                                  f.path());
+  REQUIRE(on.ok());
+  CHECK(on.config.desktops[0].audio);
+  CHECK(on.config.desktops[0].spice->audio);
+  auto off = service::parse_config("[[desktop]]\nname = \"a\"\nsource = \"synthetic:idle\"\nspice = \"127.0.0.1:5930\"\n"
+                                   "spice_no_auth = true\naudio = false\n",
+                                   f.path());
+  REQUIRE(off.ok());
+  CHECK_FALSE(off.config.desktops[0].audio);
+  CHECK_FALSE(off.config.desktops[0].spice->audio);
+  CHECK(on.config.desktops[0].fingerprint() != off.config.desktops[0].fingerprint());
+  auto typo = service::parse_config("[[desktop]]\nname = \"a\"\nsource = \"synthetic:idle\"\naudio = \"on\"\n", f.path());
+  REQUIRE_FALSE(typo.ok());
+  CHECK(has_error(typo, 4, "audio must be true or false, not a string"));
+}

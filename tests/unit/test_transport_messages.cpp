@@ -108,3 +108,15 @@ TEST_CASE("The web client is embedded in the binary") {
   CHECK(web_asset("client.js").find("RTCPeerConnection") != std::string_view::npos);
   CHECK(web_asset("nothing.txt").empty());
 }
+
+TEST_CASE("Signalling: the page's audio report is read and a report out of range is refused") {
+  auto audio = parse_signal_message(R"({"type":"audio","level":0.25,"peak_hz":1000.5,"at_ms":1733400000000.5})");
+  REQUIRE(audio);
+  REQUIRE(std::holds_alternative<AudioReport>(*audio));
+  CHECK(std::get<AudioReport>(*audio).level == 0.25);
+  CHECK(std::get<AudioReport>(*audio).peak_hz == 1000.5);
+  CHECK(parse_signal_message(R"({"type":"audio","level":0.25,"at_ms":1})").error() == "audio: needs a number \"peak_hz\"");
+  CHECK(!parse_signal_message(R"({"type":"audio","level":2,"peak_hz":1,"at_ms":1})"));
+  CHECK(!parse_signal_message(R"({"type":"audio","level":0.1,"peak_hz":-5,"at_ms":1})"));
+  CHECK(!parse_signal_message(R"({"type":"audio","level":"loud","peak_hz":1,"at_ms":1})"));
+}
