@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 
 #include "benchmarks/clients/chromium.hpp"
 #include "benchmarks/encode_bench.hpp"
@@ -14,6 +15,7 @@
 #include "benchmarks/report.hpp"
 #include "benchmarks/process_cpu.hpp"
 #include "benchmarks/spice_bench.hpp"
+#include "benchmarks/audio_bench.hpp"
 #include "benchmarks/vm_bench.hpp"
 #include "benchmarks/webrtc_bench.hpp"
 #include "capture/synthetic/synthetic_source.hpp"
@@ -191,6 +193,21 @@ int main(int argc, char** argv) {
   add_common(webrtc, common);
 
   bench::VmBenchOptions vo;
+  bench::AudioBenchOptions ao;
+  CommonOptions audio_common;
+  auto* audio = app.add_subcommand(
+      "audio",
+      "How long a VM's sound takes to be heard: the project's test guest plays a 1000 Hz tone on the PC speaker "
+      "(QEMU's -audiodev dbus) again and again and reports when each starts; this build's vdistreamd serves it (as for "
+      "vm); a spice-glib client's playback channel and headless Chromium's page (its Web Audio analyser, read from "
+      "vdistreamd's API) listen. Per client: the guest started the tone → first heard (p50/p95/max, ms), tones missed.");
+  audio->add_option("--qemu", ao.qemu, "7.2 (the host's /usr/bin) or 10 (unpacked by scripts/install-test-vm.sh)")
+      ->capture_default_str();
+  audio->add_option("--tones", ao.tones, "Tones to measure")->capture_default_str()->check(CLI::Range(1, 1000));
+  audio->add_option("--tone-ms", ao.tone_ms, "Each tone's length, and the silence after it")
+      ->capture_default_str()->check(CLI::Range(100, 5000));
+  audio->add_option("--out", audio_common.out, "Directory for audio.json")->capture_default_str();
+
   auto* vm = app.add_subcommand(
       "vm",
       "Glass to glass on a real guest, beside QEMU's own SPICE: the project's test guest (tests/guest, docs/test-guest.md) "
@@ -309,6 +326,22 @@ int main(int argc, char** argv) {
     header["options"] = {{"fps", wo.fps}, {"seconds", wo.seconds}, {"warmup_seconds", wo.warmup},
                          {"bitrate_kbps", wo.bitrate_kbps}, {"connect_timeout_s", wo.connect_timeout}};
     return finish(common, "webrtc", "vdistream-bench webrtc", header, runs, nlohmann::json::object());
+  }
+  if (*audio) {
+    if (!bench::Chromium::available()) {
+      fmt::print(stderr, "vdistream-bench audio: {} is not installed: apt-get install chromium\n", bench::Chromium::kPath);
+      return 1;
+    }
+    auto result = bench::run_audio_bench(ao);
+    bench::print_audio_table(result);
+    result["command"] = command;
+    result["load_average_end"] = bench::load_average();
+    std::error_code ec;
+    std::filesystem::create_directories(audio_common.out, ec);
+    const std::string path = audio_common.out + "/audio.json";
+    std::ofstream(path) << result.dump(2) << "\n";
+    fmt::print("\nJSON: {}\n", path);
+    return result.contains("error") ? 2 : 0;
   }
   if (*vm) {
     if (!capture::parse_workload(vo.workload)) {

@@ -272,8 +272,9 @@ int main(int argc, char** argv) {
       ->type_name("LIST");
   app.add_flag("--intra-refresh", o.intra_refresh, "Refresh with moving intra columns instead of IDR frames");
   app.add_flag("--no-audio", o.no_audio,
-               "Do not take the VM's sound (by default a QEMU source started with -audiodev dbus,id=snd0 and a sound "
-               "device on it plays to SPICE clients and browsers)");
+               "Do not take the VM's sound. By default the sound of a QEMU started with -audiodev dbus,id=snd0, "
+               "-display dbus,...,audiodev=snd0 and a sound device on it (-device intel-hda -device "
+               "hda-duplex,audiodev=snd0) plays to SPICE clients and browsers");
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));

@@ -88,6 +88,10 @@ core::Result<SignalMessage> parse_signal_message(std::string_view text) {
       if (it == j.end() || !it->is_number()) return refuse(std::string("audio: needs a number \"") + name + "\"");
       *out = it->get<double>();
     }
+    if (auto onset = j.find("onset_ms"); onset != j.end()) {
+      if (!onset->is_number()) return refuse("audio: onset_ms is a number");
+      a.onset_ms = onset->get<double>();
+    }
     if (!(a.level >= 0 && a.level <= 1) || !(a.peak_hz >= 0 && a.peak_hz <= 96000))
       return refuse("audio: level is 0..1, peak_hz 0..96000");
     return SignalMessage{a};

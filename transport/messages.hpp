@@ -49,11 +49,12 @@ struct IceErrorReport {
   std::string text;  // at most 256 characters
 };
 
-// {"type":"audio","level":0.3,"peak_hz":1000.2,"at_ms":...}: what the page's analyser hears of
-// the desktop's sound (RMS level 0..1, the strongest frequency; 0 Hz in silence), on the
-// machine's wall clock.
+// {"type":"audio","level":0.3,"peak_hz":1000.2,"at_ms":...,"onset_ms":...}: what the page's
+// analyser hears of the desktop's sound (RMS level 0..1, the strongest frequency; 0 Hz in
+// silence), and when the sound last rose from silence (optional; 0: never), on the machine's
+// wall clock.
 struct AudioReport {
-  double level = 0, peak_hz = 0, at_ms = 0;
+  double level = 0, peak_hz = 0, at_ms = 0, onset_ms = 0;
 };
 
 using SignalMessage = std::variant<SdpAnswer, IceCandidate, FrameReport, ViewerStatsReport, IceErrorReport, AudioReport>;

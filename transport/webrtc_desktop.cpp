@@ -449,7 +449,8 @@ std::string stats_json(const WebRtcStats& s) {
                        {"audio_packets_sent", v.counters.audio_packets_sent},
                        {"audio_packets_dropped", v.counters.audio_packets_dropped},
                        {"page_audio_level", v.audio.level},
-                       {"page_audio_peak_hz", v.audio.peak_hz}});
+                       {"page_audio_peak_hz", v.audio.peak_hz},
+                       {"page_audio_onset_ms", v.audio.onset_ms}});
   }
   nlohmann::json decisions = nlohmann::json::array();
   for (const auto& d : s.decisions)

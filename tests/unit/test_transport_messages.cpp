@@ -115,6 +115,11 @@ TEST_CASE("Signalling: the page's audio report is read and a report out of range
   REQUIRE(std::holds_alternative<AudioReport>(*audio));
   CHECK(std::get<AudioReport>(*audio).level == 0.25);
   CHECK(std::get<AudioReport>(*audio).peak_hz == 1000.5);
+  CHECK(std::get<AudioReport>(*audio).onset_ms == 0);
+  auto onset = parse_signal_message(R"({"type":"audio","level":0.5,"peak_hz":440,"at_ms":20,"onset_ms":10.5})");
+  REQUIRE(onset);
+  CHECK(std::get<AudioReport>(*onset).onset_ms == 10.5);
+  CHECK(!parse_signal_message(R"({"type":"audio","level":0.5,"peak_hz":440,"at_ms":20,"onset_ms":"now"})"));
   CHECK(parse_signal_message(R"({"type":"audio","level":0.25,"at_ms":1})").error() == "audio: needs a number \"peak_hz\"");
   CHECK(!parse_signal_message(R"({"type":"audio","level":2,"peak_hz":1,"at_ms":1})"));
   CHECK(!parse_signal_message(R"({"type":"audio","level":0.1,"peak_hz":-5,"at_ms":1})"));

@@ -290,7 +290,7 @@
   // The desktop's sound plays in the <audio> element; browsers let it start only after the user
   // touched the page, so a button asks for that click when needed. An analyser reports what is
   // heard (level, strongest frequency) to the host: the overlay and the test suite read it.
-  let audioCtx = null, analyser = null, audioSource = null;
+  let audioCtx = null, analyser = null, onsetAnalyser = null, audioSource = null;
   function startSound(stream) {
     audio.srcObject = stream;
     tryPlay();
@@ -300,10 +300,13 @@
         analyser = audioCtx.createAnalyser();
         analyser.fftSize = 8192;
         analyser.smoothingTimeConstant = 0;
+        onsetAnalyser = audioCtx.createAnalyser();  // 5 ms: when a sound starts (vdistream-bench audio)
+        onsetAnalyser.fftSize = 256;
       }
       if (audioSource) audioSource.disconnect();
       audioSource = audioCtx.createMediaStreamSource(stream);
       audioSource.connect(analyser);
+      audioSource.connect(onsetAnalyser);
     } catch (err) { console.warn("no audio analyser:", err); }
   }
   function tryPlay() {
@@ -313,8 +316,20 @@
   }
   soundButton.addEventListener("click", (e) => { e.stopPropagation(); tryPlay(); });
   screen.addEventListener("pointerdown", () => { if (audio.srcObject && audio.paused) tryPlay(); });
-  const spectrum = new Float32Array(4096), wave = new Float32Array(8192);
+  const spectrum = new Float32Array(4096), wave = new Float32Array(8192), recent = new Float32Array(256);
+  // The last time the sound rose from silence (wall clock, ms): what latency is measured to.
+  let loud = false, onsetMs = 0;
   setInterval(() => {
+    if (!onsetAnalyser || !audio.srcObject) return;
+    onsetAnalyser.getFloatTimeDomainData(recent);
+    let sum = 0;
+    for (const v of recent) sum += v * v;
+    const rms = Math.sqrt(sum / recent.length);
+    if (!loud && rms > 0.05) { loud = true; onsetMs = performance.timeOrigin + performance.now(); reportSound(); }
+    else if (loud && rms < 0.01) loud = false;
+  }, 5);
+  setInterval(reportSound, 100);
+  function reportSound() {
     if (!analyser || !audio.srcObject) return;
     analyser.getFloatTimeDomainData(wave);
     let sum = 0;
@@ -332,8 +347,8 @@
     }
     shown.audioLevel = level;
     shown.audioPeakHz = peakHz;
-    send({ type: "audio", level: level, peak_hz: peakHz, at_ms: performance.timeOrigin + performance.now() });
-  }, 100);
+    send({ type: "audio", level: level, peak_hz: peakHz, at_ms: performance.timeOrigin + performance.now(), onset_ms: onsetMs });
+  }
 
   // ---- overlay ----
   let lastBytes = 0, lastTime = 0;
