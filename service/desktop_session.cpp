@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "capture/qemu/qemu_source.hpp"
 #include "core/clock.hpp"
 #include "encode/audio/audio_pipeline.hpp"
 #include "service/source_factory.hpp"
@@ -107,10 +108,21 @@ void DesktopSession::supervise() {
   log_.info("stopped");
 }
 
+bool DesktopSession::has_audio() const {
+  // Only a VM has sound; a synthetic desktop's clients get no playback channel or audio track.
+  return config_.audio && (config_.spice || config_.webrtc) && capture::qemu::is_qemu_spec(config_.source);
+}
+
+spice::SpiceConfig DesktopSession::spice_config() const {
+  spice::SpiceConfig c = *config_.spice;
+  c.audio = has_audio();
+  return c;
+}
+
 core::Result<std::unique_ptr<DesktopSession::Parts>> DesktopSession::build() {
   auto parts = std::make_unique<Parts>();
   Parts* p = parts.get();
-  const bool audio = config_.audio && (config_.spice || config_.webrtc);
+  const bool audio = has_audio();
   auto source = make_source(config_.source, config_.name, audio);
   if (!source) return core::Error{source.error()};
   p->source = std::move(*source);
@@ -129,7 +141,7 @@ core::Result<std::unique_ptr<DesktopSession::Parts>> DesktopSession::build() {
   p->pipeline = std::move(*pipeline);  // it logs the encoder it chose, and why
 
   if (config_.spice) {
-    auto spice = spice::SpiceDesktop::create(*config_.spice, p->source->input(), p->pipeline.get());
+    auto spice = spice::SpiceDesktop::create(spice_config(), p->source->input(), p->pipeline.get());
     if (!spice) return core::Error{fmt::format("SPICE on {}: {}", config_.spice_listen, spice.error())};
     p->spice = std::move(*spice);
     if (core::Status s = attach_spice_stream(*p->pipeline, *p->spice); !s) return core::Error{s.error()};
@@ -287,7 +299,7 @@ DesktopStatus DesktopSession::status() const {
   s.name = config_.name;
   s.source = config_.source;
   s.webrtc = config_.webrtc;
-  s.audio = config_.audio && (config_.spice || config_.webrtc);
+  s.audio = has_audio();
   s.record = config_.record;
   s.spice_listen = config_.spice ? config_.spice->listen.to_string() : "";
   s.spice_mode = config_.spice ? config_.spice_mode : "";
@@ -352,7 +364,7 @@ core::Result<size_t> DesktopSession::disconnect_viewers() {
       p.spice.reset();  // closes every client connection
       ++reset;
     }
-    auto spice = spice::SpiceDesktop::create(*config_.spice, p.source->input(), p.pipeline.get());
+    auto spice = spice::SpiceDesktop::create(spice_config(), p.source->input(), p.pipeline.get());
     if (!spice) {
       log_.error("SPICE could not listen again after disconnecting its clients: {}", spice.error());
       return core::Error{spice.error()};
@@ -393,7 +405,7 @@ core::Status DesktopSession::start_webrtc(Parts& p) {
   wc.rate.start_bps = config_.encode.bitrate_kbps * 1000;
   wc.barcode_is_sequence = config_.source.starts_with("synthetic:");
   wc.ice = config_.ice;
-  wc.audio = config_.audio;
+  wc.audio = has_audio();
   transport::WebRtcDesktopHooks hooks;
   encode::DesktopPipeline* pipeline = p.pipeline.get();
   hooks.keyframes = pipeline;

@@ -88,6 +88,8 @@ class DesktopSession {
   void sample_rates();
   void set_state(SessionState state, const std::string& reason);
   core::Status start_webrtc(Parts& p);
+  bool has_audio() const;                  // the desktop plays its VM's sound
+  spice::SpiceConfig spice_config() const;  // the configuration's, with audio as has_audio() says
   bool wait_for(std::chrono::milliseconds d);  // false when stop() was called
 
   const DesktopConfig config_;

@@ -8,6 +8,7 @@
 
 #include <gio/gio.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -63,7 +64,7 @@ class AudioListener {
   glib::GObjectPtr<GDBusConnection> connection_;
   guint registration_ = 0;
   gulong closed_handler_ = 0;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};  // set on the listener's thread, read by stats()
   std::map<uint64_t, Stream> streams_;  // by QEMU's id; the listener's thread only
 
   mutable std::mutex stats_mutex_;
