@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 
@@ -160,9 +161,15 @@ TEST_CASE("a guest's tone plays in Chromium's page as an Opus track and stops wi
     INFO("tone " << start.hz << " Hz: the page heard " << fmt::format("{}", fmt::join(tone_hz, ", ")) << "; then levels "
                  << fmt::format("{}", fmt::join(quiet_levels, ", ")));
     REQUIRE(tone_hz.size() >= 3);
-    REQUIRE(!quiet_levels.empty());
-    for (double hz : tone_hz) CHECK(std::abs(hz - start.hz) <= 0.02 * start.hz);
-    for (double level : quiet_levels) CHECK(level < 0.01);
+    REQUIRE(quiet_levels.size() >= 3);
+    // Medians: on a loaded machine the page may hear a change a few hundred ms late, so the first
+    // reads of a window may still be the one before.
+    auto median = [](std::vector<double> v) {
+      std::nth_element(v.begin(), v.begin() + ptrdiff_t(v.size() / 2), v.end());
+      return v[v.size() / 2];
+    };
+    CHECK(std::abs(median(tone_hz) - start.hz) <= 0.02 * start.hz);
+    CHECK(median(quiet_levels) < 0.01);
   }
   CHECK(rounds >= 1);
   auto d = test::desktops(s.port);
