@@ -1,5 +1,7 @@
 #include "spice/spice_desktop.hpp"
 
+#include <mutex>
+
 #include <glib.h>
 #include <spice.h>
 #include <sys/stat.h>
@@ -135,6 +137,11 @@ core::Status SpiceDesktop::start_server() {
   spice_server_set_zlib_glz_compression(server_, SPICE_WAN_COMPRESSION_AUTO);
   spice_server_set_streaming_video(server_, SPICE_STREAM_VIDEO_OFF);
 
+  // spice_server_init() runs libsasl2's process-wide sasl_server_init(), which is not safe to run
+  // on two threads at once: desktops starting together raced in it (LeakSanitizer saw its global
+  // state allocated twice). One desktop's server starts at a time.
+  static std::mutex init_mutex;
+  std::unique_lock init_lock(init_mutex);
   if (spice_server_init(server_, glib_core_interface()) != 0)
     return fail(fmt::format("SPICE cannot listen on {} (in use, or not an address of this host)", at.to_string()));
 
