@@ -63,7 +63,6 @@ struct EncodedAudio {
   std::vector<uint8_t> data;
   uint64_t sequence = 0;    // consecutive numbers play back to back; a gap in time keeps counting
   int64_t captured_ns = 0;  // the chunk's
-  int64_t encoded_ns = 0;
   static constexpr int64_t kDurationNs = 10'000'000;
 };
 using EncodedAudioPtr = std::shared_ptr<const EncodedAudio>;

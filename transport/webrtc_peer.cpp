@@ -398,7 +398,11 @@ void WebRtcPeer::push_audio(const core::EncodedAudioPtr& packet) {
   // arrive: a burst (the silence after a stream ends) plays out over its length. A new stream,
   // or a clock that drifted 200 ms from the pipeline's, starts again from the pipeline's now.
   GstClock* clock = gst_element_get_clock(pipeline_);
-  if (!clock) return;
+  if (!clock) {  // not playing yet
+    std::lock_guard lock(counters_mutex_);
+    ++counters_.audio_packets_dropped;
+    return;
+  }
   const GstClockTime now = gst_clock_get_time(clock) - gst_element_get_base_time(pipeline_);
   gst_object_unref(clock);
   constexpr int64_t kDriftNs = 200'000'000;

@@ -1,7 +1,7 @@
 // A desktop's sound from its source to its sinks: the VM's PCM is converted into 10 ms chunks
 // (AudioConverter) for the PCM sinks (SPICE playback), and encoded once into Opus for the
-// encoded sinks (every WebRTC viewer shares the packets). It runs on the source's thread: a
-// chunk costs tens of microseconds, so no thread of its own.
+// encoded sinks (every WebRTC viewer shares the packets). It runs on the source's thread (a
+// resample and one 10 ms Opus frame per chunk), not on a thread of its own.
 //
 // One stream plays at a time: QEMU gives each sound device's voice a stream of its own, and the
 // first one that plays owns the desktop's sound until it stops; the others are counted, not mixed.

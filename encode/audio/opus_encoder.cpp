@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <opus.h>
 
-#include "core/clock.hpp"
 
 namespace vdistream::encode {
 
@@ -33,7 +32,6 @@ core::Result<core::EncodedAudioPtr> OpusAudioEncoder::encode(const core::AudioCh
   packet->data.resize(size_t(n));
   packet->sequence = sequence;
   packet->captured_ns = chunk.captured_ns;
-  packet->encoded_ns = core::monotonic_now_ns();
   return core::EncodedAudioPtr(std::move(packet));
 }
 

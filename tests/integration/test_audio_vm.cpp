@@ -53,6 +53,20 @@ std::string desktop(const std::string& source, const std::string& socket, bool w
          "\"\nspice_no_auth = true\n" + (webrtc ? "webrtc = true\n" : "") + extra;
 }
 
+// vdistreamd serving the guest as desktop "vm" (SPICE on vm.sock), once its source is connected.
+void serve(test::Service& s, const bench::GuestVm& vm, bool webrtc, const std::string& extra = "") {
+  s.start(test::http_section(s.port) + desktop(vm.spec(), s.dir.file("vm.sock"), webrtc, extra));
+  REQUIRE_LOGGED(s, test::eventually([&] { return test::desktops(s.port)["vm"]["connected"] == true; }, 60s));
+}
+
+// A spice-glib client on that desktop, its display up.
+std::unique_ptr<bench::SpiceClient> spice_client(const test::Service& s) {
+  auto client = std::make_unique<bench::SpiceClient>(bench::SpiceClientOptions{.unix_path = s.dir.file("vm.sock")});
+  REQUIRE(client->wait_outcome(30s) == bench::SpiceClient::Outcome::Opened);
+  REQUIRE(client->wait_display(30s));
+  return client;
+}
+
 }  // namespace
 
 TEST_CASE("a guest's tone plays in a SPICE client's playback channel and stops with the guest", "[audio][vm]") {
@@ -60,11 +74,8 @@ TEST_CASE("a guest's tone plays in a SPICE client's playback channel and stops w
   INFO(bench::qemu_name(qemu));
   auto vm = test::boot_guest(tone_guest(qemu));
   test::Service s;
-  s.start(test::http_section(s.port) + desktop(vm->spec(), s.dir.file("vm.sock"), false));
-  REQUIRE_LOGGED(s, test::eventually([&] { return test::desktops(s.port)["vm"]["connected"] == true; }, 60s));
-  bench::SpiceClient client({.unix_path = s.dir.file("vm.sock")});
-  REQUIRE(client.wait_outcome(30s) == bench::SpiceClient::Outcome::Opened);
-  REQUIRE(client.wait_display(30s));
+  serve(s, *vm, false);
+  auto client = spice_client(s);
 
   // Two whole tones, each heard, and the silence after each.
   const auto first = vm->wait_tone(true, core::monotonic_now_ns(), 10s);
@@ -77,7 +88,7 @@ TEST_CASE("a guest's tone plays in a SPICE client's playback channel and stops w
     const auto next = vm->wait_tone(true, stop->arrival_ns, 10s);
     REQUIRE(next);
     std::this_thread::sleep_for(300ms);  // what the client receives of the silence's end
-    const auto sound = client.sound();
+    const auto sound = client->sound();
     INFO("round " << round << ": " << sound.packets.size() << " packets, rate " << sound.rate << ", channels "
                   << sound.channels << ", starts " << sound.starts << "\nvdistreamd log:\n" << s.log());
     REQUIRE(sound.rate == 48000);
@@ -116,8 +127,7 @@ TEST_CASE("a guest's tone plays in Chromium's page as an Opus track and stops wi
   INFO(bench::qemu_name(qemu));
   auto vm = test::boot_guest(tone_guest(qemu));
   test::Service s;
-  s.start(test::http_section(s.port) + desktop(vm->spec(), s.dir.file("vm.sock"), true));
-  REQUIRE_LOGGED(s, test::eventually([&] { return test::desktops(s.port)["vm"]["connected"] == true; }, 60s));
+  serve(s, *vm, true);
   auto browser = test::launch_chromium(fmt::format("http://127.0.0.1:{}/desktops/vm/?token={}", s.port, test::kToken));
 
   std::vector<PageHeard> heard;
@@ -181,16 +191,13 @@ TEST_CASE("a guest's tone plays in Chromium's page as an Opus track and stops wi
 TEST_CASE("a desktop with audio = false takes no sound from the VM and offers none to its clients", "[audio][vm]") {
   auto vm = test::boot_guest(tone_guest(bench::Qemu::Host72));
   test::Service s;
-  s.start(test::http_section(s.port) + desktop(vm->spec(), s.dir.file("vm.sock"), true, "audio = false\n"));
-  REQUIRE_LOGGED(s, test::eventually([&] { return test::desktops(s.port)["vm"]["connected"] == true; }, 60s));
-  bench::SpiceClient client({.unix_path = s.dir.file("vm.sock")});
-  REQUIRE(client.wait_outcome(30s) == bench::SpiceClient::Outcome::Opened);
-  REQUIRE(client.wait_display(30s));
+  serve(s, *vm, true, "audio = false\n");
+  auto client = spice_client(s);
   // A whole tone and its silence go by while the client listens.
   const auto start = vm->wait_tone(true, core::monotonic_now_ns(), 10s);
   REQUIRE(start);
   REQUIRE(vm->wait_tone(true, start->arrival_ns, 10s));
-  const auto sound = client.sound();
+  const auto sound = client->sound();
   CHECK(sound.starts == 0);
   CHECK(sound.packets.empty());
   auto d = test::desktops(s.port);
