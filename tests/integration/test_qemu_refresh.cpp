@@ -122,13 +122,11 @@ void check_refreshes(bench::Qemu qemu, int bpp) {
   // enough that QEMU's refresh catches it mid-copy in 4-8 % of frames (measured here; it shows
   // the previous barcode with part of the new window, and the rest comes with the next refresh:
   // QEMU's own SPICE gets the same two pictures). Those make the rest of the margin.
-#if defined(__SANITIZE_ADDRESS__)
-  // A refresh that catches the guest mid-way through copying the barcode itself shows none; under
-  // ASan's load that happened once in 252 frames in CI. Never an older barcode after a newer one.
+  // A refresh that catches the guest mid-way through copying the barcode itself shows none (a torn
+  // barcode fails its check): once in 252 frames under ASan in CI, and once in 254 in the
+  // optimised build in a later CI. Rare, never zero by design; never an older barcode after a
+  // newer one (below).
   CHECK(double(unread) <= 0.02 * double(frames));
-#else
-  CHECK(unread == 0);
-#endif
 #if defined(__SANITIZE_ADDRESS__)
   // Counts that depend on timing are for the optimised build: under ASan this process takes the
   // CPU the TCG guest and QEMU's refresh need, QEMU's scan of a refresh grows gaps longer than
