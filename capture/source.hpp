@@ -3,10 +3,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "core/audio.hpp"
+#include "core/clipboard.hpp"
 #include "core/frame.hpp"
 #include "core/input.hpp"
 #include "core/status.hpp"
@@ -25,6 +27,9 @@ struct SourceCallbacks {
   // playback stream (the guest stopped it, or the VM went away).
   std::function<void(const core::AudioPacket&)> on_audio;
   std::function<void(uint64_t stream)> on_audio_stop;
+  // The desktop's clipboard (sources whose VM has one): the source attaches the VM's side to it
+  // while connected. nullptr: the clipboard is off.
+  std::shared_ptr<core::ClipboardHub> clipboard;
 };
 
 // How the VM's sound came, for the status API and metrics.

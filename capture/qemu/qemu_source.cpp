@@ -59,6 +59,7 @@ struct QemuSource::Session {
   ConsoleInfo console;
   std::unique_ptr<Listener> listener;
   std::unique_ptr<AudioListener> audio;  // none when not asked for or the VM has no D-Bus audio
+  std::unique_ptr<QemuClipboard> clipboard;  // with SourceCallbacks::clipboard
 };
 
 namespace {
@@ -291,6 +292,16 @@ core::Result<std::unique_ptr<QemuSource::Session>> QemuSource::connect_once(cons
     last_audio_stats_ = {};
     last_audio_stats_.unavailable = no_audio;
     if (!no_audio.empty()) log_.warn("audio: {}; the desktop is silent", no_audio);
+  }
+  if (callbacks.clipboard) {
+    // Last: QEMU reads our object while it handles Register, so from here on this thread only
+    // serves (the run loop) and makes no blocking call to QEMU.
+    auto clipboard = QemuClipboard::create(session->display->connection(), session->display->peer_name(),
+                                           callbacks.clipboard, config_.name);
+    if (clipboard)
+      session->clipboard = std::move(*clipboard);
+    else
+      callbacks.clipboard->vm_unavailable(clipboard.error());
   }
   return session;
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "capture/qemu/audio_listener.hpp"
+#include "capture/qemu/clipboard.hpp"
 #include "capture/qemu/display_connection.hpp"
 #include "capture/qemu/listener.hpp"
 #include "capture/qemu/vm_input.hpp"
