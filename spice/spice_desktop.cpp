@@ -65,6 +65,7 @@ SpiceDesktop::SpiceDesktop(const SpiceConfig& config, core::InputSink* input, co
     stream_mjpeg_ = stream_->mjpeg_sink();
   }
   if (config.audio) playback_ = std::make_unique<SpicePlayback>(log_, thread_);
+  if (config.clipboard) agent_ = std::make_unique<SpiceAgent>(log_, thread_, config.clipboard);
 }
 
 core::Result<std::unique_ptr<SpiceDesktop>> SpiceDesktop::create(const SpiceConfig& config, core::InputSink* input,
@@ -136,6 +137,11 @@ core::Status SpiceDesktop::start_server() {
   spice_server_set_jpeg_compression(server_, config_.lossy ? SPICE_WAN_COMPRESSION_ALWAYS : SPICE_WAN_COMPRESSION_NEVER);
   spice_server_set_zlib_glz_compression(server_, SPICE_WAN_COMPRESSION_AUTO);
   spice_server_set_streaming_video(server_, SPICE_STREAM_VIDEO_OFF);
+  // Our agent (the clipboard's) takes no mouse: the pointer stays on the tablet and the inputs
+  // channel. No file transfer either; copy and paste only with a clipboard.
+  spice_server_set_agent_mouse(server_, 0);
+  spice_server_set_agent_file_xfer(server_, 0);
+  spice_server_set_agent_copypaste(server_, agent_ ? 1 : 0);
 
   // spice_server_init() runs libsasl2's process-wide sasl_server_init(), which is not safe to run
   // on two threads at once: desktops starting together raced in it (LeakSanitizer saw its global
@@ -160,6 +166,10 @@ core::Status SpiceDesktop::start_server() {
   if (playback_) {
     if (spice_server_add_interface(server_, playback_->instance()) != 0) return fail("SPICE refused the playback channel");
     playback_->attached();
+  }
+  if (agent_) {
+    if (spice_server_add_interface(server_, agent_->instance()) != 0) return fail("SPICE refused the clipboard agent");
+    agent_->attached();
   }
   spice_server_vm_start(server_);
   if (input_) {
@@ -188,6 +198,10 @@ void SpiceDesktop::stop_server() {
     led_timer_ = 0;
   }
   spice_server_vm_stop(server_);
+  if (agent_) {
+    agent_->detach();
+    spice_server_remove_interface(agent_->instance());
+  }
   if (playback_) {
     playback_->detach();
     spice_server_remove_interface(playback_->instance());

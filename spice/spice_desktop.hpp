@@ -15,6 +15,7 @@
 #include "core/status.hpp"
 #include "glib/loop_thread.hpp"
 #include "spice/glib_core.hpp"
+#include "spice/agent.hpp"
 #include "spice/listen_config.hpp"
 #include "spice/playback.hpp"
 #include "spice/qxl_display.hpp"
@@ -42,6 +43,9 @@ struct SpiceConfig {
   // (avdec_h264's QoS) then drops two frames in three (README, vdistream-bench spice).
   bool stream_trailing_delimiter = false;
   bool audio = false;  // a playback channel for the desktop's sound (play_audio)
+  // The desktop's clipboard: clients' copy and paste through the agent protocol (a vdagent
+  // device of ours). nullptr: no agent, as without a guest agent.
+  std::shared_ptr<core::ClipboardHub> clipboard;
 };
 
 // vdistreamd's SPICE options as typed: --spice, --spice-mode, --spice-ticket-file, --no-auth,
@@ -101,6 +105,7 @@ class SpiceDesktop {
     if (playback_) playback_->stop();
   }
   PlaybackStats playback_stats() const { return playback_ ? playback_->stats() : PlaybackStats{}; }
+  AgentStats agent_stats() const { return agent_ ? agent_->stats() : AgentStats{}; }
 
   const SpiceConfig& config() const { return config_; }
   int clients() const { return clients_.clients(); }  // connected SPICE clients
@@ -124,6 +129,7 @@ class SpiceDesktop {
   std::shared_ptr<StreamProducer> stream_;  // stream mode only
   std::shared_ptr<core::EncodedSink> stream_mjpeg_;
   std::unique_ptr<SpicePlayback> playback_;  // with audio only
+  std::unique_ptr<SpiceAgent> agent_;        // with a clipboard only
   SpiceServer* server_ = nullptr;  // desktop thread only
   unsigned led_timer_ = 0;         // GLib source id: polls the VM's keyboard LEDs
 };
