@@ -96,6 +96,17 @@ core::Result<SignalMessage> parse_signal_message(std::string_view text) {
       return refuse("audio: level is 0..1, peak_hz 0..96000");
     return SignalMessage{a};
   }
+  if (t == "clipboard") {
+    ClipboardReport c;
+    auto length = j.find("length"), fnv = j.find("fnv"), wrote = j.find("wrote");
+    if (length == j.end() || !length->is_number() || fnv == j.end() || !fnv->is_number() || wrote == j.end() ||
+        !wrote->is_boolean())
+      return refuse("clipboard: needs numbers \"length\" and \"fnv\" and a boolean \"wrote\"");
+    c.length = length->get<double>();
+    c.fnv = fnv->get<double>();
+    c.wrote = wrote->get<bool>();
+    return SignalMessage{c};
+  }
   if (t == "ice-error") {
     const json* code = member(j, "code", json::value_t::number_unsigned);
     if (!code || code->get<uint64_t>() > 999) return refuse("ice-error: needs a \"code\" of 0..999");
@@ -193,6 +204,44 @@ std::string cursor_position_message(const core::CursorPosition& p) {
 
 std::string desktop_size_message(int32_t width, int32_t height) {
   return json{{"t", "size"}, {"w", width}, {"h", height}}.dump();
+}
+
+bool is_clipboard_message(std::string_view text) {
+  // The page writes "t" first; a message that is not a piece fails its full parse anyway.
+  return text.substr(0, 16).find("\"clip\"") != std::string_view::npos;
+}
+
+core::Result<ClipboardPiece> parse_clipboard_piece(std::string_view text) {
+  auto parsed = parse_object(text, kMaxClipboardPieceBytes);
+  if (!parsed) return core::Error{parsed.error()};
+  const json& j = *parsed;
+  const json* type = member(j, "t", json::value_t::string);
+  if (!type || type->get_ref<const std::string&>() != "clip") return refuse("clipboard: \"t\" is not \"clip\"");
+  const json* piece = member(j, "text", json::value_t::string);
+  auto more = j.find("more");
+  if (!piece || more == j.end() || !more->is_boolean())
+    return refuse("clipboard: needs a \"text\" string and a \"more\" boolean");
+  return ClipboardPiece{piece->get<std::string>(), more->get<bool>()};
+}
+
+std::vector<std::string> clipboard_messages(std::string_view text) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  do {
+    size_t n = std::min(kClipboardPieceText, text.size() - at);
+    // Not inside a UTF-8 character: back off over continuation bytes (10xxxxxx).
+    while (n > 0 && at + n < text.size() && (uint8_t(text[at + n]) & 0xC0) == 0x80) --n;
+    if (n == 0) n = std::min(kClipboardPieceText, text.size() - at);  // not UTF-8 after all: cut anyway
+    const bool more = at + n < text.size();
+    out.push_back(json{{"t", "clip"}, {"text", std::string(text.substr(at, n))}, {"more", more}}.dump(
+        -1, ' ', false, json::error_handler_t::replace));
+    at += n;
+  } while (at < text.size());
+  return out;
+}
+
+std::string clipboard_refused_message(const std::string& why) {
+  return json{{"t", "clip-refused"}, {"why", why}}.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace vdistream::transport

@@ -57,7 +57,16 @@ struct AudioReport {
   double level = 0, peak_hz = 0, at_ms = 0, onset_ms = 0;
 };
 
-using SignalMessage = std::variant<SdpAnswer, IceCandidate, FrameReport, ViewerStatsReport, IceErrorReport, AudioReport>;
+// {"type":"clipboard","length":12,"fnv":3735928559,"wrote":true}: the page got the VM's text
+// (its UTF-8 length and FNV-1a 32-bit hash, never the text) and whether the browser let it into
+// the local clipboard (navigator.clipboard.writeText).
+struct ClipboardReport {
+  double length = 0, fnv = 0;
+  bool wrote = false;
+};
+
+using SignalMessage =
+    std::variant<SdpAnswer, IceCandidate, FrameReport, ViewerStatsReport, IceErrorReport, AudioReport, ClipboardReport>;
 core::Result<SignalMessage> parse_signal_message(std::string_view text);
 
 std::string offer_message(const std::string& sdp);
@@ -68,6 +77,21 @@ std::string error_message(const std::string& why);
 // {"t":"button","b":0,"down":true} (DOM button numbers), {"t":"wheel","dy":-1}. Coordinates are
 // desktop pixels, clamped to the desktop.
 core::Result<std::vector<core::InputEvent>> parse_input_message(std::string_view text, int32_t width, int32_t height);
+
+// Clipboard, both ways on the data channel, as pieces of one text (the channel's messages stay
+// small): {"t":"clip","text":"...","more":true}, ..., {"t":"clip","text":"...","more":false}.
+// The host tells the page a copy it refused: {"t":"clip-refused","why":"..."}.
+constexpr size_t kMaxClipboardPieceBytes = 64 * 1024;  // one piece's JSON
+constexpr size_t kClipboardPieceText = 8 * 1024;       // text bytes per piece the host sends
+struct ClipboardPiece {
+  std::string text;
+  bool more = false;
+};
+bool is_clipboard_message(std::string_view text);  // a quick look at "t" before parsing
+core::Result<ClipboardPiece> parse_clipboard_piece(std::string_view text);
+// `text` as pieces of at most kClipboardPieceText bytes, cut between UTF-8 characters.
+std::vector<std::string> clipboard_messages(std::string_view text);
+std::string clipboard_refused_message(const std::string& why);
 
 // Cursor out: {"t":"cursor","w":..,"h":..,"hx":..,"hy":..,"rgba":"<base64, straight alpha>"},
 // {"t":"pos","x":..,"y":..,"visible":true}.

@@ -50,6 +50,7 @@ core::Result<std::shared_ptr<WebRtcDesktop>> WebRtcDesktop::create(HttpServer& s
     auto probe = WebRtcPeer::create(0, core::Logger(config.name), PeerCallbacks{}, d->peer_ice(0, page_config));
     if (!probe) return core::Error{probe.error()};
   }
+  if (d->hooks_.clipboard) d->hooks_.clipboard->add_client(&d->clipboard_);
   std::weak_ptr<WebRtcDesktop> weak = d;
   server.add_handler(d->path(), [weak](const HttpRequest& request) {
     auto self = weak.lock();
@@ -80,6 +81,7 @@ core::Result<std::shared_ptr<WebRtcDesktop>> WebRtcDesktop::create(HttpServer& s
 }
 
 WebRtcDesktop::~WebRtcDesktop() {
+  if (hooks_.clipboard) hooks_.clipboard->remove_client(&clipboard_);
   server_.remove_handler(path() + "ws");
   server_.remove_handler(path());
   std::map<uint64_t, Viewer> viewers;
@@ -162,7 +164,7 @@ void WebRtcDesktop::open_viewer(const std::shared_ptr<WebSocket>& socket, const 
     if (auto s = weak_socket.lock()) s->send_text(std::move(text));
   };
   callbacks.request_keyframe = [this] { request_keyframe(); };
-  callbacks.on_input = [this](std::string_view text) { on_input(text); };
+  callbacks.on_input = [this, id](std::string_view text) { on_input(id, text); };
   callbacks.on_state = [weak, id, this](PeerState state) {
     if (state == PeerState::Failed || state == PeerState::Closed)
       server_.thread().post([weak, id] {
@@ -186,6 +188,7 @@ void WebRtcDesktop::open_viewer(const std::shared_ptr<WebSocket>& socket, const 
     if (width_ > 0) messages.push_back(desktop_size_message(width_, height_));
     if (!cursor_shape_message_.empty()) messages.push_back(cursor_shape_message_);
     if (!cursor_position_message_.empty()) messages.push_back(cursor_position_message_);
+    messages.insert(messages.end(), clip_messages_.begin(), clip_messages_.end());  // the VM's last copy
     return messages;
   };
   std::string page_config;
@@ -263,6 +266,8 @@ void WebRtcDesktop::on_signal(uint64_t id, const std::string& text) {
   } else if (auto* audio = std::get_if<AudioReport>(&*message)) {
     v.audio = *audio;
     if (hooks_.on_audio_report) hooks_.on_audio_report(id, *audio);
+  } else if (auto* clip = std::get_if<ClipboardReport>(&*message)) {
+    v.clipboard = *clip;
   } else if (auto* error = std::get_if<IceErrorReport>(&*message)) {
     ++ice_errors_;
     last_ice_error_ = fmt::format("{} {} ({})", error->code, error->text, error->url);
@@ -296,7 +301,8 @@ void WebRtcDesktop::handle_frames(uint64_t id, FrameReport report) {
   if (hooks_.on_frames) hooks_.on_frames(id, report);
 }
 
-void WebRtcDesktop::on_input(std::string_view text) {
+void WebRtcDesktop::on_input(uint64_t id, std::string_view text) {
+  if (is_clipboard_message(text)) return on_clipboard_piece(id, text);
   auto events = parse_input_message(text, width_, height_);
   if (!events) {
     ++messages_refused_;
@@ -364,6 +370,61 @@ void WebRtcDesktop::on_audio(const core::EncodedAudioPtr& packet) {
   for (auto& [id, v] : viewers_) v.peer->push_audio(packet);
 }
 
+void WebRtcDesktop::on_clipboard_piece(uint64_t id, std::string_view text) {
+  auto piece = parse_clipboard_piece(text);
+  if (!piece) {
+    ++messages_refused_;
+    log_.debug("clipboard piece refused: {}", piece.error());
+    return;
+  }
+  if (!hooks_.clipboard) return;  // the clipboard is off: the page's copies go nowhere
+  const size_t limit = hooks_.clipboard->max_bytes();
+  std::string copied;
+  {
+    std::lock_guard lock(viewers_mutex_);
+    auto it = viewers_.find(id);
+    if (it == viewers_.end()) return;
+    Viewer& v = it->second;
+    if (!v.clip_refused && v.clip_text.size() + piece->text.size() > limit) {
+      // Past the limit: say so once, to the page and in the counters, and drop the rest of it.
+      v.clip_refused = true;
+      const std::string why = fmt::format("a copy of more than {} bytes (clipboard_max_bytes) was refused", limit);
+      hooks_.clipboard->refuse(fmt::format("viewer {}: {}", id, why));
+      v.peer->send_data(clipboard_refused_message(why));
+      std::string().swap(v.clip_text);
+    }
+    if (!v.clip_refused) v.clip_text += piece->text;
+    if (piece->more) return;
+    const bool refused = v.clip_refused;
+    v.clip_refused = false;
+    copied.swap(v.clip_text);
+    if (refused) return;
+  }
+  if (core::Status s = hooks_.clipboard->client_copied(std::move(copied)); !s) {
+    log_.debug("clipboard: viewer {}'s copy was not taken: {}", id, s.error());
+    return;
+  }
+  ++clip_from_pages_;
+}
+
+void WebRtcDesktop::Clipboard::vm_copied(const core::ClipboardTextPtr& text) {
+  auto messages = clipboard_messages(text->text);
+  {
+    std::lock_guard lock(desktop_.cursor_mutex_);
+    desktop_.clip_messages_ = messages;
+  }
+  std::lock_guard lock(desktop_.viewers_mutex_);
+  for (auto& [id, v] : desktop_.viewers_) {
+    for (const auto& m : messages) v.peer->send_data(m);
+    ++desktop_.clip_to_pages_;
+  }
+}
+
+void WebRtcDesktop::Clipboard::vm_cleared() {
+  std::lock_guard lock(desktop_.cursor_mutex_);
+  desktop_.clip_messages_.clear();
+}
+
 void WebRtcDesktop::set_cursor(const core::CursorShape& shape) {
   std::string message = cursor_shape_message(shape);
   {
@@ -409,6 +470,9 @@ WebRtcStats WebRtcDesktop::stats() const {
   }
   s.audio = config_.audio;
   s.audio_packets = audio_packets_;
+  s.clipboard = hooks_.clipboard != nullptr;
+  s.clipboard_from_pages = clip_from_pages_;
+  s.clipboard_to_pages = clip_to_pages_;
   std::lock_guard lock(viewers_mutex_);
   s.last_ice_error = last_ice_error_;
   s.viewers = viewers_.size();
@@ -421,6 +485,7 @@ WebRtcStats WebRtcDesktop::stats() const {
     vs.page = v.page;
     vs.latency_p50_ms = v.latency_p50_ms;
     vs.audio = v.audio;
+    vs.clipboard = v.clipboard;
     {
       std::lock_guard rate_lock(rate_mutex_);
       vs.estimate_bps = rate_.estimate(id);
@@ -450,7 +515,10 @@ std::string stats_json(const WebRtcStats& s) {
                        {"audio_packets_dropped", v.counters.audio_packets_dropped},
                        {"page_audio_level", v.audio.level},
                        {"page_audio_peak_hz", v.audio.peak_hz},
-                       {"page_audio_onset_ms", v.audio.onset_ms}});
+                       {"page_audio_onset_ms", v.audio.onset_ms},
+                       {"page_clipboard_length", v.clipboard.length},
+                       {"page_clipboard_fnv", v.clipboard.fnv},
+                       {"page_clipboard_wrote", v.clipboard.wrote}});
   }
   nlohmann::json decisions = nlohmann::json::array();
   for (const auto& d : s.decisions)
@@ -472,6 +540,9 @@ std::string stats_json(const WebRtcStats& s) {
                         {"bitrate_bps", s.bitrate_bps},
                         {"audio", s.audio},
                         {"audio_packets", s.audio_packets},
+                        {"clipboard", s.clipboard},
+                        {"clipboard_from_pages", s.clipboard_from_pages},
+                        {"clipboard_to_pages", s.clipboard_to_pages},
                         {"per_viewer", viewers},
                         {"decisions", decisions}}
       .dump();

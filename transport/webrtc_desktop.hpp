@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clipboard.hpp"
 #include "core/frame.hpp"
 #include "core/input.hpp"
 #include "core/log.hpp"
@@ -55,6 +56,8 @@ struct WebRtcDesktopHooks {
   std::function<void(uint64_t viewer, const FrameReport&)> on_frames;
   // What a page's analyser heard (level, strongest frequency): tests and benchmarks.
   std::function<void(uint64_t viewer, const AudioReport&)> on_audio_report;
+  // The desktop's clipboard: what a page copies goes to the VM, what the VM copies to every page.
+  std::shared_ptr<core::ClipboardHub> clipboard;
 };
 
 struct ViewerStats {
@@ -66,6 +69,7 @@ struct ViewerStats {
   ViewerStatsReport page;         // what the page's overlay shows
   double latency_p50_ms = -1;     // glass-to-glass from the page's barcode reports, last report
   AudioReport audio;              // the page's last audio report
+  ClipboardReport clipboard;      // the page's last clipboard report
 };
 
 struct WebRtcStats {
@@ -82,6 +86,8 @@ struct WebRtcStats {
   uint32_t bitrate_bps = 0;
   bool audio = false;              // an Opus track goes to every viewer
   uint64_t audio_packets = 0;      // Opus packets handed in (shared by the viewers)
+  bool clipboard = false;          // pages share the desktop's clipboard
+  uint64_t clipboard_from_pages = 0, clipboard_to_pages = 0;  // texts copied in a page; VM texts sent
   std::vector<ViewerStats> per_viewer;
   std::deque<RateDecision> decisions;
 };
@@ -117,12 +123,26 @@ class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_
     ViewerStatsReport page;
     double latency_p50_ms = -1;
     AudioReport audio;
+    ClipboardReport clipboard;  // what the page last got of the VM's clipboard
+    std::string clip_text;    // a page's copy, piece by piece
+    bool clip_refused = false;  // the copy under way went past the limit: its pieces are dropped
   };
   WebRtcDesktop(HttpServer& server, const WebRtcDesktopConfig& config, WebRtcDesktopHooks hooks);
   HttpResponse serve_page(const HttpRequest& request) const;
   void open_viewer(const std::shared_ptr<WebSocket>& socket, const HttpRequest& request);
   void on_signal(uint64_t id, const std::string& text);
-  void on_input(std::string_view text);
+  void on_input(uint64_t id, std::string_view text);
+  void on_clipboard_piece(uint64_t id, std::string_view text);
+  // The desktop's ClipboardClient: the VM's texts to every page.
+  class Clipboard final : public core::ClipboardClient {
+   public:
+    explicit Clipboard(WebRtcDesktop& desktop) : desktop_(desktop) {}
+    void vm_copied(const core::ClipboardTextPtr& text) override;
+    void vm_cleared() override;
+
+   private:
+    WebRtcDesktop& desktop_;
+  };
   void remove_viewer(uint64_t id);
   void poll_stats();
   void request_keyframe();
@@ -146,6 +166,9 @@ class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_
   std::string cursor_shape_message_, cursor_position_message_;
 
   std::mutex input_mutex_;
+  Clipboard clipboard_{*this};
+  std::vector<std::string> clip_messages_;  // the VM's last text as pieces, under cursor_mutex_
+  std::atomic<uint64_t> clip_from_pages_{0}, clip_to_pages_{0};
 
   mutable std::mutex rate_mutex_;
   RateController rate_;

@@ -4,7 +4,8 @@
 (() => {
   const params = new URLSearchParams(location.search);
   const token = params.get("token");
-  const selftest = params.get("selftest");  // "input": the test suite's synthetic events
+  // "input", "clipboard" (with copy=TEXT and copy_repeat=N): the test suite's synthetic events
+  const selftest = params.get("selftest");
   const wsUrl = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
       location.pathname.replace(/[^/]*$/, "") + "ws" + (token ? "?token=" + encodeURIComponent(token) : "");
 
@@ -143,6 +144,7 @@
       channel.onmessage = (m) => onChannelMessage(m.data);
       channel.onopen = () => {
         if (selftest === "input" && !selftestStarted) { selftestStarted = true; setTimeout(runInputSelftest, 300); }
+        if (selftest === "clipboard" && !selftestStarted) { selftestStarted = true; setTimeout(runClipboardSelftest, 300); }
       };
     };
   }
@@ -164,6 +166,12 @@
     } else if (m.t === "pos") {
       cursorVisible = m.visible;
       applyCursor();
+    } else if (m.t === "clip") {
+      clipIncoming += m.text;
+      if (!m.more) { const text = clipIncoming; clipIncoming = ""; vmCopied(text); }
+    } else if (m.t === "clip-refused") {
+      shown.clipboardRefused = m.why;
+      console.warn("clipboard: " + m.why);
     }
   }
   function applyCursor() { video.style.cursor = cursorVisible ? cursorCss : "none"; }
@@ -184,9 +192,18 @@
   for (const type of ["keydown", "keyup"]) {
     document.addEventListener(type, (e) => {
       if (!focused() || !e.code) return;
-      e.preventDefault();
       if (e.repeat && type === "keyup") return;
-      sendInput({ t: "key", code: e.code, down: type === "keydown" });
+      const key = { t: "key", code: e.code, down: type === "keydown" };
+      if (type === "keydown" && isPasteKey(e)) {
+        // Let the browser fire its paste event (it carries the text); the key waits for it.
+        releaseHeldPaste();
+        heldPaste = key;
+        heldTimer = setTimeout(releaseHeldPaste, 200);
+        return;
+      }
+      e.preventDefault();
+      if (heldPaste) releaseHeldPaste();
+      sendInput(key);
     });
   }
   screen.addEventListener("blur", () => {
@@ -211,6 +228,73 @@
     if (e.deltaY !== 0) sendInput({ t: "wheel", dy: e.deltaY < 0 ? -1 : 1 });
   }, { passive: false });
   video.addEventListener("contextmenu", (e) => e.preventDefault());
+
+  // ---- clipboard: text only, both ways ----
+  // The VM copied: into the local clipboard (the browser allows it while the page has the focus),
+  // and the page tells the host it got it (length and hash, never the text).
+  let clipIncoming = "", lastClip = null;
+  const PIECE = 8192;  // characters per data channel message
+  function fnv1a(text) {
+    let h = 0x811c9dc5;
+    for (const b of new TextEncoder().encode(text)) { h ^= b; h = Math.imul(h, 0x01000193) >>> 0; }
+    return h >>> 0;
+  }
+  function vmCopied(text) {
+    lastClip = text;
+    shown.clipboardLength = text.length;
+    const report = (wrote) => send({ type: "clipboard", length: new TextEncoder().encode(text).length, fnv: fnv1a(text), wrote });
+    if (navigator.clipboard && navigator.clipboard.writeText)
+      navigator.clipboard.writeText(text).then(() => report(true), () => report(false));
+    else report(false);
+  }
+  // The user's text to the VM, in pieces on the (ordered) data channel.
+  async function sendClipboard(text) {
+    if (typeof text !== "string" || text === lastClip) return;
+    lastClip = text;
+    let at = 0;
+    do {
+      let end = Math.min(text.length, at + PIECE);
+      // Not between the two halves of a surrogate pair.
+      const last = text.charCodeAt(end - 1);
+      if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+      // The browser refuses to queue more than 16 MiB on a channel: let it drain.
+      while (channel && channel.bufferedAmount > (4 << 20)) await new Promise((r) => setTimeout(r, 20));
+      sendInput({ t: "clip", text: text.slice(at, end), more: end < text.length });
+      at = end;
+    } while (at < text.length);
+  }
+  // Ctrl+V (or Cmd+V, Shift+Insert) in the desktop: the browser's paste event carries the local
+  // clipboard's text, which goes first; the keys follow, so the VM pastes what the user copied.
+  document.addEventListener("paste", (e) => {
+    if (!focused()) return;
+    e.preventDefault();
+    clearTimeout(heldTimer);
+    sendClipboard(e.clipboardData ? e.clipboardData.getData("text/plain") : "").then(releaseHeldPaste);
+  });
+  let heldPaste = null, heldTimer = null;
+  function isPasteKey(e) {
+    return (e.code === "KeyV" && (e.ctrlKey || e.metaKey)) || (e.code === "Insert" && e.shiftKey);
+  }
+  function releaseHeldPaste() {
+    clearTimeout(heldTimer);
+    if (heldPaste) { sendInput(heldPaste); heldPaste = null; }
+  }
+  // When the user comes back to the page, the browser may let it read the clipboard without asking
+  // (the permission was given before): the VM then has the latest copy before any key.
+  window.addEventListener("focus", async () => {
+    try {
+      const state = (await navigator.permissions.query({ name: "clipboard-read" })).state;
+      if (state === "granted") sendClipboard(await navigator.clipboard.readText());
+    } catch (e) {}
+  });
+
+  function runClipboardSelftest() {
+    screen.focus();
+    const text = (params.get("copy") || "").repeat(Number(params.get("copy_repeat") || 1));
+    const data = new DataTransfer();
+    data.setData("text/plain", text);
+    document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+  }
 
   // Test suite hook (?selftest=input): the same handlers, driven by synthetic DOM events.
   function runInputSelftest() {
@@ -376,7 +460,9 @@
         "fps " + shown.fps + "   " + (shown.kbps / 1000).toFixed(1) + " Mbit/s\n" +
         "rtt " + (shown.rtt === null ? "–" : shown.rtt.toFixed(1) + " ms") +
         "   latency " + (shown.latency === null ? "–" : shown.latency.toFixed(0) + " ms") +
-        (audio.srcObject ? "\nsound " + (audio.paused ? "paused" : ((shown.audioLevel || 0) * 100).toFixed(0) + " %") : "");
+        (audio.srcObject ? "\nsound " + (audio.paused ? "paused" : ((shown.audioLevel || 0) * 100).toFixed(0) + " %") : "") +
+        (shown.clipboardLength !== undefined ? "\nclipboard " + shown.clipboardLength + " characters from the desktop" : "") +
+        (shown.clipboardRefused ? "\nclipboard: " + shown.clipboardRefused : "");
     send({ type: "stats", fps: shown.fps, kbps: shown.kbps, rtt_ms: shown.rtt || 0,
            latency_ms: shown.latency === null ? -1 : shown.latency });
   }, 1000);
