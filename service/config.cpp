@@ -144,6 +144,8 @@ DesktopConfig read_desktop(const toml::table& t, size_t index, const std::string
   r.read("webrtc_token_file", d.webrtc_token_file);
   r.read("record", d.record);
   r.read("audio", d.audio);
+  r.read("clipboard", d.clipboard);
+  r.read("clipboard_max_bytes", d.clipboard_max_bytes, 1, int64_t(1) << 30, "bytes");
   r.refuse_unknown_keys();
   check_encode_settings(d.encode, where, d.line, errors);
   if (errors.size() != errors_before) return d;  // the checks below assume well-typed keys
@@ -215,8 +217,7 @@ std::string DesktopConfig::fingerprint() const {
   for (const auto& url : ice.turn) s << url << ',';
   s << ' ' << ice.turn_username << ' ' << std::hash<std::string>{}(ice.turn_password + '\n' + ice.turn_secret) << ' '
     << ice.turn_ttl_seconds << ' ' << ice.relay_only << ' ' << ice.min_port << '-' << ice.max_port << '\n' << record
-    << ' ' << audio
-    << ' ' << max_frames;
+    << ' ' << audio << ' ' << clipboard << ' ' << clipboard_max_bytes << ' ' << max_frames;
   return s.str();
 }
 
@@ -330,7 +331,8 @@ std::string config_help() {
               spice = "127.0.0.1:5901", spice_mode = "qxl", spice_ticket_file = "win10.ticket"
               (or spice_no_auth = true), spice_tls_dir = "...", spice_lossy = false, webrtc = true,
               webrtc_token_file = "...", record = "file.mp4", audio = true (the VM's sound to
-              SPICE and browsers), and any [defaults] key
+              SPICE and browsers), clipboard = true (copy and paste of text with SPICE and
+              browsers), clipboard_max_bytes = 16777216, and any [defaults] key
 Relative file names are relative to the configuration file's directory.)";
 }
 

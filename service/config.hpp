@@ -59,6 +59,10 @@ struct DesktopConfig {
   // The VM's sound to its SPICE clients (playback channel) and browsers (an Opus track). A
   // source without sound (the synthetic desktop, a VM without -audiodev dbus) is just silent.
   bool audio = true;
+  // Copy and paste between the VM (QEMU's D-Bus clipboard) and its SPICE clients and browsers,
+  // text only; each transfer at most clipboard_max_bytes.
+  bool clipboard = true;
+  uint32_t clipboard_max_bytes = 16u << 20;
   // Record the encoded stream to a file (.h264/.mp4/.mkv).
   std::string record;
   // The command line's --frames: the desktop takes no frames after this many (0: no limit).

@@ -22,6 +22,7 @@ struct DesktopSession::Parts {
   std::shared_ptr<transport::WebRtcDesktop> webrtc;  // under spice_mutex too
   core::CursorPosition cursor;  // source thread only
   std::unique_ptr<encode::AudioPipeline> audio;  // with audio and a sink for it
+  std::shared_ptr<core::ClipboardHub> clipboard;  // with has_clipboard(); outlives the source's use of it
   std::atomic<bool> spice_warned{false};
   std::atomic<uint64_t> frames_taken{0};  // for config.max_frames
   uint64_t spice_restarts = 0;
@@ -113,9 +114,15 @@ bool DesktopSession::has_audio() const {
   return config_.audio && (config_.spice || config_.webrtc) && capture::qemu::is_qemu_spec(config_.source);
 }
 
-spice::SpiceConfig DesktopSession::spice_config() const {
+bool DesktopSession::has_clipboard() const {
+  // Only a VM has a clipboard (QEMU's D-Bus Clipboard).
+  return config_.clipboard && (config_.spice || config_.webrtc) && capture::qemu::is_qemu_spec(config_.source);
+}
+
+spice::SpiceConfig DesktopSession::spice_config(const Parts& p) const {
   spice::SpiceConfig c = *config_.spice;
   c.audio = has_audio();
+  c.clipboard = p.clipboard;
   return c;
 }
 
@@ -123,6 +130,7 @@ core::Result<std::unique_ptr<DesktopSession::Parts>> DesktopSession::build() {
   auto parts = std::make_unique<Parts>();
   Parts* p = parts.get();
   const bool audio = has_audio();
+  if (has_clipboard()) p->clipboard = std::make_shared<core::ClipboardHub>(config_.name, config_.clipboard_max_bytes);
   auto source = make_source(config_.source, config_.name, audio);
   if (!source) return core::Error{source.error()};
   p->source = std::move(*source);
@@ -141,7 +149,7 @@ core::Result<std::unique_ptr<DesktopSession::Parts>> DesktopSession::build() {
   p->pipeline = std::move(*pipeline);  // it logs the encoder it chose, and why
 
   if (config_.spice) {
-    auto spice = spice::SpiceDesktop::create(spice_config(), p->source->input(), p->pipeline.get());
+    auto spice = spice::SpiceDesktop::create(spice_config(*p), p->source->input(), p->pipeline.get());
     if (!spice) return core::Error{fmt::format("SPICE on {}: {}", config_.spice_listen, spice.error())};
     p->spice = std::move(*spice);
     if (core::Status s = attach_spice_stream(*p->pipeline, *p->spice); !s) return core::Error{s.error()};
@@ -162,6 +170,7 @@ core::Result<std::unique_ptr<DesktopSession::Parts>> DesktopSession::build() {
   p->pipeline->start();
 
   capture::SourceCallbacks callbacks;
+  callbacks.clipboard = p->clipboard;
   if (audio) {
     encode::AudioPipelineSinks sinks;
     sinks.on_pcm = [p](const core::AudioChunk& chunk) {
@@ -280,8 +289,10 @@ void DesktopSession::fill_parts_status(DesktopStatus& s, Parts& p) const {
     s.audio_pipeline = p.audio->stats();
   }
   if (p.recorder) s.recorded_frames = p.recorder->frames_written();
+  if (p.clipboard) s.clipboard_stats = p.clipboard->stats();
   std::lock_guard spice_lock(p.spice_mutex);
   if (p.spice) {
+    s.spice_agent = p.spice->agent_stats();
     s.spice_qxl = p.spice->stats();
     s.spice_stream = p.spice->stream_stats();
     s.spice_playback = p.spice->playback_stats();
@@ -300,6 +311,7 @@ DesktopStatus DesktopSession::status() const {
   s.source = config_.source;
   s.webrtc = config_.webrtc;
   s.audio = has_audio();
+  s.clipboard = has_clipboard();
   s.record = config_.record;
   s.spice_listen = config_.spice ? config_.spice->listen.to_string() : "";
   s.spice_mode = config_.spice ? config_.spice_mode : "";
@@ -326,6 +338,8 @@ DesktopStatus DesktopSession::status() const {
     s.audio_source = l.audio_source;
     s.audio_pipeline = l.audio_pipeline;
     s.spice_playback = l.spice_playback;
+    s.clipboard_stats = l.clipboard_stats;
+    s.spice_agent = l.spice_agent;
     s.spice_qxl = l.spice_qxl;
     s.spice_stream = l.spice_stream;
     s.recorded_frames = l.recorded_frames;
@@ -364,7 +378,7 @@ core::Result<size_t> DesktopSession::disconnect_viewers() {
       p.spice.reset();  // closes every client connection
       ++reset;
     }
-    auto spice = spice::SpiceDesktop::create(spice_config(), p.source->input(), p.pipeline.get());
+    auto spice = spice::SpiceDesktop::create(spice_config(p), p.source->input(), p.pipeline.get());
     if (!spice) {
       log_.error("SPICE could not listen again after disconnecting its clients: {}", spice.error());
       return core::Error{spice.error()};
@@ -410,6 +424,7 @@ core::Status DesktopSession::start_webrtc(Parts& p) {
   encode::DesktopPipeline* pipeline = p.pipeline.get();
   hooks.keyframes = pipeline;
   hooks.input = p.source->input();
+  hooks.clipboard = p.clipboard;
   hooks.set_bitrate = [pipeline](uint32_t bps) { pipeline->set_bitrate(bps); };
   hooks.on_frames = [this](uint64_t viewer, const transport::FrameReport& report) {
     std::lock_guard lock(presented_mutex_);

@@ -88,8 +88,10 @@ class DesktopSession {
   void sample_rates();
   void set_state(SessionState state, const std::string& reason);
   core::Status start_webrtc(Parts& p);
-  bool has_audio() const;                  // the desktop plays its VM's sound
-  spice::SpiceConfig spice_config() const;  // the configuration's, with audio as has_audio() says
+  bool has_audio() const;      // the desktop plays its VM's sound
+  bool has_clipboard() const;  // the desktop shares its VM's clipboard
+  // The configuration's, with audio as has_audio() says and the parts' clipboard.
+  spice::SpiceConfig spice_config(const Parts& p) const;
   bool wait_for(std::chrono::milliseconds d);  // false when stop() was called
 
   const DesktopConfig config_;

@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "capture/source.hpp"
+#include "core/clipboard.hpp"
 #include "encode/audio/audio_pipeline.hpp"
 #include "encode/pipeline_stats.hpp"
 #include "encode/probe.hpp"
+#include "spice/agent.hpp"
 #include "spice/playback.hpp"
 #include "spice/qxl_display.hpp"
 #include "spice/stream_producer.hpp"
@@ -62,6 +64,11 @@ struct DesktopStatus {
   std::optional<capture::AudioCaptureStats> audio_source;  // none for sources without sound
   encode::AudioPipelineStats audio_pipeline;
   spice::PlaybackStats spice_playback;
+
+  // Copy and paste (clipboard = true, a VM's desktop): the hub's transfers, the SPICE agent's.
+  bool clipboard = false;
+  core::ClipboardStats clipboard_stats;
+  spice::AgentStats spice_agent;
 
   bool webrtc = false;
   std::string webrtc_stats_json;  // transport::stats_json of its viewers ("" when WebRTC is off)

@@ -56,6 +56,8 @@ struct Options {
   std::vector<std::string> encoders = encode::EncoderRegistry::default_preference();
   bool intra_refresh = false;
   bool no_audio = false;
+  bool no_clipboard = false;
+  uint32_t clipboard_max_bytes = 16u << 20;
   std::string log_level = "info";
   std::string config_file;        // --config: every desktop of a configuration file
   std::string check_config_file;  // --check-config: validate and exit
@@ -102,6 +104,8 @@ core::Result<service::ServiceConfig> command_line_config(const Options& o, std::
   d.record = o.record;
   d.max_frames = o.frames;
   d.audio = !o.no_audio;
+  d.clipboard = !o.no_clipboard;
+  d.clipboard_max_bytes = o.clipboard_max_bytes;
   if (!o.spice.address.empty()) {
     spice::SpiceOptions options = o.spice;
     // --demo without a ticket file makes up a password and prints the command that connects.
@@ -275,6 +279,14 @@ int main(int argc, char** argv) {
                "Do not take the VM's sound. By default the sound of a QEMU started with -audiodev dbus,id=snd0, "
                "-display dbus,...,audiodev=snd0 and a sound device on it (-device intel-hda -device "
                "hda-duplex,audiodev=snd0) plays to SPICE clients and browsers");
+  app.add_flag("--no-clipboard", o.no_clipboard,
+               "Do not share the VM's clipboard. By default text copied in a SPICE client (remote-viewer) or in "
+               "the browser page can be pasted in the VM and the other way round, through QEMU's D-Bus clipboard "
+               "(QEMU 7.1 or later; the guest needs its own clipboard peer, such as spice-vdagent on a "
+               "-chardev qemu-vdagent port)");
+  app.add_option("--clipboard-max-bytes", o.clipboard_max_bytes,
+                 "Largest text copied either way; a larger copy is refused and counted (default 16 MiB)")
+      ->check(CLI::Range(1u, 1u << 30));
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));

@@ -125,6 +125,27 @@ nlohmann::json status_json(const DesktopStatus& s, bool detailed) {
   } else {
     j["audio"] = nullptr;
   }
+  if (s.clipboard) {
+    const core::ClipboardStats& c = s.clipboard_stats;
+    j["clipboard"] = {{"vm_connected", c.vm_connected},
+                      {"unavailable", c.unavailable},
+                      {"owner", c.owner},
+                      {"to_vm", c.to_vm},
+                      {"to_vm_bytes", c.to_vm_bytes},
+                      {"from_vm", c.from_vm},
+                      {"from_vm_bytes", c.from_vm_bytes},
+                      {"vm_pastes", c.vm_requests},
+                      {"refused", c.refused},
+                      {"last_refusal", c.last_refusal},
+                      {"max_bytes", c.max_bytes},
+                      {"spice",
+                       {{"client_agent", s.spice_agent.client_agent},
+                        {"client_copies", s.spice_agent.client_copies},
+                        {"vm_copies_offered", s.spice_agent.vm_copies_offered},
+                        {"pastes", s.spice_agent.pastes}}}};
+  } else {
+    j["clipboard"] = nullptr;
+  }
   if (!s.record.empty()) j["record"] = s.record;
   if (detailed) {
     j["latency"] = {{"wait", latency_json(p.wait)},
@@ -231,6 +252,12 @@ std::string prometheus_text(const std::vector<DesktopStatus>& desktops) {
          return double(d.audio_pipeline.refused + d.audio_pipeline.other_stream_packets +
                        (d.audio_source ? d.audio_source->refused : 0));
        }},
+      {"vdistream_clipboard_to_vm_total", "counter", "Texts copied in a SPICE client or a browser, handed to the VM.",
+       [](const DesktopStatus& d) { return double(d.clipboard_stats.to_vm); }},
+      {"vdistream_clipboard_from_vm_total", "counter", "Texts copied in the VM, handed to the SPICE clients and browsers.",
+       [](const DesktopStatus& d) { return double(d.clipboard_stats.from_vm); }},
+      {"vdistream_clipboard_refused_total", "counter", "Clipboard transfers refused (beyond clipboard_max_bytes, not UTF-8).",
+       [](const DesktopStatus& d) { return double(d.clipboard_stats.refused); }},
       {"vdistream_audio_spice_dropped_total", "counter", "Chunks of sound no SPICE client took in time (dropped).",
        [](const DesktopStatus& d) { return double(d.spice_playback.chunks_dropped); }},
       {"vdistream_spice_frames_total", "counter", "Frames with damage handed to SPICE (QXL mode).",
