@@ -7,30 +7,15 @@
 #include <algorithm>
 #include <cstring>
 
+#include "spice/char_device.hpp"
+
 namespace vdistream::spice {
 
-struct SpiceAgent::Handle {
-  SpiceCharDeviceInstance sin{};  // first member: spice-server's instance pointer is a Handle*
-  SpiceAgent* owner = nullptr;
+struct SpiceAgent::Handle : CharDevice<SpiceAgent> {
+  using CharDevice::CharDevice;
 };
 
 namespace {
-
-SpiceAgent* owner_of(SpiceCharDeviceInstance* sin) { return reinterpret_cast<SpiceAgent::Handle*>(sin)->owner; }
-void device_state(SpiceCharDeviceInstance*, int) {}
-int device_write(SpiceCharDeviceInstance* sin, const uint8_t* buf, int len) { return owner_of(sin)->write(buf, len); }
-int device_read(SpiceCharDeviceInstance* sin, uint8_t* buf, int len) { return owner_of(sin)->read(buf, len); }
-void device_event(SpiceCharDeviceInstance*, uint8_t) {}
-
-const SpiceCharDeviceInterface kInterface = {
-    {SPICE_INTERFACE_CHAR_DEVICE, "vdistream agent", SPICE_INTERFACE_CHAR_DEVICE_MAJOR,
-     SPICE_INTERFACE_CHAR_DEVICE_MINOR},
-    device_state,
-    device_write,
-    device_read,
-    device_event,
-    spice_char_device_flags(0),
-};
 
 bool has_cap(const std::vector<uint32_t>& caps, uint32_t cap) {
   return cap / 32 < caps.size() && (caps[cap / 32] & (1u << (cap % 32)));
@@ -42,19 +27,15 @@ SpiceAgent::SpiceAgent(const core::Logger& log, glib::LoopThread& thread, std::s
     : log_(log),
       thread_(thread),
       hub_(std::move(hub)),
-      handle_(std::make_unique<Handle>()),
+      handle_(std::make_unique<Handle>(this, "vdagent")),
       alive_(std::make_shared<bool>(true)),
-      reader_(hub_->max_bytes() + 8) {  // the selection and the type come before the text
-  handle_->sin.base.sif = &kInterface.base;
-  handle_->sin.subtype = "vdagent";
-  handle_->owner = this;
-}
+      reader_(hub_->max_bytes() + 8) {}  // the selection and the type come before the text
 
 SpiceAgent::~SpiceAgent() {
   if (in_hub_) hub_->remove_client(this);
 }
 
-SpiceBaseInstance* SpiceAgent::instance() { return &handle_->sin.base; }
+SpiceBaseInstance* SpiceAgent::instance() { return &handle_->sin()->base; }
 
 void SpiceAgent::attached() {
   // A new server (the first, or after disconnect_viewers): nothing of the last one's stream.
@@ -130,7 +111,7 @@ void SpiceAgent::send(uint32_t type, const std::vector<uint8_t>& data) {
   if (!attached_) return;
   auto bytes = agent_chunks(type, data, VD_AGENT_MAX_DATA_SIZE);
   out_.insert(out_.end(), bytes.begin(), bytes.end());
-  spice_server_char_device_wakeup(&handle_->sin);
+  spice_server_char_device_wakeup(handle_->sin());
 }
 
 void SpiceAgent::reset_client() {

@@ -51,6 +51,7 @@ class SpiceAgent final : public core::ClipboardClient {
   AgentStats stats() const;
 
   // spice-server's calls (desktop thread).
+  static constexpr const char* kDeviceDescription = "vdistream agent";
   int write(const uint8_t* bytes, int size);
   int read(uint8_t* out, int size);
 

@@ -6,32 +6,17 @@
 #include <algorithm>
 #include <cstring>
 
+#include "spice/char_device.hpp"
+
 namespace vdistream::spice {
 
-struct StreamProducer::Handle {
-  SpiceCharDeviceInstance sin{};  // first member: spice-server's instance pointer is a Handle*
-  StreamProducer* owner = nullptr;
+struct StreamProducer::Handle : CharDevice<StreamProducer> {
+  using CharDevice::CharDevice;
 };
 
 namespace {
 
 constexpr const char* kPortName = "org.spice-space.stream.0";
-
-StreamProducer* owner_of(SpiceCharDeviceInstance* sin) { return reinterpret_cast<StreamProducer::Handle*>(sin)->owner; }
-void device_state(SpiceCharDeviceInstance*, int) {}
-int device_write(SpiceCharDeviceInstance* sin, const uint8_t* buf, int len) { return owner_of(sin)->write(buf, len); }
-int device_read(SpiceCharDeviceInstance* sin, uint8_t* buf, int len) { return owner_of(sin)->read(buf, len); }
-void device_event(SpiceCharDeviceInstance*, uint8_t) {}
-
-const SpiceCharDeviceInterface kInterface = {
-    {SPICE_INTERFACE_CHAR_DEVICE, "vdistream stream device", SPICE_INTERFACE_CHAR_DEVICE_MAJOR,
-     SPICE_INTERFACE_CHAR_DEVICE_MINOR},
-    device_state,
-    device_write,
-    device_read,
-    device_event,
-    spice_char_device_flags(0),
-};
 
 }  // namespace
 
@@ -41,18 +26,13 @@ StreamProducer::StreamProducer(const core::Logger& log, glib::LoopThread& thread
       thread_(thread),
       keyframes_(keyframes),
       trailing_delimiter_(trailing_delimiter),
-      handle_(std::make_unique<Handle>()) {
-  handle_->sin.base.sif = &kInterface.base;
-  handle_->sin.subtype = "port";
-  handle_->sin.portname = kPortName;
-  handle_->owner = this;
-}
+      handle_(std::make_unique<Handle>(this, "port", kPortName)) {}
 
 StreamProducer::~StreamProducer() = default;
 
-SpiceBaseInstance* StreamProducer::instance() { return &handle_->sin.base; }
+SpiceBaseInstance* StreamProducer::instance() { return &handle_->sin()->base; }
 
-void StreamProducer::attached() { spice_server_port_event(&handle_->sin, SPICE_PORT_EVENT_OPENED); }
+void StreamProducer::attached() { spice_server_port_event(handle_->sin(), SPICE_PORT_EVENT_OPENED); }
 
 void StreamProducer::detach() {
   std::lock_guard lock(post_mutex_);
@@ -198,7 +178,7 @@ void StreamProducer::deliver(const core::EncodedFramePtr& frame) {
 void StreamProducer::queue(std::vector<uint8_t> bytes) {
   queued_bytes_ += bytes.size();
   out_.push_back(std::move(bytes));
-  spice_server_char_device_wakeup(&handle_->sin);
+  spice_server_char_device_wakeup(handle_->sin());
 }
 
 int StreamProducer::read(uint8_t* buf, int len) {
@@ -288,8 +268,8 @@ void StreamProducer::recover() {
     parser_ = stream::ServerMessageParser();
     format_width_ = format_height_ = 0;
     pacer_.reset();
-    spice_server_port_event(&handle_->sin, SPICE_PORT_EVENT_CLOSED);
-    spice_server_port_event(&handle_->sin, SPICE_PORT_EVENT_OPENED);
+    spice_server_port_event(handle_->sin(), SPICE_PORT_EVENT_CLOSED);
+    spice_server_port_event(handle_->sin(), SPICE_PORT_EVENT_OPENED);
     {
       std::lock_guard stats_lock(stats_mutex_);
       ++stats_.errors_recovered;

@@ -77,6 +77,7 @@ class StreamProducer final : public core::EncodedSink, public std::enable_shared
 
   struct Handle;
   // spice-server's char-device callbacks, on the desktop's thread.
+  static constexpr const char* kDeviceDescription = "vdistream stream device";
   int read(uint8_t* buf, int len);
   int write(const uint8_t* buf, int len);
 
