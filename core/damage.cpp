@@ -3,26 +3,34 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace vdistream::core {
 
+// In 64 bits: a rectangle from outside (QEMU's Update, a guest's sizes) may have any int32 corner
+// and size, and x + width must not overflow on the way to finding it empty or clipped.
 Rect Rect::intersected(const Rect& o) const {
-  int32_t l = std::max(x, o.x), t = std::max(y, o.y);
-  int32_t r = std::min(right(), o.right()), b = std::min(bottom(), o.bottom());
+  if (empty() || o.empty()) return {};
+  const int64_t l = std::max(x, o.x), t = std::max(y, o.y);
+  const int64_t r = std::min(int64_t(x) + width, int64_t(o.x) + o.width);
+  const int64_t b = std::min(int64_t(y) + height, int64_t(o.y) + o.height);
   if (r <= l || b <= t) return {};
-  return {l, t, r - l, b - t};
+  return {int32_t(l), int32_t(t), int32_t(r - l), int32_t(b - t)};  // r - l ≤ min(width, o.width)
 }
 
 Rect Rect::united_bounds(const Rect& o) const {
   if (empty()) return o;
   if (o.empty()) return *this;
-  int32_t l = std::min(x, o.x), t = std::min(y, o.y);
-  int32_t r = std::max(right(), o.right()), b = std::max(bottom(), o.bottom());
-  return {l, t, r - l, b - t};
+  const int64_t l = std::min(x, o.x), t = std::min(y, o.y);
+  const int64_t r = std::max(int64_t(x) + width, int64_t(o.x) + o.width);
+  const int64_t b = std::max(int64_t(y) + height, int64_t(o.y) + o.height);
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  return {int32_t(l), int32_t(t), int32_t(std::min(r - l, kMax)), int32_t(std::min(b - t, kMax))};
 }
 
 bool Rect::contains(const Rect& o) const {
-  return !o.empty() && o.x >= x && o.y >= y && o.right() <= right() && o.bottom() <= bottom();
+  return !o.empty() && o.x >= x && o.y >= y && int64_t(o.x) + o.width <= int64_t(x) + width &&
+         int64_t(o.y) + o.height <= int64_t(y) + height;
 }
 
 std::string Rect::to_string() const { return fmt::format("{}x{}+{}+{}", width, height, x, y); }

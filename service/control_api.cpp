@@ -15,7 +15,11 @@ namespace {
 using transport::HttpRequest;
 using transport::HttpResponse;
 
-HttpResponse json(int status, const nlohmann::json& j) { return HttpResponse::json(status, j.dump(2) + "\n"); }
+// Answers quote what the request held (its path, a desktop's name): bytes that are not UTF-8 (a
+// percent-encoded %FF in the path) become U+FFFD rather than an exception.
+HttpResponse json(int status, const nlohmann::json& j) {
+  return HttpResponse::json(status, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
 
 HttpResponse problem(int status, const std::string& message) { return json(status, {{"error", message}}); }
 

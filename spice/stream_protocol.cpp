@@ -114,22 +114,26 @@ std::vector<uint8_t> cursor_move_message(int32_t x, int32_t y) {
 void ServerMessageParser::feed(const uint8_t* data, size_t size) { buffer_.insert(buffer_.end(), data, data + size); }
 
 core::Result<std::optional<ServerMessage>> ServerMessageParser::next() {
-  if (!failed_.empty()) return core::Error{failed_};
-  if (buffer_.size() < kHeaderSize) return std::optional<ServerMessage>();
-  const uint8_t version = buffer_[0];
-  const uint16_t type = uint16_t(buffer_[2] | buffer_[3] << 8);
-  const uint32_t size = get_u32(&buffer_[4]);
-  if (version != kProtocolVersion)
-    failed_ = fmt::format("stream device: server speaks protocol {}, we speak {}", version, kProtocolVersion);
-  else if (size > kMaxServerMessage)
-    failed_ = fmt::format("stream device: server message of {} bytes (type {}) exceeds {}", size, type,
-                          kMaxServerMessage);
-  if (!failed_.empty()) return core::Error{failed_};
-  if (buffer_.size() < kHeaderSize + size) return std::optional<ServerMessage>();
-  ServerMessage message{MessageType(type), {buffer_.begin() + kHeaderSize, buffer_.begin() + kHeaderSize + size}};
-  buffer_.erase(buffer_.begin(), buffer_.begin() + kHeaderSize + size);
-  if (!known_server_message(type)) return next();  // skip what a newer server may send
-  return std::optional<ServerMessage>(std::move(message));
+  // A loop, not a recursion, over the messages a newer server may send that we skip: the server's
+  // bytes decide how many there are.
+  for (;;) {
+    if (!failed_.empty()) return core::Error{failed_};
+    if (buffer_.size() < kHeaderSize) return std::optional<ServerMessage>();
+    const uint8_t version = buffer_[0];
+    const uint16_t type = uint16_t(buffer_[2] | buffer_[3] << 8);
+    const uint32_t size = get_u32(&buffer_[4]);
+    if (version != kProtocolVersion)
+      failed_ = fmt::format("stream device: server speaks protocol {}, we speak {}", version, kProtocolVersion);
+    else if (size > kMaxServerMessage)
+      failed_ = fmt::format("stream device: server message of {} bytes (type {}) exceeds {}", size, type,
+                            kMaxServerMessage);
+    if (!failed_.empty()) return core::Error{failed_};
+    if (buffer_.size() < kHeaderSize + size) return std::optional<ServerMessage>();
+    ServerMessage message{MessageType(type), {buffer_.begin() + kHeaderSize, buffer_.begin() + kHeaderSize + size}};
+    buffer_.erase(buffer_.begin(), buffer_.begin() + kHeaderSize + size);
+    if (known_server_message(type)) return std::optional<ServerMessage>(std::move(message));
+    // else: skip what a newer server may send
+  }
 }
 
 core::Result<std::vector<VideoCodec>> parse_start_stop(const std::vector<uint8_t>& payload) {

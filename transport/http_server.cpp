@@ -1,5 +1,6 @@
 #include "transport/http_server.hpp"
 
+#include <fmt/format.h>
 #include <libsoup/soup.h>
 #include <sys/random.h>
 
@@ -159,7 +160,15 @@ class SoupWebSocket final : public WebSocket {
     }
     gsize size = 0;
     const char* bytes = static_cast<const char*>(g_bytes_get_data(message, &size));
-    if (self->on_text) self->on_text(std::string(bytes ? bytes : "", size));
+    if (!self->on_text) return;
+    // What the peer sent must never end the service: a handler that throws closes this socket only.
+    try {
+      self->on_text(std::string(bytes ? bytes : "", size));
+    } catch (const std::exception& e) {
+      static core::Logger log("http");
+      log.error("WebSocket {}: message handler failed, closing it: {}", self->id_, e.what());
+      soup_websocket_connection_close(conn, SOUP_WEBSOCKET_CLOSE_SERVER_ERROR, "internal error");
+    }
   }
   static void on_closed_signal(SoupWebsocketConnection*, gpointer data) {
     auto* self = static_cast<SoupWebSocket*>(data);
@@ -189,6 +198,28 @@ struct HttpServer::Impl {
   };
 
   static void destroy_route(gpointer data) { delete static_cast<Route*>(data); }
+
+  // No route takes a request body (signalling is a WebSocket), yet libsoup reads a body, and
+  // keeps it whole, before any handler (the token check included) sees the request. So a body
+  // is judged by its headers: over kMaxRequestBodyBytes (413), or chunked, with no length (411),
+  // it is read and dropped as it comes, never kept, and no handler runs.
+  static void on_request_started(SoupServer*, SoupServerMessage* msg, gpointer) {
+    g_signal_connect(msg, "got-headers", G_CALLBACK(on_got_headers), nullptr);
+  }
+  static void on_got_headers(SoupServerMessage* msg, gpointer) {
+    SoupMessageHeaders* headers = soup_server_message_get_request_headers(msg);
+    const SoupEncoding encoding = soup_message_headers_get_encoding(headers);
+    std::optional<HttpResponse> refused;
+    if (encoding == SOUP_ENCODING_CHUNKED)
+      refused = HttpResponse::text(411, "a request body needs a Content-Length\n");
+    else if (encoding == SOUP_ENCODING_CONTENT_LENGTH &&
+             soup_message_headers_get_content_length(headers) > goffset(kMaxRequestBodyBytes))
+      refused = HttpResponse::text(413, fmt::format("a request body may hold at most {} bytes\n", kMaxRequestBodyBytes));
+    if (!refused) return;
+    soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
+    refused->headers.emplace_back("Connection", "close");
+    apply_response(msg, *refused);
+  }
 
   static void on_request(SoupServer*, SoupServerMessage* msg, const char* path, GHashTable* query, gpointer data) {
     auto* route = static_cast<Route*>(data);
@@ -245,6 +276,7 @@ core::Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerCon
     s->impl_->server = cert ? soup_server_new("server-header", "vdistream", "tls-certificate", cert, nullptr)
                             : soup_server_new("server-header", "vdistream", nullptr);
     if (cert) g_object_unref(cert);
+    g_signal_connect(s->impl_->server, "request-started", G_CALLBACK(Impl::on_request_started), nullptr);
     GError* e = nullptr;
     GInetAddress* inet = g_inet_address_new_from_string(config.address.c_str());
     if (!inet) return "HTTP address '" + config.address + "' is not an IP address";

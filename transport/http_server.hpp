@@ -21,6 +21,9 @@ class LoopThread;
 
 namespace vdistream::transport {
 
+// The largest request body the server reads (no route takes one; see HttpServer).
+constexpr size_t kMaxRequestBodyBytes = 64 * 1024;
+
 struct HttpServerConfig {
   std::string address = "127.0.0.1";  // loopback unless the operator says otherwise
   uint16_t port = 8080;               // 0: any free port (see HttpServer::port())

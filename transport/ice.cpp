@@ -171,7 +171,7 @@ std::string ice_config_message(const IceSettings& s, const TurnCredentials& cred
   nlohmann::json m = {{"type", "config"},
                       {"iceServers", servers},
                       {"iceTransportPolicy", s.relay_only ? "relay" : "all"}};
-  return m.dump();
+  return m.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // a secret file of other bytes: U+FFFD, not a throw
 }
 
 std::string webrtcbin_stun_uri(const IceUrl& url) {

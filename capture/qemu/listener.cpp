@@ -399,9 +399,15 @@ core::Status Listener::update_map(GVariant* parameters) {
   const uint64_t before = tile_counters_.bytes_copied;
   const core::Rect rect = core::Rect{x, y, width, height}.intersected(
       {0, 0, map_.buffer()->width(), map_.buffer()->height()});
+  // tiles() opens a pending frame when none is; a refused update must not leave one open, with no
+  // quiet-period timer to ever hand it on (found by fuzz_qemu_listener: frame_pending() stuck).
+  const bool was_pending = assembler_.pending();
   core::Status s = map_.update({x, y, width, height}, assembler_.tiles(map_.buffer()), tile_counters_);
   stats_.mirror_bytes += tile_counters_.bytes_copied - before;
-  if (!s) return s;
+  if (!s) {
+    if (!was_pending) assembler_.drop();
+    return s;
+  }
   stats_.update_bytes += uint64_t(rect.area()) * 4;
   assembler_.note_message();
   ++stats_.map_updates;

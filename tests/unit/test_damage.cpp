@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -464,4 +465,21 @@ TEST_CASE("random unions and intersections agree with a pixel bitmap", "[damage]
   // The test means something only if the region never collapsed to its bounding box.
   CHECK(most_rects < DamageRegion::kMaxRects);
   CHECK(most_rects > 8);
+}
+
+// Found by tests/fuzz/fuzz_qemu_listener: an UpdateDMABUF of x = width = -1254804171 overflowed
+// x + width on its way to being refused (UBSan). Rectangles from QEMU may hold any int32.
+TEST_CASE("rects at the ends of int32 intersect, unite and contain without overflow", "[damage]") {
+  constexpr int32_t kMax = std::numeric_limits<int32_t>::max(), kMin = std::numeric_limits<int32_t>::min();
+  const Rect surface{0, 0, 640, 480};
+  CHECK(Rect{-1254804171, 0, -1254804171, 10}.intersected(surface).empty());
+  CHECK(Rect{kMax - 5, 0, kMax, 10}.intersected(surface).empty());
+  CHECK(Rect{kMin, kMin, kMax, kMax}.intersected(surface).empty());
+  CHECK(Rect{-10, -10, kMax, kMax}.intersected(surface) == surface);
+  CHECK(Rect{600, 400, kMax, kMax}.intersected(surface) == Rect{600, 400, 40, 80});
+  CHECK(!surface.contains(Rect{600, 0, kMax, 10}));
+  CHECK(Rect{kMin, kMin, kMax, kMax}.contains(Rect{-5, -5, 3, 3}));
+  const Rect united = Rect{kMin, 0, 10, 10}.united_bounds(Rect{kMax - 10, 0, 10, 10});
+  CHECK(united.x == kMin);
+  CHECK(united.width == kMax);  // clamped: the real span does not fit in int32
 }

@@ -197,6 +197,22 @@ TEST_CASE("a surface shared through ScanoutMap gives frames of that memory, refi
   munmap(shared, offset + size_t(stride) * h);
 }
 
+// Found by fuzz_qemu_listener: a refused UpdateMap after the last frame went out opened a pending
+// frame with no quiet-period timer, so the listener held it (frame_pending()) until QEMU's next
+// message.
+TEST_CASE("a refused UpdateMap leaves no frame pending - the next good one is handed on") {
+  test::ListenerPeer peer;
+  const uint32_t w = 64, h = 32;
+  core::UniqueFd memfd = test::make_memfd(size_t(w) * 4 * h);
+  REQUIRE(peer.scanout_map(memfd.get(), 0, w, h, w * 4).ok());
+  REQUIRE(peer.frames().size() == 1);
+  CHECK(!peer.update_map(-100, -100, -50, -50).ok());
+  CHECK(!peer.update_map(int32_t(w) + 10, 0, 5, 5).ok());
+  CHECK(!peer.frame_pending());
+  CHECK(peer.frames().size() == 1);
+  CHECK(peer.stats().refused == 2);
+}
+
 TEST_CASE("ScanoutMap descriptors that do not fit their fd are refused with the reason, and QEMU's fallback works") {
   test::ListenerPeer peer;
   const uint32_t w = 64, h = 32, stride = w * 4;

@@ -108,3 +108,17 @@ TEST_CASE("POST /api/reload asks the service to reload and says so", "[service][
   CHECK(asked == 1);
   CHECK(nlohmann::json::parse(api.handle(request("GET", "/api/service")).body)["reloads"] == 3);
 }
+
+// Found by tests/fuzz/fuzz_control_api: the path is percent-decoded by the HTTP server, so
+// /api/%FF reaches the routes with a byte that is not UTF-8; quoting it in the 404 threw.
+TEST_CASE("the control API answers a path that is not UTF-8 with a JSON 404", "[service][api]") {
+  auto registry = encode::EncoderRegistry::builtin();
+  service::Host host(registry);
+  service::ControlApi api(host, kToken);
+  for (const std::string path : {"/api/\xff", "/api/desktops/\xff\xfe", "/api/desktops/a\xc3"}) {
+    transport::HttpResponse r;
+    REQUIRE_NOTHROW(r = api.handle(request("GET", path)));
+    CHECK(r.status == 404);
+    CHECK(nlohmann::json::parse(r.body)["error"].is_string());
+  }
+}
