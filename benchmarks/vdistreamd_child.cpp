@@ -83,6 +83,23 @@ core::Result<std::unique_ptr<VdistreamdChild>> VdistreamdChild::start(const Vdis
   if (!executable(o.binary))
     return core::Error{o.binary.empty() ? std::string("vdistreamd was not found (build it, or give --vdistreamd PATH)")
                                         : fmt::format("vdistreamd at '{}' is not an executable file", o.binary)};
+  // The port is free when picked, but something else may listen on it before vdistreamd does (a
+  // test's server beside it, a browser's): vdistreamd then exits with "Address already in use",
+  // and meanwhile that other server may be the one answering. So an answer other than 200 is not
+  // final while vdistreamd runs, and a taken port means another port.
+  constexpr int kAttempts = 3;
+  std::string why;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    auto started = start_once(o, limit);
+    if (started) return started;
+    why = started.error();
+    if (why.find("Address already in use") == std::string::npos) break;
+  }
+  return core::Error{why};
+}
+
+core::Result<std::unique_ptr<VdistreamdChild>> VdistreamdChild::start_once(const VdistreamdOptions& o,
+                                                                           std::chrono::milliseconds limit) {
   std::unique_ptr<VdistreamdChild> s(new VdistreamdChild());
   if (s->dir_.path().empty()) return core::Error{fmt::format("cannot create a private directory: {}", std::strerror(errno))};
   s->port_ = free_loopback_port();
@@ -108,16 +125,17 @@ core::Result<std::unique_ptr<VdistreamdChild>> VdistreamdChild::start(const Vdis
   s->api_ = std::make_unique<HttpClient>(fmt::format("http://127.0.0.1:{}", s->port_), s->token_, 5s);
 
   const int64_t deadline = core::monotonic_now_ns() + std::chrono::nanoseconds(limit).count();
+  std::string last = "no answer";
   for (;;) {
     if (!s->process_.running())
       return core::Error{fmt::format("vdistreamd {} at start:\n{}", s->process_.exit_description(), s->log_tail())};
     auto reply = s->api_->get("/api/desktops");
     if (reply && reply->status == 200) break;
-    if (reply && reply->status != 0 && reply->status != 503)
-      return core::Error{fmt::format("vdistreamd's API answered HTTP {}: {}\n{}", reply->status, reply->body, s->log_tail())};
+    if (reply && reply->status != 0) last = fmt::format("HTTP {}: {}", reply->status, reply->body);
     if (core::monotonic_now_ns() > deadline)
-      return core::Error{fmt::format("vdistreamd's API did not answer on 127.0.0.1:{} within {} s:\n{}", s->port_,
-                                     std::chrono::duration_cast<std::chrono::seconds>(limit).count(), s->log_tail())};
+      return core::Error{fmt::format("vdistreamd's API did not answer on 127.0.0.1:{} within {} s (last: {}):\n{}",
+                                     s->port_, std::chrono::duration_cast<std::chrono::seconds>(limit).count(), last,
+                                     s->log_tail())};
     std::this_thread::sleep_for(100ms);
   }
   return s;

@@ -59,6 +59,8 @@ class VdistreamdChild {
   std::string log_tail(size_t max_bytes = 3000) const;
 
  private:
+  static core::Result<std::unique_ptr<VdistreamdChild>> start_once(const VdistreamdOptions& options,
+                                                                   std::chrono::milliseconds limit);
   VdistreamdChild() = default;
 
   PrivateDir dir_{"vdistream-bench-service"};

@@ -69,6 +69,8 @@ void block_service_signals() {
 
 int run_service(ServiceConfig config, const std::string& config_path, ServiceHooks hooks) {
   block_service_signals();
+  // A peer that went away is an EPIPE for the writer to handle, never the end of the service.
+  signal(SIGPIPE, SIG_IGN);
   core::Logger log("service");
   apply_logging(config);
   auto registry = encode::EncoderRegistry::builtin();
