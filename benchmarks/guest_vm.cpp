@@ -122,6 +122,10 @@ core::Result<std::vector<std::string>> GuestVm::qemu_arguments(const GuestVmOpti
                          o.workload1, guest::kArgFps, o.fps, guest::kArgFrames, o.frames, guest::kArgHeads, o.heads);
 
   if (!o.tone.empty()) cmdline += fmt::format(" {}={}", guest::kArgTone, o.tone);
+  if (o.record) {
+    if (!o.audio) return core::Error{"the guest records from QEMU's D-Bus audiodev: record needs audio"};
+    cmdline += fmt::format(" {}=1", guest::kArgRecord);
+  }
 
   std::vector<std::string> argv;
   if (o.qemu == Qemu::Host72) {
@@ -144,6 +148,9 @@ core::Result<std::vector<std::string>> GuestVm::qemu_arguments(const GuestVmOpti
   // The display exports the audiodev (-display dbus,audiodev=snd0 above); QEMU's mixing engine gives
   // the listener 48 kHz stereo s16 (its default would be 44.1 kHz).
   if (o.audio) argv.insert(argv.end(), {"-audiodev", "dbus,id=snd0,out.frequency=48000", "-machine", "pcspk-audiodev=snd0"});
+  // A sound card that records from it; mixer=off: no amplifiers, so nothing in the guest has to
+  // unmute the capture (its kernel's default would be muted).
+  if (o.record) argv.insert(argv.end(), {"-device", "intel-hda", "-device", "hda-duplex,audiodev=snd0,mixer=off"});
   if (o.qemu_spice) argv.insert(argv.end(), {"-spice", "unix=on,addr=" + sock + "/spice.sock,disable-ticketing=on"});
   argv.insert(argv.end(),
               {"-chardev", "socket,id=con,path=" + sock + "/console.sock,server=on,wait=off,logfile=" + sock + "/console.log",
@@ -305,6 +312,13 @@ void GuestVm::parse_line(const std::string& line, int64_t arrival_ns) {
       t.boot = boot;
       tones_.push_back(t);
     }
+  } else if (kind == guest::kLineMicrophone) {
+    GuestHeard h;
+    if (in >> h.hz >> h.peak >> h.count) {
+      h.arrival_ns = arrival_ns;
+      h.boot = boot;
+      heard_.push_back(h);
+    }
   } else if (kind == guest::kLineError) {
     std::string message;
     std::getline(in >> std::ws, message);
@@ -390,6 +404,23 @@ std::optional<GuestTone> GuestVm::wait_tone(bool started, int64_t after_ns, std:
     return false;
   });
   return found;
+}
+
+std::optional<GuestHeard> GuestVm::wait_heard(int64_t after_ns, std::chrono::milliseconds limit,
+                                              const std::function<bool(const GuestHeard&)>& what) {
+  const int boot = boot_.load();
+  std::optional<GuestHeard> found;
+  wait_for(limit, [&] {
+    for (const auto& h : heard_)
+      if (h.boot == boot && h.arrival_ns > after_ns && what(h)) return found = h, true;
+    return false;
+  });
+  return found;
+}
+
+std::vector<GuestHeard> GuestVm::heard() const {
+  std::lock_guard lock(mutex_);
+  return heard_;
 }
 
 std::vector<GuestTone> GuestVm::tones() const {

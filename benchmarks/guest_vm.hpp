@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -73,6 +74,9 @@ struct GuestVmOptions {
   // on it, and the guest plays `tone` on the speaker ("HZ,ON_MS,OFF_MS", see guest::kArgTone).
   bool audio = false;
   std::string tone;  // empty: silent (needs audio to be heard)
+  // The guest records all along (guest::kArgRecord) from a sound card on that audiodev
+  // (-device intel-hda -device hda-duplex): QEMU reads the D-Bus AudioInListener. Needs audio.
+  bool record = false;
   std::vector<std::string> trace;       // QEMU trace event patterns (-trace enable=...), into qemu_log()
   std::vector<std::string> extra_args;  // appended to QEMU's command line
   GuestVmPaths paths = GuestVmPaths::defaults();
@@ -97,6 +101,13 @@ struct GuestFrame {
 struct GuestTone {
   double hz = 0;       // the tone that started; 0: the tone stopped
   uint32_t count = 0;  // tones since the guest booted
+  int64_t arrival_ns = 0;
+  int boot = 0;
+};
+struct GuestHeard {  // an M line: half a second of what the guest recorded
+  double hz = 0;       // from the time between the left channel's rising zero crossings; 0 in silence
+  int32_t peak = 0;    // 0..32768
+  uint32_t count = 0;  // half seconds recorded since the guest booted
   int64_t arrival_ns = 0;
   int boot = 0;
 };
@@ -147,6 +158,10 @@ class GuestVm {
   // The first A line of the current boot that arrived after `after_ns` and started a tone
   // (`started`) or stopped one.
   std::optional<GuestTone> wait_tone(bool started, int64_t after_ns, std::chrono::milliseconds limit);
+  std::vector<GuestHeard> heard() const;  // every boot, in arrival order (M lines)
+  // The first M line of the current boot that arrived after `after_ns` and satisfies `what`.
+  std::optional<GuestHeard> wait_heard(int64_t after_ns, std::chrono::milliseconds limit,
+                                       const std::function<bool(const GuestHeard&)>& what);
   std::optional<std::string> guest_error() const;  // an E line of the current boot
   int boot() const { return boot_; }
 
@@ -185,6 +200,7 @@ class GuestVm {
   std::vector<GuestFrame> frames_;
   std::vector<GuestKey> keys_;
   std::vector<GuestTone> tones_;
+  std::vector<GuestHeard> heard_;
   std::vector<std::pair<int, std::string>> errors_;  // (boot, message)
 };
 

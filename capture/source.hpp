@@ -27,6 +27,9 @@ struct SourceCallbacks {
   // playback stream (the guest stopped it, or the VM went away).
   std::function<void(const core::AudioPacket&)> on_audio;
   std::function<void(uint64_t stream)> on_audio_stop;
+  // The desktop's microphone (sources whose VM records through QEMU's D-Bus audio): the VM reads
+  // it while connected. nullptr: the microphone is off.
+  std::shared_ptr<core::Microphone> microphone;
   // The desktop's clipboard (sources whose VM has one): the source attaches the VM's side to it
   // while connected. nullptr: the clipboard is off.
   std::shared_ptr<core::ClipboardHub> clipboard;
@@ -42,6 +45,18 @@ struct AudioCaptureStats {
   uint64_t refused = 0;
   std::string last_refusal;
   std::string unavailable;  // why there is no sound from this VM (empty when connected)
+};
+
+// The VM reading the desktop's microphone (QEMU's AudioInListener).
+struct MicrophoneCaptureStats {
+  bool connected = false;  // the VM's capture listener is registered
+  std::string format;      // of the stream read last ("" before any)
+  uint64_t streams = 0;    // Init calls
+  bool listening = false;  // a capture stream is enabled: the guest records
+  uint64_t reads = 0, bytes = 0;
+  uint64_t refused = 0;
+  std::string last_refusal;
+  std::string unavailable;  // why the VM cannot hear the viewers (empty when connected)
 };
 
 // How a source's frames came and what taking them cost, for the status API and metrics. Sources
@@ -76,6 +91,8 @@ class Source {
   virtual std::optional<CaptureStats> capture_stats() const { return std::nullopt; }
   // The same for sound; none for sources without it.
   virtual std::optional<AudioCaptureStats> audio_stats() const { return std::nullopt; }
+  // With SourceCallbacks::microphone: the VM's side of it.
+  virtual std::optional<MicrophoneCaptureStats> microphone_stats() const { return std::nullopt; }
 };
 
 }  // namespace vdistream::capture

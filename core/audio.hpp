@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,5 +67,24 @@ struct EncodedAudio {
   static constexpr int64_t kDurationNs = 10'000'000;
 };
 using EncodedAudioPtr = std::shared_ptr<const EncodedAudio>;
+
+// The desktop's microphone: what its viewers capture (push), for the VM to read in the format of
+// its capture stream (QEMU's AudioInListener). encode/audio/microphone implements it.
+class Microphone {
+ public:
+  virtual ~Microphone() = default;
+  // Viewers, from any thread: `frames` interleaved 48 kHz stereo s16 frames captured by `source`
+  // ("spice", "browser 3", ...).
+  virtual void push(const std::string& source, const int16_t* samples, size_t frames) = 0;
+  // `callback(listening)` runs at once with the current state and whenever the VM starts or stops
+  // listening (on the VM's thread, with no lock held): viewers capture only while it listens.
+  virtual void on_listening(std::function<void(bool)> callback) = 0;
+  // Writes up to `frames` frames of `format` for the VM's capture stream `stream` into `out`
+  // (room for frames × bytes_per_frame) and returns how many it wrote. Never blocks: the VM
+  // waits for the answer.
+  virtual size_t read(uint64_t stream, const AudioFormat& format, size_t frames, uint8_t* out) = 0;
+  // The VM's capture stream started (`on`) or stopped listening: SetEnabled, Fini.
+  virtual void vm_listening(uint64_t stream, bool on) = 0;
+};
 
 }  // namespace vdistream::core

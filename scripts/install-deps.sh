@@ -25,6 +25,9 @@ packages=(
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   # tests and benchmarks
   catch2 ffmpeg qemu-system-x86 dbus virt-viewer xvfb x11-apps imagemagick chromium openssl
+  xclip  # the other X application in the remote-viewer clipboard test
+  zlib1g-dev  # the VNC clipboard client of the real-QEMU clipboard test
+  clang  # the libFuzzer harnesses (tests/fuzz): libFuzzer and its sanitizers come with clang
   gstreamer1.0-x  # ximagesink: remote-viewer shows SPICE stream mode through it (no sink, no picture)
   libx11-dev libxext-dev  # vdistream-bench spice --clients remote-viewer reads its Xvfb screen (Xlib, MIT-SHM)
   gnuplot-nox

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Unpacks what the project's test guest runs on into /opt/vdistream-test (or $VDISTREAM_TEST_VM_DIR):
 #   kernel/    Debian 12's current kernel (the package linux-image-amd64 depends on): vmlinuz and
-#              the few modules the guest loads (evdev; bochs and virtio-gpu with their
-#              dependencies), with modules.dep made by depmod -b.
+#              the few modules the guest loads (evdev; bochs and virtio-gpu; HD Audio to record),
+#              with their dependencies and modules.dep made by depmod -b.
 #   qemu-10/   QEMU 10 from bookworm-backports, unpacked with dpkg-deb -x, never installed: the
 #              host's QEMU 7.2 in /usr/bin stays as it is, and the system's apt sources are not
 #              touched (a private apt configuration in a temporary directory fetches it).
@@ -36,7 +36,7 @@ dest=${VDISTREAM_TEST_VM_DIR:-/opt/vdistream-test}
 layout=1  # bump when what is unpacked changes, so existing installs are redone
 
 # Modules the guest loads with modprobe; their dependencies come along (modprobe --show-depends).
-guest_modules=(evdev bochs virtio-gpu virtio_pci)
+guest_modules=(evdev bochs virtio-gpu virtio_pci snd-hda-intel snd-hda-codec-generic)
 # QEMU 10 packages: the emulator, its firmware and keymaps, the UI modules (ui-dbus is in
 # qemu-system-modules-opengl; -spice needs qemu-system-modules-spice).
 qemu_packages=(qemu-system-x86 qemu-system-common qemu-system-data qemu-system-gui

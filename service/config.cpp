@@ -144,6 +144,7 @@ DesktopConfig read_desktop(const toml::table& t, size_t index, const std::string
   r.read("webrtc_token_file", d.webrtc_token_file);
   r.read("record", d.record);
   r.read("audio", d.audio);
+  r.read("audio_in", d.audio_in);
   r.read("clipboard", d.clipboard);
   r.read("clipboard_max_bytes", d.clipboard_max_bytes, 1, int64_t(1) << 30, "bytes");
   r.refuse_unknown_keys();
@@ -217,7 +218,7 @@ std::string DesktopConfig::fingerprint() const {
   for (const auto& url : ice.turn) s << url << ',';
   s << ' ' << ice.turn_username << ' ' << std::hash<std::string>{}(ice.turn_password + '\n' + ice.turn_secret) << ' '
     << ice.turn_ttl_seconds << ' ' << ice.relay_only << ' ' << ice.min_port << '-' << ice.max_port << '\n' << record
-    << ' ' << audio << ' ' << clipboard << ' ' << clipboard_max_bytes << ' ' << max_frames;
+    << ' ' << audio << ' ' << audio_in << ' ' << clipboard << ' ' << clipboard_max_bytes << ' ' << max_frames;
   return s.str();
 }
 
@@ -331,7 +332,8 @@ std::string config_help() {
               spice = "127.0.0.1:5901", spice_mode = "qxl", spice_ticket_file = "win10.ticket"
               (or spice_no_auth = true), spice_tls_dir = "...", spice_lossy = false, webrtc = true,
               webrtc_token_file = "...", record = "file.mp4", audio = true (the VM's sound to
-              SPICE and browsers), clipboard = true (copy and paste of text with SPICE and
+              SPICE and browsers), audio_in = false (the viewers' microphone to the VM, SPICE
+              record channel and the browser's microphone once its user allows it), clipboard = true (copy and paste of text with SPICE and
               browsers), clipboard_max_bytes = 16777216, and any [defaults] key
 Relative file names are relative to the configuration file's directory.)";
 }

@@ -59,6 +59,10 @@ struct DesktopConfig {
   // The VM's sound to its SPICE clients (playback channel) and browsers (an Opus track). A
   // source without sound (the synthetic desktop, a VM without -audiodev dbus) is just silent.
   bool audio = true;
+  // The viewers' microphone to the VM (QEMU's AudioInListener) while its guest records: SPICE
+  // clients' record channel and the browser's microphone once its user allows it. Off unless
+  // asked for: it is a privacy matter.
+  bool audio_in = false;
   // Copy and paste between the VM (QEMU's D-Bus clipboard) and its SPICE clients and browsers,
   // text only; each transfer at most clipboard_max_bytes.
   bool clipboard = true;

@@ -7,6 +7,7 @@
 #include "capture/qemu/qemu_source.hpp"
 #include "core/clock.hpp"
 #include "encode/audio/audio_pipeline.hpp"
+#include "encode/audio/microphone.hpp"
 #include "service/source_factory.hpp"
 #include "service/spice_wiring.hpp"
 #include "transport/webrtc_desktop.hpp"
@@ -23,6 +24,7 @@ struct DesktopSession::Parts {
   core::CursorPosition cursor;  // source thread only
   std::unique_ptr<encode::AudioPipeline> audio;  // with audio and a sink for it
   std::shared_ptr<core::ClipboardHub> clipboard;  // with has_clipboard(); outlives the source's use of it
+  std::shared_ptr<encode::MicrophoneMixer> microphone;  // with has_microphone(); likewise
   std::atomic<bool> spice_warned{false};
   std::atomic<uint64_t> frames_taken{0};  // for config.max_frames
   uint64_t spice_restarts = 0;
@@ -119,10 +121,16 @@ bool DesktopSession::has_clipboard() const {
   return config_.clipboard && (config_.spice || config_.webrtc) && capture::qemu::is_qemu_spec(config_.source);
 }
 
+bool DesktopSession::has_microphone() const {
+  // Only a VM records (QEMU's D-Bus audio input).
+  return config_.audio_in && (config_.spice || config_.webrtc) && capture::qemu::is_qemu_spec(config_.source);
+}
+
 spice::SpiceConfig DesktopSession::spice_config(const Parts& p) const {
   spice::SpiceConfig c = *config_.spice;
   c.audio = has_audio();
   c.clipboard = p.clipboard;
+  c.microphone = p.microphone;
   return c;
 }
 
@@ -131,6 +139,7 @@ core::Result<std::unique_ptr<DesktopSession::Parts>> DesktopSession::build() {
   Parts* p = parts.get();
   const bool audio = has_audio();
   if (has_clipboard()) p->clipboard = std::make_shared<core::ClipboardHub>(config_.name, config_.clipboard_max_bytes);
+  if (has_microphone()) p->microphone = std::make_shared<encode::MicrophoneMixer>();
   auto source = make_source(config_.source, config_.name, audio);
   if (!source) return core::Error{source.error()};
   p->source = std::move(*source);
@@ -171,6 +180,7 @@ core::Result<std::unique_ptr<DesktopSession::Parts>> DesktopSession::build() {
 
   capture::SourceCallbacks callbacks;
   callbacks.clipboard = p->clipboard;
+  callbacks.microphone = p->microphone;
   if (audio) {
     encode::AudioPipelineSinks sinks;
     sinks.on_pcm = [p](const core::AudioChunk& chunk) {
@@ -290,9 +300,14 @@ void DesktopSession::fill_parts_status(DesktopStatus& s, Parts& p) const {
   }
   if (p.recorder) s.recorded_frames = p.recorder->frames_written();
   if (p.clipboard) s.clipboard_stats = p.clipboard->stats();
+  if (p.microphone) {
+    s.microphone_stats = p.microphone->stats();
+    s.microphone_source = p.source->microphone_stats();
+  }
   std::lock_guard spice_lock(p.spice_mutex);
   if (p.spice) {
     s.spice_agent = p.spice->agent_stats();
+    s.spice_record = p.spice->record_stats();
     s.spice_qxl = p.spice->stats();
     s.spice_stream = p.spice->stream_stats();
     s.spice_playback = p.spice->playback_stats();
@@ -312,6 +327,7 @@ DesktopStatus DesktopSession::status() const {
   s.webrtc = config_.webrtc;
   s.audio = has_audio();
   s.clipboard = has_clipboard();
+  s.microphone = has_microphone();
   s.record = config_.record;
   s.spice_listen = config_.spice ? config_.spice->listen.to_string() : "";
   s.spice_mode = config_.spice ? config_.spice_mode : "";
@@ -339,6 +355,9 @@ DesktopStatus DesktopSession::status() const {
     s.audio_pipeline = l.audio_pipeline;
     s.spice_playback = l.spice_playback;
     s.clipboard_stats = l.clipboard_stats;
+    s.microphone_stats = l.microphone_stats;
+    s.microphone_source = l.microphone_source;
+    s.spice_record = l.spice_record;
     s.spice_agent = l.spice_agent;
     s.spice_qxl = l.spice_qxl;
     s.spice_stream = l.spice_stream;
@@ -425,6 +444,7 @@ core::Status DesktopSession::start_webrtc(Parts& p) {
   hooks.keyframes = pipeline;
   hooks.input = p.source->input();
   hooks.clipboard = p.clipboard;
+  hooks.microphone = p.microphone;  // audio_in: pages may send their microphone too
   hooks.set_bitrate = [pipeline](uint32_t bps) { pipeline->set_bitrate(bps); };
   hooks.on_frames = [this](uint64_t viewer, const transport::FrameReport& report) {
     std::lock_guard lock(presented_mutex_);

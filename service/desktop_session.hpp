@@ -90,6 +90,7 @@ class DesktopSession {
   core::Status start_webrtc(Parts& p);
   bool has_audio() const;      // the desktop plays its VM's sound
   bool has_clipboard() const;  // the desktop shares its VM's clipboard
+  bool has_microphone() const;  // the VM hears its viewers (audio_in)
   // The configuration's, with audio as has_audio() says and the parts' clipboard.
   spice::SpiceConfig spice_config(const Parts& p) const;
   bool wait_for(std::chrono::milliseconds d);  // false when stop() was called

@@ -10,10 +10,12 @@
 #include "capture/source.hpp"
 #include "core/clipboard.hpp"
 #include "encode/audio/audio_pipeline.hpp"
+#include "encode/audio/microphone.hpp"
 #include "encode/pipeline_stats.hpp"
 #include "encode/probe.hpp"
 #include "spice/agent.hpp"
 #include "spice/playback.hpp"
+#include "spice/record.hpp"
 #include "spice/qxl_display.hpp"
 #include "spice/stream_producer.hpp"
 
@@ -64,6 +66,12 @@ struct DesktopStatus {
   std::optional<capture::AudioCaptureStats> audio_source;  // none for sources without sound
   encode::AudioPipelineStats audio_pipeline;
   spice::PlaybackStats spice_playback;
+
+  // The viewers' microphone (audio_in = true, a VM's desktop): the VM's side, the mixer's, SPICE's.
+  bool microphone = false;
+  std::optional<capture::MicrophoneCaptureStats> microphone_source;
+  encode::MicrophoneStats microphone_stats;
+  spice::RecordStats spice_record;
 
   // Copy and paste (clipboard = true, a VM's desktop): the hub's transfers, the SPICE agent's.
   bool clipboard = false;

@@ -56,6 +56,7 @@ struct Options {
   std::vector<std::string> encoders = encode::EncoderRegistry::default_preference();
   bool intra_refresh = false;
   bool no_audio = false;
+  bool audio_in = false;
   bool no_clipboard = false;
   uint32_t clipboard_max_bytes = 16u << 20;
   std::string log_level = "info";
@@ -104,6 +105,7 @@ core::Result<service::ServiceConfig> command_line_config(const Options& o, std::
   d.record = o.record;
   d.max_frames = o.frames;
   d.audio = !o.no_audio;
+  d.audio_in = o.audio_in;
   d.clipboard = !o.no_clipboard;
   d.clipboard_max_bytes = o.clipboard_max_bytes;
   if (!o.spice.address.empty()) {
@@ -279,6 +281,11 @@ int main(int argc, char** argv) {
                "Do not take the VM's sound. By default the sound of a QEMU started with -audiodev dbus,id=snd0, "
                "-display dbus,...,audiodev=snd0 and a sound device on it (-device intel-hda -device "
                "hda-duplex,audiodev=snd0) plays to SPICE clients and browsers");
+  app.add_flag("--audio-in", o.audio_in,
+               "Let the VM hear its viewers while its guest records: SPICE clients' record channel and, once "
+               "its user allows it on the page, the browser's microphone go to QEMU's D-Bus audio input "
+               "(-audiodev dbus,id=snd0 with a recording device on it, such as -device intel-hda -device "
+               "hda-duplex,audiodev=snd0). Off by default");
   app.add_flag("--no-clipboard", o.no_clipboard,
                "Do not share the VM's clipboard. By default text copied in a SPICE client (remote-viewer) or in "
                "the browser page can be pasted in the VM and the other way round, through QEMU's D-Bus clipboard "

@@ -125,6 +125,31 @@ nlohmann::json status_json(const DesktopStatus& s, bool detailed) {
   } else {
     j["audio"] = nullptr;
   }
+  if (s.microphone) {
+    const encode::MicrophoneStats& m = s.microphone_stats;
+    nlohmann::json vm = nullptr;
+    if (s.microphone_source) {
+      const auto& v = *s.microphone_source;
+      vm = {{"connected", v.connected}, {"unavailable", v.unavailable}, {"format", v.format},
+            {"streams", v.streams},     {"recording", v.listening},     {"reads", v.reads},
+            {"bytes", v.bytes},         {"refused", v.refused},         {"last_refusal", v.last_refusal}};
+    }
+    j["microphone"] = {{"vm", vm},
+                       {"vm_listening", m.vm_listening},
+                       {"talker", m.talker},
+                       {"frames_in", m.frames_in},
+                       {"frames_dropped", m.frames_dropped},
+                       {"frames_refused", m.frames_refused},
+                       {"quiet_frames", m.quiet_frames},
+                       {"frames_to_vm", m.frames_to_vm},
+                       {"silent_frames_to_vm", m.silent_frames_to_vm},
+                       {"peak", m.peak},
+                       {"spice", {{"recording", s.spice_record.recording},
+                                  {"starts", s.spice_record.starts},
+                                  {"frames", s.spice_record.frames}}}};
+  } else {
+    j["microphone"] = nullptr;
+  }
   if (s.clipboard) {
     const core::ClipboardStats& c = s.clipboard_stats;
     j["clipboard"] = {{"vm_connected", c.vm_connected},
@@ -252,6 +277,15 @@ std::string prometheus_text(const std::vector<DesktopStatus>& desktops) {
          return double(d.audio_pipeline.refused + d.audio_pipeline.other_stream_packets +
                        (d.audio_source ? d.audio_source->refused : 0));
        }},
+      {"vdistream_microphone_frames_total", "counter",
+       "48 kHz frames of the viewers' microphone (SPICE record channel, browsers) handed in.",
+       [](const DesktopStatus& d) { return double(d.microphone_stats.frames_in); }},
+      {"vdistream_microphone_vm_frames_total", "counter",
+       "Frames the VM read from the microphone, in its capture format (silence included).",
+       [](const DesktopStatus& d) { return double(d.microphone_stats.frames_to_vm); }},
+      {"vdistream_microphone_dropped_frames_total", "counter",
+       "Microphone frames dropped: over 100 ms waiting for the VM, or sent while another viewer talked.",
+       [](const DesktopStatus& d) { return double(d.microphone_stats.frames_dropped + d.microphone_stats.frames_refused); }},
       {"vdistream_clipboard_to_vm_total", "counter", "Texts copied in a SPICE client or a browser, handed to the VM.",
        [](const DesktopStatus& d) { return double(d.clipboard_stats.to_vm); }},
       {"vdistream_clipboard_from_vm_total", "counter", "Texts copied in the VM, handed to the SPICE clients and browsers.",

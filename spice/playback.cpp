@@ -16,8 +16,8 @@ struct SpicePlayback::Instance {
   SpicePlaybackInstance sin{};
 };
 
-SpicePlayback::SpicePlayback(const core::Logger& log, glib::LoopThread& thread)
-    : log_(log), thread_(thread), instance_(std::make_unique<Instance>()) {
+SpicePlayback::SpicePlayback(glib::LoopThread& thread)
+    : thread_(thread), instance_(std::make_unique<Instance>()) {
   instance_->sin.base.sif = &kPlaybackInterface.base;
 }
 

@@ -31,7 +31,7 @@ class SpicePlayback {
   // At most this much sound waits for spice-server to lend a frame; older sound is dropped.
   static constexpr uint32_t kMaxQueuedFrames = core::kAudioRate / 20;  // 50 ms
 
-  SpicePlayback(const core::Logger& log, glib::LoopThread& thread);
+  explicit SpicePlayback(glib::LoopThread& thread);
   ~SpicePlayback();
   SpicePlayback(const SpicePlayback&) = delete;
   SpicePlayback& operator=(const SpicePlayback&) = delete;
@@ -51,7 +51,6 @@ class SpicePlayback {
   void play_on_thread(const core::AudioChunk& chunk);
   void stop_on_thread();
 
-  const core::Logger& log_;
   glib::LoopThread& thread_;
   std::unique_ptr<Instance> instance_;
   bool attached_ = false, started_ = false;  // desktop thread

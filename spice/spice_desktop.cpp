@@ -1,5 +1,6 @@
 #include "spice/spice_desktop.hpp"
 
+#include <csignal>
 #include <mutex>
 
 #include <glib.h>
@@ -64,7 +65,8 @@ SpiceDesktop::SpiceDesktop(const SpiceConfig& config, core::InputSink* input, co
     stream_ = std::make_shared<StreamProducer>(log_, thread_, keyframes, config.stream_trailing_delimiter);
     stream_mjpeg_ = stream_->mjpeg_sink();
   }
-  if (config.audio) playback_ = std::make_unique<SpicePlayback>(log_, thread_);
+  if (config.audio) playback_ = std::make_unique<SpicePlayback>(thread_);
+  if (config.microphone) record_ = std::make_unique<SpiceRecord>(log_, thread_, config.microphone);
   if (config.clipboard) agent_ = std::make_unique<SpiceAgent>(log_, thread_, config.clipboard);
 }
 
@@ -95,6 +97,10 @@ SpiceDesktop::~SpiceDesktop() {
 
 core::Status SpiceDesktop::start_server() {
   const ListenAddress& at = config_.listen;
+  // spice-server writes to its clients with plain write()/writev(): a client that went away makes
+  // that EPIPE and raises SIGPIPE, whose default kills the whole process. QEMU ignores it process-wide
+  // for the same reason (as GLib's GSocket does), so every process hosting a SPICE server does too.
+  std::signal(SIGPIPE, SIG_IGN);
   server_ = spice_server_new();
   if (!server_) return core::Error{"spice_server_new failed"};
   auto fail = [this](std::string message) -> core::Status {
@@ -167,6 +173,10 @@ core::Status SpiceDesktop::start_server() {
     if (spice_server_add_interface(server_, playback_->instance()) != 0) return fail("SPICE refused the playback channel");
     playback_->attached();
   }
+  if (record_) {
+    if (spice_server_add_interface(server_, record_->instance()) != 0) return fail("SPICE refused the record channel");
+    record_->attached();
+  }
   if (agent_) {
     if (spice_server_add_interface(server_, agent_->instance()) != 0) return fail("SPICE refused the clipboard agent");
     agent_->attached();
@@ -205,6 +215,10 @@ void SpiceDesktop::stop_server() {
   if (playback_) {
     playback_->detach();
     spice_server_remove_interface(playback_->instance());
+  }
+  if (record_) {
+    record_->detach();
+    spice_server_remove_interface(record_->instance());
   }
   qxl_.destroy_primary();
   spice_server_destroy(server_);

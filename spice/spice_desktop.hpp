@@ -18,6 +18,7 @@
 #include "spice/agent.hpp"
 #include "spice/listen_config.hpp"
 #include "spice/playback.hpp"
+#include "spice/record.hpp"
 #include "spice/qxl_display.hpp"
 #include "spice/stream_producer.hpp"
 
@@ -43,6 +44,9 @@ struct SpiceConfig {
   // (avdec_h264's QoS) then drops two frames in three (README, vdistream-bench spice).
   bool stream_trailing_delimiter = false;
   bool audio = false;  // a playback channel for the desktop's sound (play_audio)
+  // The desktop's microphone: a record channel whose clients record while the VM listens.
+  // nullptr: no record channel.
+  std::shared_ptr<core::Microphone> microphone;
   // The desktop's clipboard: clients' copy and paste through the agent protocol (a vdagent
   // device of ours). nullptr: no agent, as without a guest agent.
   std::shared_ptr<core::ClipboardHub> clipboard;
@@ -105,6 +109,7 @@ class SpiceDesktop {
     if (playback_) playback_->stop();
   }
   PlaybackStats playback_stats() const { return playback_ ? playback_->stats() : PlaybackStats{}; }
+  RecordStats record_stats() const { return record_ ? record_->stats() : RecordStats{}; }
   AgentStats agent_stats() const { return agent_ ? agent_->stats() : AgentStats{}; }
 
   const SpiceConfig& config() const { return config_; }
@@ -129,6 +134,7 @@ class SpiceDesktop {
   std::shared_ptr<StreamProducer> stream_;  // stream mode only
   std::shared_ptr<core::EncodedSink> stream_mjpeg_;
   std::unique_ptr<SpicePlayback> playback_;  // with audio only
+  std::unique_ptr<SpiceRecord> record_;      // with a microphone only
   std::unique_ptr<SpiceAgent> agent_;        // with a clipboard only
   SpiceServer* server_ = nullptr;  // desktop thread only
   unsigned led_timer_ = 0;         // GLib source id: polls the VM's keyboard LEDs

@@ -107,6 +107,15 @@ core::Result<SignalMessage> parse_signal_message(std::string_view text) {
     c.wrote = wrote->get<bool>();
     return SignalMessage{c};
   }
+  if (t == "microphone") {
+    MicrophoneReport m;
+    for (auto [name, out] : {std::pair{"available", &m.available}, {"captured", &m.captured}, {"sending", &m.sending}}) {
+      const json* flag = member(j, name, json::value_t::boolean);
+      if (!flag) return refuse(std::string("microphone: needs a boolean \"") + name + "\"");
+      *out = flag->get<bool>();
+    }
+    return SignalMessage{m};
+  }
   if (t == "ice-error") {
     const json* code = member(j, "code", json::value_t::number_unsigned);
     if (!code || code->get<uint64_t>() > 999) return refuse("ice-error: needs a \"code\" of 0..999");
@@ -125,7 +134,11 @@ std::string offer_message(const std::string& sdp) {
 std::string ice_message(uint32_t mline_index, const std::string& candidate) {
   return json{{"type", "ice"}, {"data", {{"sdpMLineIndex", mline_index}, {"candidate", candidate}}}}.dump();
 }
-std::string error_message(const std::string& why) { return json{{"type", "error"}, {"message", why}}.dump(); }
+// `why` may quote what the page sent (cut to a length, so maybe inside a UTF-8 character): bytes
+// that are not UTF-8 become U+FFFD rather than an exception.
+std::string error_message(const std::string& why) {
+  return json{{"type", "error"}, {"message", why}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 core::Result<std::vector<core::InputEvent>> parse_input_message(std::string_view text, int32_t width, int32_t height) {
   auto parsed = parse_object(text, kMaxInputBytes);
@@ -204,6 +217,10 @@ std::string cursor_position_message(const core::CursorPosition& p) {
 
 std::string desktop_size_message(int32_t width, int32_t height) {
   return json{{"t", "size"}, {"w", width}, {"h", height}}.dump();
+}
+
+std::string microphone_listening_message(bool listening) {
+  return json{{"t", "mic"}, {"listening", listening}}.dump();
 }
 
 bool is_clipboard_message(std::string_view text) {

@@ -65,8 +65,15 @@ struct ClipboardReport {
   bool wrote = false;
 };
 
-using SignalMessage =
-    std::variant<SdpAnswer, IceCandidate, FrameReport, ViewerStatsReport, IceErrorReport, AudioReport, ClipboardReport>;
+// {"type":"microphone","available":true,"captured":true,"sending":false}: the page's microphone:
+// whether the host offered one (the button is shown), whether the user switched it on (the
+// browser captures), and whether its track goes to the host (only while the desktop listens).
+struct MicrophoneReport {
+  bool available = false, captured = false, sending = false;
+};
+
+using SignalMessage = std::variant<SdpAnswer, IceCandidate, FrameReport, ViewerStatsReport, IceErrorReport, AudioReport,
+                                   ClipboardReport, MicrophoneReport>;
 core::Result<SignalMessage> parse_signal_message(std::string_view text);
 
 std::string offer_message(const std::string& sdp);
@@ -99,5 +106,8 @@ std::string cursor_shape_message(const core::CursorShape& shape);
 std::string cursor_position_message(const core::CursorPosition& position);
 // {"t":"size","w":..,"h":..}: the desktop's size, for the page's coordinate mapping.
 std::string desktop_size_message(int32_t width, int32_t height);
+// {"t":"mic","listening":true}: the desktop's VM started (or stopped) recording, so the page
+// sends its microphone (or stops).
+std::string microphone_listening_message(bool listening);
 
 }  // namespace vdistream::transport

@@ -52,6 +52,11 @@ core::Result<std::shared_ptr<WebRtcDesktop>> WebRtcDesktop::create(HttpServer& s
   }
   if (d->hooks_.clipboard) d->hooks_.clipboard->add_client(&d->clipboard_);
   std::weak_ptr<WebRtcDesktop> weak = d;
+  // The microphone keeps its callbacks for good: this one outlives the desktop harmlessly.
+  if (d->hooks_.microphone)
+    d->hooks_.microphone->on_listening([weak](bool listening) {
+      if (auto self = weak.lock()) self->microphone_listening(listening);
+    });
   server.add_handler(d->path(), [weak](const HttpRequest& request) {
     auto self = weak.lock();
     return self ? self->serve_page(request) : HttpResponse::text(404, "no such desktop\n");
@@ -189,11 +194,20 @@ void WebRtcDesktop::open_viewer(const std::shared_ptr<WebSocket>& socket, const 
     if (!cursor_shape_message_.empty()) messages.push_back(cursor_shape_message_);
     if (!cursor_position_message_.empty()) messages.push_back(cursor_position_message_);
     messages.insert(messages.end(), clip_messages_.begin(), clip_messages_.end());  // the VM's last copy
+    if (hooks_.microphone) messages.push_back(microphone_listening_message(microphone_listening_));
     return messages;
   };
+  if (hooks_.microphone)
+    callbacks.on_microphone = [this, id](const int16_t* samples, size_t frames) { on_microphone(id, samples, frames); };
   std::string page_config;
   const PeerIce ice = peer_ice(id, page_config);
-  auto peer = WebRtcPeer::create(id, log_, std::move(callbacks), ice, config_.audio);
+  if (hooks_.microphone) {
+    // The page shows its microphone button, and answers with a sender for it, only when told.
+    auto config = nlohmann::json::parse(page_config);
+    config["microphone"] = true;
+    page_config = config.dump();
+  }
+  auto peer = WebRtcPeer::create(id, log_, std::move(callbacks), ice, config_.audio, hooks_.microphone != nullptr);
   if (!peer) {
     ++sessions_refused_;
     log_.error("viewer {}: {}", id, peer.error());
@@ -268,6 +282,10 @@ void WebRtcDesktop::on_signal(uint64_t id, const std::string& text) {
     if (hooks_.on_audio_report) hooks_.on_audio_report(id, *audio);
   } else if (auto* clip = std::get_if<ClipboardReport>(&*message)) {
     v.clipboard = *clip;
+  } else if (auto* mic = std::get_if<MicrophoneReport>(&*message)) {
+    if (!v.microphone || mic->captured != v.microphone->captured || mic->sending != v.microphone->sending)
+      log_.info("viewer {}: microphone {}", id, mic->sending ? "sending" : mic->captured ? "on, not sending" : "off");
+    v.microphone = *mic;
   } else if (auto* error = std::get_if<IceErrorReport>(&*message)) {
     ++ice_errors_;
     last_ice_error_ = fmt::format("{} {} ({})", error->code, error->text, error->url);
@@ -368,6 +386,24 @@ void WebRtcDesktop::on_audio(const core::EncodedAudioPtr& packet) {
   ++audio_packets_;
   std::lock_guard lock(viewers_mutex_);
   for (auto& [id, v] : viewers_) v.peer->push_audio(packet);
+}
+
+void WebRtcDesktop::on_microphone(uint64_t id, const int16_t* samples, size_t frames) {
+  // The page sends only while the VM listens; what still comes after it stopped goes nowhere.
+  if (!microphone_listening_) {
+    ++microphone_chunks_unheard_;
+    return;
+  }
+  hooks_.microphone->push(fmt::format("browser {}", id), samples, frames);
+  ++microphone_chunks_;
+}
+
+void WebRtcDesktop::microphone_listening(bool listening) {
+  if (microphone_listening_.exchange(listening) == listening) return;
+  log_.info("the desktop's microphone {}", listening ? "listens: pages with theirs on send it" : "stopped listening");
+  const std::string message = microphone_listening_message(listening);
+  std::lock_guard lock(viewers_mutex_);
+  for (auto& [id, v] : viewers_) v.peer->send_data(message);
 }
 
 void WebRtcDesktop::on_clipboard_piece(uint64_t id, std::string_view text) {
@@ -473,6 +509,10 @@ WebRtcStats WebRtcDesktop::stats() const {
   s.clipboard = hooks_.clipboard != nullptr;
   s.clipboard_from_pages = clip_from_pages_;
   s.clipboard_to_pages = clip_to_pages_;
+  s.microphone = hooks_.microphone != nullptr;
+  s.microphone_listening = microphone_listening_;
+  s.microphone_chunks = microphone_chunks_;
+  s.microphone_chunks_unheard = microphone_chunks_unheard_;
   std::lock_guard lock(viewers_mutex_);
   s.last_ice_error = last_ice_error_;
   s.viewers = viewers_.size();
@@ -486,6 +526,7 @@ WebRtcStats WebRtcDesktop::stats() const {
     vs.latency_p50_ms = v.latency_p50_ms;
     vs.audio = v.audio;
     vs.clipboard = v.clipboard;
+    vs.microphone = v.microphone;
     {
       std::lock_guard rate_lock(rate_mutex_);
       vs.estimate_bps = rate_.estimate(id);
@@ -518,7 +559,14 @@ std::string stats_json(const WebRtcStats& s) {
                        {"page_audio_onset_ms", v.audio.onset_ms},
                        {"page_clipboard_length", v.clipboard.length},
                        {"page_clipboard_fnv", v.clipboard.fnv},
-                       {"page_clipboard_wrote", v.clipboard.wrote}});
+                       {"page_clipboard_wrote", v.clipboard.wrote},
+                       {"microphone_live", v.counters.microphone_live},
+                       {"microphone_chunks", v.counters.microphone_chunks}});
+    if (v.microphone) {  // what the page said of its microphone, once it said anything
+      viewers.back()["page_microphone_available"] = v.microphone->available;
+      viewers.back()["page_microphone_captured"] = v.microphone->captured;
+      viewers.back()["page_microphone_sending"] = v.microphone->sending;
+    }
   }
   nlohmann::json decisions = nlohmann::json::array();
   for (const auto& d : s.decisions)
@@ -543,6 +591,10 @@ std::string stats_json(const WebRtcStats& s) {
                         {"clipboard", s.clipboard},
                         {"clipboard_from_pages", s.clipboard_from_pages},
                         {"clipboard_to_pages", s.clipboard_to_pages},
+                        {"microphone", s.microphone},
+                        {"microphone_listening", s.microphone_listening},
+                        {"microphone_chunks", s.microphone_chunks},
+                        {"microphone_chunks_unheard", s.microphone_chunks_unheard},
                         {"per_viewer", viewers},
                         {"decisions", decisions}}
       .dump();

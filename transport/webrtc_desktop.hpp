@@ -11,9 +11,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/audio.hpp"
 #include "core/clipboard.hpp"
 #include "core/frame.hpp"
 #include "core/input.hpp"
@@ -58,6 +60,10 @@ struct WebRtcDesktopHooks {
   std::function<void(uint64_t viewer, const AudioReport&)> on_audio_report;
   // The desktop's clipboard: what a page copies goes to the VM, what the VM copies to every page.
   std::shared_ptr<core::ClipboardHub> clipboard;
+  // The desktop's microphone (nullptr: none, and pages are offered none): each page may send its
+  // user's microphone, asked for only when the user presses the page's button, and sent only
+  // while the VM listens; it goes in as "browser <viewer id>".
+  std::shared_ptr<core::Microphone> microphone;
 };
 
 struct ViewerStats {
@@ -70,6 +76,7 @@ struct ViewerStats {
   double latency_p50_ms = -1;     // glass-to-glass from the page's barcode reports, last report
   AudioReport audio;              // the page's last audio report
   ClipboardReport clipboard;      // the page's last clipboard report
+  std::optional<MicrophoneReport> microphone;  // the page's last microphone report (button, capture, sending)
 };
 
 struct WebRtcStats {
@@ -88,6 +95,10 @@ struct WebRtcStats {
   uint64_t audio_packets = 0;      // Opus packets handed in (shared by the viewers)
   bool clipboard = false;          // pages share the desktop's clipboard
   uint64_t clipboard_from_pages = 0, clipboard_to_pages = 0;  // texts copied in a page; VM texts sent
+  bool microphone = false;             // pages may send their microphone to the desktop's
+  bool microphone_listening = false;   // the VM listens: pages send
+  uint64_t microphone_chunks = 0;      // 10 ms chunks of the pages' microphones given to the desktop's
+  uint64_t microphone_chunks_unheard = 0;  // arrived while the VM did not listen: dropped
   std::vector<ViewerStats> per_viewer;
   std::deque<RateDecision> decisions;
 };
@@ -124,6 +135,7 @@ class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_
     double latency_p50_ms = -1;
     AudioReport audio;
     ClipboardReport clipboard;  // what the page last got of the VM's clipboard
+    std::optional<MicrophoneReport> microphone;
     std::string clip_text;    // a page's copy, piece by piece
     bool clip_refused = false;  // the copy under way went past the limit: its pieces are dropped
   };
@@ -133,6 +145,8 @@ class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_
   void on_signal(uint64_t id, const std::string& text);
   void on_input(uint64_t id, std::string_view text);
   void on_clipboard_piece(uint64_t id, std::string_view text);
+  void on_microphone(uint64_t id, const int16_t* samples, size_t frames);  // a GStreamer thread
+  void microphone_listening(bool listening);  // the VM's thread
   // The desktop's ClipboardClient: the VM's texts to every page.
   class Clipboard final : public core::ClipboardClient {
    public:
@@ -169,6 +183,8 @@ class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_
   Clipboard clipboard_{*this};
   std::vector<std::string> clip_messages_;  // the VM's last text as pieces, under cursor_mutex_
   std::atomic<uint64_t> clip_from_pages_{0}, clip_to_pages_{0};
+  std::atomic<bool> microphone_listening_{false};
+  std::atomic<uint64_t> microphone_chunks_{0}, microphone_chunks_unheard_{0};
 
   mutable std::mutex rate_mutex_;
   RateController rate_;

@@ -1,6 +1,7 @@
 #include "transport/webrtc_peer.hpp"
 
 #define GST_USE_UNSTABLE_API
+#include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 #include <gst/rtp/gstrtphdrext.h>
@@ -18,6 +19,13 @@ namespace {
 
 constexpr const char* kTwccUri = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 constexpr guint64 kMaxQueuedBytes = 2 * 1024 * 1024;  // beyond this the viewer is not keeping up
+// The page's microphone, decoded into what core::Microphone takes.
+constexpr const char* kMicrophoneBranch =
+    "queue max-size-time=200000000 leaky=downstream ! rtpopusdepay ! opusdec ! audioconvert ! audioresample "
+    "! audio/x-raw,format=S16LE,rate=48000,channels=2,layout=interleaved "
+    "! appsink name=mic sync=false async=false max-buffers=20 drop=true";
+constexpr const char* kMicrophoneRtpCaps =
+    "application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload=111,encoding-params=(string)2";
 
 void init_gstreamer() {
   static std::once_flag once;
@@ -141,6 +149,18 @@ struct PeerGlue {
     gst_promise_unref(promise);
   }
   static void free_stats_request(gpointer data) { delete static_cast<StatsRequest*>(data); }
+  // A stream from the page: webrtcbin adds its pad on a streaming thread when the first packet came.
+  static void pad_added(GstElement*, GstPad* pad, gpointer data) {
+    with(data, [pad](WebRtcPeer& p) { p.on_incoming_pad(pad); });
+  }
+  static GstFlowReturn microphone_sample(GstAppSink* sink, gpointer data) {
+    bool alive = false;
+    with(data, [&](WebRtcPeer& p) {
+      alive = true;
+      p.on_microphone_sample(sink);
+    });
+    return alive ? GST_FLOW_OK : GST_FLOW_FLUSHING;
+  }
 };
 
 WebRtcPeer::WebRtcPeer(uint64_t id, const core::Logger& log, PeerCallbacks callbacks)
@@ -152,7 +172,8 @@ WebRtcPeer::WebRtcPeer(uint64_t id, const core::Logger& log, PeerCallbacks callb
 }
 
 core::Result<std::unique_ptr<WebRtcPeer>> WebRtcPeer::create(uint64_t id, const core::Logger& log,
-                                                             PeerCallbacks callbacks, const PeerIce& ice, bool audio) {
+                                                             PeerCallbacks callbacks, const PeerIce& ice, bool audio,
+                                                             bool microphone) {
   init_gstreamer();
   std::unique_ptr<WebRtcPeer> p(new WebRtcPeer(id, log, std::move(callbacks)));
   GError* error = nullptr;
@@ -225,12 +246,26 @@ core::Result<std::unique_ptr<WebRtcPeer>> WebRtcPeer::create(uint64_t id, const 
   if (!transceiver) return core::Error{"webrtcbin made no transceiver for the video"};
   g_object_set(transceiver, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "do-nack", TRUE, nullptr);
   gst_object_unref(transceiver);
+  // The page's microphone comes back on the audio transceiver (or one of its own without sound).
   if (audio) {
     g_signal_emit_by_name(p->webrtc_, "get-transceiver", 1, &transceiver);
     if (!transceiver) return core::Error{"webrtcbin made no transceiver for the audio"};
-    g_object_set(transceiver, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, nullptr);
+    g_object_set(transceiver, "direction",
+                 microphone ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV : GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY,
+                 nullptr);
+    gst_object_unref(transceiver);
+  } else if (microphone) {
+    GstCaps* caps = gst_caps_from_string(kMicrophoneRtpCaps);
+    g_signal_emit_by_name(p->webrtc_, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps,
+                          &transceiver);
+    gst_caps_unref(caps);
+    if (!transceiver) return core::Error{"webrtcbin made no transceiver for the page's microphone"};
     gst_object_unref(transceiver);
   }
+  p->microphone_ = microphone;
+  if (microphone)
+    g_signal_connect_data(p->webrtc_, "pad-added", G_CALLBACK(PeerGlue::pad_added), PeerGlue::hold(glue),
+                          PeerGlue::release, GConnectFlags(0));
 
   g_signal_connect_data(p->webrtc_, "on-negotiation-needed", G_CALLBACK(PeerGlue::negotiation_needed),
                         PeerGlue::hold(glue), PeerGlue::release, GConnectFlags(0));
@@ -427,6 +462,85 @@ void WebRtcPeer::push_audio(const core::EncodedAudioPtr& packet) {
   ++(pushed ? counters_.audio_packets_sent : counters_.audio_packets_dropped);
 }
 
+void WebRtcPeer::on_incoming_pad(GstPad* pad) {
+  if (!microphone_ || GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
+  // The pad's caps say only application/x-rtp when it appears: its transceiver tells the kind.
+  GstWebRTCKind kind = GST_WEBRTC_KIND_UNKNOWN;
+  GstWebRTCRTPTransceiver* transceiver = nullptr;
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(pad), "transceiver"))
+    g_object_get(pad, "transceiver", &transceiver, nullptr);
+  if (transceiver) {
+    g_object_get(transceiver, "kind", &kind, nullptr);
+    gst_object_unref(transceiver);
+  }
+  GstCaps* caps = gst_pad_query_caps(pad, nullptr);
+  gchar* described = caps ? gst_caps_to_string(caps) : g_strdup("none");
+  if (caps) gst_caps_unref(caps);
+  const bool audio = kind == GST_WEBRTC_KIND_AUDIO;
+  // One microphone a viewer; anything else the page sends is dropped (an unlinked pad would stop
+  // webrtcbin's receive path with not-linked).
+  bool take = audio && !microphone_linked_;
+  GError* error = nullptr;
+  GstElement* branch =
+      take ? gst_parse_bin_from_description(kMicrophoneBranch, TRUE, &error) : gst_element_factory_make("fakesink", nullptr);
+  if (error) {
+    log_.error("the page's microphone cannot be decoded (gstreamer1.0-plugins-good/base?): {}", error->message);
+    g_error_free(error);
+    if (branch) gst_object_unref(branch);
+    branch = gst_element_factory_make("fakesink", nullptr);
+    take = false;  // dropped like any other stream
+  } else if (!take) {
+    log_.info("an incoming stream ({}, kind {}) is not a microphone this viewer may send: dropped", described, int(kind));
+  }
+  g_free(described);
+  if (!branch) return;
+  if (take) {
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(branch), "mic");  // named in kMicrophoneBranch
+    GstAppSinkCallbacks callbacks{};
+    callbacks.new_sample = PeerGlue::microphone_sample;
+    gst_app_sink_set_callbacks(GST_APP_SINK(sink), &callbacks, PeerGlue::hold(glue_), PeerGlue::release_notify);
+    gst_object_unref(sink);
+  } else {
+    g_object_set(branch, "sync", FALSE, "async", FALSE, nullptr);
+  }
+  // In a playing pipeline: the branch plays before the pad feeds it, or its first buffers are refused.
+  gst_bin_add(GST_BIN(pipeline_), branch);
+  gst_element_sync_state_with_parent(branch);
+  GstPad* sink_pad = gst_element_get_static_pad(branch, "sink");
+  const GstPadLinkReturn linked = gst_pad_link(pad, sink_pad);
+  gst_object_unref(sink_pad);
+  if (linked != GST_PAD_LINK_OK) {
+    log_.error("the page's stream could not be linked ({})", gst_pad_link_get_name(linked));
+    return;
+  }
+  if (take) {
+    microphone_linked_ = true;
+    log_.info("the page's microphone track arrived");
+  }
+}
+
+void WebRtcPeer::on_microphone_sample(GstAppSink* sink) {
+  GstSample* sample = gst_app_sink_pull_sample(sink);
+  if (!sample) return;
+  GstBuffer* buffer = gst_sample_get_buffer(sample);
+  GstMapInfo map;
+  if (buffer && gst_buffer_map(buffer, &map, GST_MAP_READ)) {
+    const auto* samples = reinterpret_cast<const int16_t*>(map.data);
+    microphone_pending_.insert(microphone_pending_.end(), samples, samples + map.size / sizeof(int16_t));
+    gst_buffer_unmap(buffer, &map);
+  }
+  gst_sample_unref(sample);
+  constexpr size_t kChunk = core::kAudioChunkFrames * core::kAudioChannels;
+  size_t at = 0;
+  for (; microphone_pending_.size() - at >= kChunk; at += kChunk) {
+    if (callbacks_.on_microphone) callbacks_.on_microphone(microphone_pending_.data() + at, core::kAudioChunkFrames);
+    microphone_sound_ns_ = core::monotonic_now_ns();
+    std::lock_guard lock(counters_mutex_);
+    ++counters_.microphone_chunks;
+  }
+  microphone_pending_.erase(microphone_pending_.begin(), microphone_pending_.begin() + ptrdiff_t(at));
+}
+
 void WebRtcPeer::request_idr() {
   idr_requested_ns_ = core::monotonic_now_ns();
   callbacks_.request_keyframe();
@@ -461,8 +575,14 @@ void WebRtcPeer::drop_rtp_packets(uint32_t count) {
 }
 
 PeerCounters WebRtcPeer::counters() const {
-  std::lock_guard lock(counters_mutex_);
-  return counters_;
+  PeerCounters c;
+  {
+    std::lock_guard lock(counters_mutex_);
+    c = counters_;
+  }
+  const int64_t sound = microphone_sound_ns_;
+  c.microphone_live = microphone_linked_ && sound != 0 && core::monotonic_now_ns() - sound < kMicrophoneLiveNs;
+  return c;
 }
 
 void WebRtcPeer::poll_stats(int64_t now_ns) {

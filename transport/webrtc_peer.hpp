@@ -1,8 +1,10 @@
 // One browser viewer: an appsrc of the desktop's shared access units (no re-encode) into
 // h264parse → rtph264pay (TWCC extension) → webrtcbin (NACK/RTX), with audio a second appsrc
 // of the desktop's shared Opus packets → rtpopuspay → webrtcbin (one clock for both), plus the
-// "input" data channel. Feedback goes out through callbacks: keyframe requests (connect, PLI/FIR, drops),
-// congestion reports, input events, failure.
+// "input" data channel. With a microphone, the page's Opus track comes back (the audio
+// transceiver sendrecv, or a recvonly one) and is decoded to 48 kHz stereo s16 in 10 ms chunks.
+// Feedback goes out through callbacks: keyframe requests (connect, PLI/FIR, drops), congestion
+// reports, input events, the page's microphone, failure.
 #pragma once
 
 #include <atomic>
@@ -23,6 +25,8 @@
 #include "transport/rate_controller.hpp"
 
 typedef struct _GstElement GstElement;
+typedef struct _GstPad GstPad;
+typedef struct _GstAppSink GstAppSink;
 typedef struct _GstPromise GstPromise;
 typedef struct _GstStructure GstStructure;
 typedef struct _GObject GObject;
@@ -42,6 +46,9 @@ struct PeerCallbacks {
   std::function<void(const CongestionReport&)> on_congestion;
   // The data channel is open: what to send first (desktop size, cursor).
   std::function<std::vector<std::string>()> on_channel_open;
+  // With a microphone: 10 ms (core::kAudioChunkFrames) of the page's microphone, interleaved
+  // 48 kHz stereo s16, on a GStreamer streaming thread.
+  std::function<void(const int16_t* samples, size_t frames)> on_microphone;
 };
 
 // What webrtcbin's ICE agent uses: the desktop's STUN/TURN servers (TURN with this viewer's
@@ -61,13 +68,20 @@ struct PeerCounters {
   uint64_t audio_packets_sent = 0, audio_packets_dropped = 0;  // dropped: not connected, or queued > 100 ms
   uint64_t nacks = 0, plis = 0;
   double rtt_ms = 0, fraction_lost = 0;
+  // The page's microphone track: decoded, a chunk in the last WebRtcPeer::kMicrophoneLiveNs; its
+  // 10 ms chunks so far.
+  bool microphone_live = false;
+  uint64_t microphone_chunks = 0;
 };
 
 class WebRtcPeer {
  public:
-  // With `audio`, the offer has an Opus track (sendonly) fed by push_audio().
+  static constexpr int64_t kMicrophoneLiveNs = 500'000'000;
+  // With `audio`, the offer has an Opus track (sendonly) fed by push_audio(). With
+  // `microphone`, the page may send one Opus track back (callbacks.on_microphone).
   static core::Result<std::unique_ptr<WebRtcPeer>> create(uint64_t id, const core::Logger& log, PeerCallbacks callbacks,
-                                                          const PeerIce& ice = {}, bool audio = false);
+                                                          const PeerIce& ice = {}, bool audio = false,
+                                                          bool microphone = false);
   ~WebRtcPeer();  // call from a thread that is not one of this pipeline's
   WebRtcPeer(const WebRtcPeer&) = delete;
   WebRtcPeer& operator=(const WebRtcPeer&) = delete;
@@ -96,6 +110,8 @@ class WebRtcPeer {
   void on_stats(const GstStructure* stats, int64_t now_ns);
   void set_state(PeerState state);
   void request_idr();  // callbacks_.request_keyframe(), noting when
+  void on_incoming_pad(GstPad* pad);        // webrtcbin's streaming thread
+  void on_microphone_sample(GstAppSink* sink);  // the microphone branch's streaming thread
 
   const uint64_t id_;
   core::Logger log_;
@@ -120,6 +136,10 @@ class WebRtcPeer {
   std::atomic<bool> channel_open_{false};
   std::atomic<uint32_t> drop_rtp_{0};
   std::atomic<bool> loss_probe_installed_{false};
+  bool microphone_ = false;
+  std::atomic<bool> microphone_linked_{false};   // the page's track reached its decoder
+  std::atomic<int64_t> microphone_sound_ns_{0};  // when the last chunk arrived (monotonic)
+  std::vector<int16_t> microphone_pending_;      // less than a chunk, the streaming thread's
   std::shared_ptr<PeerGlue> glue_;
 
   mutable std::mutex counters_mutex_;

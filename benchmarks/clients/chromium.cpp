@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 namespace vdistream::bench {
 
@@ -54,6 +56,16 @@ core::Result<std::unique_ptr<Chromium>> Chromium::launch(const Options& options)
   if (browser->dir_.path().empty())
     return core::Error{fmt::format("cannot create a profile directory: {}", std::strerror(errno))};
   browser->log_path_ = browser->dir_.file("chromium.log");
+  if (options.allow_clipboard) {
+    // Read at start-up from the profile's Default directory; 1 is CONTENT_SETTING_ALLOW.
+    const std::string preferences = browser->dir_.file("profile/Default/Preferences");
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(preferences).parent_path(), ec);
+    std::ofstream out(preferences);
+    out << R"({"profile":{"default_content_setting_values":{"clipboard":1}}})";
+    out.close();
+    if (ec || !out) return core::Error{fmt::format("cannot write the profile's clipboard permission to {}", preferences)};
+  }
   auto child = ChildProcess::spawn(
       {arguments(browser->dir_.file("profile"), options), environment({}, {}), browser->log_path_});
   if (!child) return core::Error{child.error()};

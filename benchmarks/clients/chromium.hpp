@@ -24,6 +24,10 @@ class Chromium {
     // Run inside this network namespace (`ip netns exec NAME`, as root): then the URL may be any
     // http(s) address of that namespace's (the NAT traversal test's private networks).
     std::string netns;
+    // Pages may read and write the clipboard without asking, as for a user who allowed it
+    // (headless Chromium otherwise refuses navigator.clipboard.writeText): the throw-away
+    // profile's default content setting.
+    bool allow_clipboard = false;
   };
   static bool available();
   static core::Result<std::unique_ptr<Chromium>> launch(const Options& options);

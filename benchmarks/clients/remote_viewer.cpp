@@ -85,6 +85,7 @@ core::Result<std::unique_ptr<RemoteViewer>> RemoteViewer::launch(const Options& 
   if (!screen) return core::Error{fmt::format("Xvfb started, but: {}", screen.error())};
   viewer->screen_ = std::move(*screen);
   if (core::Status s = viewer->start_viewer(display_name); !s) return core::Error{s.error()};
+  viewer->display_ = display_name;
   return viewer;
 }
 

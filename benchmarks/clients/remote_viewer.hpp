@@ -53,8 +53,14 @@ class RemoteViewer {
   // desktop at 1:1 (a scaled picture reads badly, or not at all). Then screen().start_polling().
   core::Status locate(std::chrono::milliseconds limit, const std::function<void()>& between_attempts);
 
+  // Kills remote-viewer at once (SIGKILL), as a crash or a lost machine would: no goodbye on its
+  // sockets, the kernel resets them. Xvfb stays.
+  void kill_viewer() { viewer_.stop(std::chrono::milliseconds(0)); }
+
   // Xvfb's screen: the barcode's place, polling it, the barcodes seen, screenshots.
   X11Screen& screen() { return *screen_; }
+  // Xvfb's display (":N"), e.g. for another X client such as xclip beside remote-viewer.
+  const std::string& display() const { return display_; }
   // remote-viewer's window after locate() ("WIDTHxHEIGHT").
   const std::string& window_size() const { return window_size_; }
   // The last lines remote-viewer and Xvfb wrote, for an error message.
@@ -73,6 +79,7 @@ class RemoteViewer {
   ChildProcess viewer_;
   std::unique_ptr<X11Screen> screen_;
   std::string window_size_;
+  std::string display_;
 };
 
 }  // namespace vdistream::bench

@@ -9,29 +9,11 @@ namespace vdistream::capture::qemu {
 
 namespace {
 
-// The AudioOutListener of QEMU's ui/dbus-display1.xml (the same from 7.2 to 10.x).
-constexpr const char* kAudioOutXml = R"(<node>
-  <interface name="org.qemu.Display1.AudioOutListener">
-    <method name="Init">
-      <arg type="t" name="id" direction="in"/><arg type="y" name="bits" direction="in"/>
-      <arg type="b" name="is_signed" direction="in"/><arg type="b" name="is_float" direction="in"/>
-      <arg type="u" name="freq" direction="in"/><arg type="y" name="nchannels" direction="in"/>
-      <arg type="u" name="bytes_per_frame" direction="in"/><arg type="u" name="bytes_per_second" direction="in"/>
-      <arg type="b" name="be" direction="in"/>
-    </method>
-    <method name="Fini"><arg type="t" name="id" direction="in"/></method>
-    <method name="SetEnabled">
-      <arg type="t" name="id" direction="in"/><arg type="b" name="enabled" direction="in"/>
-    </method>
-    <method name="SetVolume">
-      <arg type="t" name="id" direction="in"/><arg type="b" name="mute" direction="in"/>
-      <arg type="ay" name="volume" direction="in"/>
-    </method>
-    <method name="Write">
+// The AudioOutListener's own method in QEMU's ui/dbus-display1.xml (the same from 7.2 to 10.x).
+constexpr const char* kWriteXml = R"(    <method name="Write">
       <arg type="t" name="id" direction="in"/><arg type="ay" name="data" direction="in"/>
     </method>
-  </interface>
-</node>)";
+)";
 
 constexpr const char* kRefusedError = "org.qemu.Display1.AudioOutListener.Error.Refused";
 
@@ -44,7 +26,7 @@ core::Result<std::unique_ptr<AudioListener>> AudioListener::create(glib::GObject
                                                                    const std::string& name, SourceCallbacks callbacks) {
   std::unique_ptr<AudioListener> self(new AudioListener(name, std::move(callbacks)));
   glib::GErrorSlot err;
-  self->node_.reset(g_dbus_node_info_new_for_xml(kAudioOutXml, err.out()));
+  self->node_.reset(g_dbus_node_info_new_for_xml(audio_listener_xml(kInterface, kWriteXml).c_str(), err.out()));
   if (!self->node_) return core::Error{fmt::format("audio listener introspection data: {}", err.message())};
   self->connection_ = std::move(connection);
   static const GDBusInterfaceVTable vtable = {&AudioListener::on_method_call, nullptr, nullptr, {}};
@@ -140,7 +122,29 @@ core::Status AudioListener::dispatch(std::string_view method, GVariant* paramete
   return core::Error{fmt::format("unknown method {}", method)};
 }
 
-core::Status AudioListener::init(GVariant* parameters) {
+std::string audio_listener_xml(std::string_view interface, std::string_view own_methods) {
+  // The methods both listeners have (ui/dbus-display1.xml, the same from 7.2 to 10.x).
+  constexpr std::string_view kStreamMethods = R"(    <method name="Init">
+      <arg type="t" name="id" direction="in"/><arg type="y" name="bits" direction="in"/>
+      <arg type="b" name="is_signed" direction="in"/><arg type="b" name="is_float" direction="in"/>
+      <arg type="u" name="freq" direction="in"/><arg type="y" name="nchannels" direction="in"/>
+      <arg type="u" name="bytes_per_frame" direction="in"/><arg type="u" name="bytes_per_second" direction="in"/>
+      <arg type="b" name="be" direction="in"/>
+    </method>
+    <method name="Fini"><arg type="t" name="id" direction="in"/></method>
+    <method name="SetEnabled">
+      <arg type="t" name="id" direction="in"/><arg type="b" name="enabled" direction="in"/>
+    </method>
+    <method name="SetVolume">
+      <arg type="t" name="id" direction="in"/><arg type="b" name="mute" direction="in"/>
+      <arg type="ay" name="volume" direction="in"/>
+    </method>
+)";
+  return fmt::format("<node>\n  <interface name=\"{}\">\n{}{}  </interface>\n</node>", interface, kStreamMethods,
+                     own_methods);
+}
+
+core::Result<std::pair<uint64_t, core::AudioFormat>> parse_audio_init(GVariant* parameters) {
   uint64_t id = 0;
   guchar bits = 0, channels = 0;
   gboolean is_signed = false, is_float = false, big_endian = false;
@@ -148,10 +152,17 @@ core::Status AudioListener::init(GVariant* parameters) {
   g_variant_get(parameters, "(tybbuyuub)", &id, &bits, &is_signed, &is_float, &rate, &channels, &bytes_per_frame,
                 &bytes_per_second, &big_endian);
   core::AudioFormat format{rate, channels, bits, bool(is_signed), bool(is_float), bool(big_endian), bytes_per_frame};
-  if (auto ok = format.check(); !ok) return ok;
+  if (auto ok = format.check(); !ok) return core::Error{ok.error()};
   if (uint64_t(bytes_per_frame) * rate != bytes_per_second)
     return core::Error{fmt::format("{}: {} bytes per second, {} bytes × {} Hz make {}", format.describe(), bytes_per_second,
                                    bytes_per_frame, rate, uint64_t(bytes_per_frame) * rate)};
+  return std::pair{id, format};
+}
+
+core::Status AudioListener::init(GVariant* parameters) {
+  auto parsed = parse_audio_init(parameters);
+  if (!parsed) return core::Error{parsed.error()};
+  const auto [id, format] = *parsed;
   stop_stream(id);
   streams_[id] = Stream{format, {}, false};
   log_.info("audio: stream {} is {}", id, format.describe());

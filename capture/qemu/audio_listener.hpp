@@ -14,6 +14,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "capture/source.hpp"
 #include "core/audio.hpp"
@@ -22,6 +24,15 @@
 #include "glib/ptr.hpp"
 
 namespace vdistream::capture::qemu {
+
+// Init(t id, y bits, b signed, b float, u freq, y channels, u bytes_per_frame,
+// u bytes_per_second, b big_endian) of either listener: the stream's id and its format, or why
+// the numbers do not add up.
+core::Result<std::pair<uint64_t, core::AudioFormat>> parse_audio_init(GVariant* parameters);
+
+// The introspection XML of one of QEMU's audio listeners: the methods both have (Init, Fini,
+// SetEnabled, SetVolume) and its own (`own_methods`, <method> elements).
+std::string audio_listener_xml(std::string_view interface, std::string_view own_methods);
 
 class AudioListener {
  public:

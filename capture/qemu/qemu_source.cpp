@@ -59,6 +59,7 @@ struct QemuSource::Session {
   ConsoleInfo console;
   std::unique_ptr<Listener> listener;
   std::unique_ptr<AudioListener> audio;  // none when not asked for or the VM has no D-Bus audio
+  std::unique_ptr<AudioInListener> microphone;  // likewise
   std::unique_ptr<QemuClipboard> clipboard;  // with SourceCallbacks::clipboard
 };
 
@@ -116,6 +117,7 @@ core::Status QemuSource::start(SourceCallbacks callbacks) {
   if (running_) return core::Error{fmt::format("{} is already running", describe())};
   if (!callbacks.on_frame) return core::Error{fmt::format("{}: start() needs an on_frame callback", describe())};
   cancellable_.reset(g_cancellable_new());
+  microphone_configured_ = callbacks.microphone != nullptr;
   running_ = true;
   loop_.start();
   // The connection's life runs as one task on the loop: its blocking D-Bus calls have the thread
@@ -146,8 +148,14 @@ std::optional<AudioCaptureStats> QemuSource::audio_stats() const {
   return audio_ ? audio_->stats() : last_audio_stats_;
 }
 
-core::Result<std::unique_ptr<AudioListener>> QemuSource::connect_audio(const DisplayConnection& display,
-                                                                       const SourceCallbacks& callbacks) {
+std::optional<MicrophoneCaptureStats> QemuSource::microphone_stats() const {
+  if (!microphone_configured_) return std::nullopt;
+  std::lock_guard lock(session_mutex_);
+  return microphone_ ? microphone_->stats() : last_microphone_stats_;
+}
+
+core::Result<glib::GObjectPtr<GDBusConnection>> QemuSource::connect_audio(const DisplayConnection& display,
+                                                                          const char* method) {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
     return core::Error{fmt::format("socketpair(): {}", strerror(errno))};
@@ -162,7 +170,7 @@ core::Result<std::unique_ptr<AudioListener>> QemuSource::connect_audio(const Dis
   AudioRegistration registration;
   glib::GObjectPtr<GCancellable> cancel(g_cancellable_new());
   g_dbus_connection_call_with_unix_fd_list(display.connection(), display.peer_name(), kAudioPath, kAudioInterface,
-                                           "RegisterOutListener", g_variant_new("(h)", 0), nullptr,
+                                           method, g_variant_new("(h)", 0), nullptr,
                                            G_DBUS_CALL_FLAGS_NO_AUTO_START, DisplayConnection::kCallTimeoutMs, fds.get(),
                                            cancel.get(), &AudioRegistration::on_reply, &registration);
   g_dbus_connection_new(G_IO_STREAM(stream.get()), nullptr,
@@ -178,9 +186,9 @@ core::Result<std::unique_ptr<AudioListener>> QemuSource::connect_audio(const Dis
     g_socket_shutdown(socket.get(), TRUE, TRUE, nullptr);
     while (registration.outstanding > 0) g_main_context_iteration(loop_.context(), TRUE);
   }
-  if (!registration.reply) return core::Error{fmt::format("Audio.RegisterOutListener: {}", registration.reply.error())};
+  if (!registration.reply) return core::Error{fmt::format("Audio.{}: {}", method, registration.reply.error())};
   if (!registration.connection) return core::Error{fmt::format("audio connection: {}", registration.handshake_error)};
-  return AudioListener::create(std::move(registration.connection), config_.name, callbacks);
+  return std::move(registration.connection);
 }
 
 std::optional<CaptureStats> QemuSource::capture_stats() const {
@@ -238,13 +246,13 @@ core::Result<std::unique_ptr<QemuSource::Session>> QemuSource::connect_once(cons
   if (auto value = session->display->get_property(path, "org.qemu.Display1.Keyboard", "Modifiers", cancellable_.get()))
     if (g_variant_is_of_type(value->get(), G_VARIANT_TYPE_UINT32)) leds = g_variant_get_uint32(value->get()) & 7u;
   std::string no_audio;  // why this VM's sound cannot be had ("" when it can)
-  if (config_.audio) {
+  if (config_.audio || callbacks.microphone) {
     auto audio = session->display->call(kAudioPath, "org.freedesktop.DBus.Properties", "GetAll",
                                         g_variant_new("(s)", kAudioInterface), nullptr, cancellable_.get());
     if (!audio)
       no_audio = "the VM has no D-Bus audio: start QEMU with -audiodev dbus,id=snd0, -display dbus,...,audiodev=snd0 "
                  "and a sound device on it (-device intel-hda -device hda-duplex,audiodev=snd0, or "
-                 "-machine pcspk-audiodev=snd0)";
+                 "-machine pcspk-audiodev=snd0 for sound out only)";
   }
 
   int pair[2];
@@ -278,20 +286,41 @@ core::Result<std::unique_ptr<QemuSource::Session>> QemuSource::connect_once(cons
   session->listener = std::move(*listener);
 
   input_.attach(session->display->connection(), session->display->peer_name(), path, absolute, leds);
+  std::string no_sound = no_audio, no_microphone = no_audio;
   if (config_.audio && no_audio.empty()) {
-    auto audio = connect_audio(*session->display, callbacks);
+    auto connection = connect_audio(*session->display, "RegisterOutListener");
+    core::Result<std::unique_ptr<AudioListener>> audio = core::Error{connection ? "" : connection.error()};
+    if (connection) audio = AudioListener::create(std::move(*connection), config_.name, callbacks);
     if (audio) {
       session->audio = std::move(*audio);
       log_.info("audio: listening to the VM's sound");
     } else {
-      no_audio = audio.error();
+      no_sound = audio.error();
     }
   }
-  if (config_.audio) {
+  if (callbacks.microphone && no_audio.empty()) {
+    auto connection = connect_audio(*session->display, "RegisterInListener");
+    core::Result<std::unique_ptr<AudioInListener>> microphone = core::Error{connection ? "" : connection.error()};
+    if (connection) microphone = AudioInListener::create(std::move(*connection), config_.name, callbacks.microphone);
+    if (microphone) {
+      session->microphone = std::move(*microphone);
+      log_.info("microphone: the VM can hear the viewers when the guest records");
+    } else {
+      no_microphone = microphone.error();
+    }
+  }
+  {
     std::lock_guard lock(session_mutex_);
-    last_audio_stats_ = {};
-    last_audio_stats_.unavailable = no_audio;
-    if (!no_audio.empty()) log_.warn("audio: {}; the desktop is silent", no_audio);
+    if (config_.audio) {
+      last_audio_stats_ = {};
+      last_audio_stats_.unavailable = no_sound;
+      if (!no_sound.empty()) log_.warn("audio: {}; the desktop is silent", no_sound);
+    }
+    if (callbacks.microphone) {
+      last_microphone_stats_ = {};
+      last_microphone_stats_.unavailable = no_microphone;
+      if (!no_microphone.empty()) log_.warn("microphone: {}; the VM cannot hear the viewers", no_microphone);
+    }
   }
   if (callbacks.clipboard) {
     // Last: QEMU reads our object while it handles Register, so from here on this thread only
@@ -329,6 +358,7 @@ void QemuSource::run(const SourceCallbacks& callbacks) {
       std::lock_guard lock(session_mutex_);
       listener_ = live.listener.get();
       audio_ = live.audio.get();
+      microphone_ = live.microphone.get();
       console_ = live.console;
     }
     backoff = config_.min_backoff;
@@ -351,6 +381,8 @@ void QemuSource::run(const SourceCallbacks& callbacks) {
       listener_ = nullptr;
       if (audio_) last_audio_stats_ = audio_->stats(), last_audio_stats_.connected = false;
       audio_ = nullptr;
+      if (microphone_) last_microphone_stats_ = microphone_->stats(), last_microphone_stats_.connected = false;
+      microphone_ = nullptr;
     }
     session->reset();
     // Let cancelled calls of the closed session run their callbacks (they free their state).

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include "capture/qemu/audio_in_listener.hpp"
 #include "capture/qemu/audio_listener.hpp"
 #include "capture/qemu/clipboard.hpp"
 #include "capture/qemu/display_connection.hpp"
@@ -49,6 +50,7 @@ class QemuSource final : public Source {
   core::InputSink* input() override { return &input_; }
   std::optional<CaptureStats> capture_stats() const override;
   std::optional<AudioCaptureStats> audio_stats() const override;
+  std::optional<MicrophoneCaptureStats> microphone_stats() const override;
   VmInput& vm_input() { return input_; }
 
   // Asks the guest to resize the console to a client's window (see VmInput::set_ui_info).
@@ -65,8 +67,9 @@ class QemuSource final : public Source {
   struct Session;
   core::Result<std::unique_ptr<Session>> connect_once(const SourceCallbacks& callbacks);
   void wait_on_context(std::chrono::milliseconds limit, const std::function<bool()>& done);
-  // Registers an AudioOutListener with the VM's Audio object; the reason when it cannot.
-  core::Result<std::unique_ptr<AudioListener>> connect_audio(const DisplayConnection& display, const SourceCallbacks& callbacks);
+  // Audio.RegisterOutListener or RegisterInListener (`method`): the peer-to-peer connection on
+  // which QEMU will call our listener, or the reason there is none.
+  core::Result<glib::GObjectPtr<GDBusConnection>> connect_audio(const DisplayConnection& display, const char* method);
 
   QemuSourceConfig config_;
   core::Logger log_;
@@ -83,6 +86,9 @@ class QemuSource final : public Source {
   ListenerStats last_stats_;
   const AudioListener* audio_ = nullptr;  // of the live session, under session_mutex_
   AudioCaptureStats last_audio_stats_;
+  const AudioInListener* microphone_ = nullptr;  // of the live session, under session_mutex_
+  MicrophoneCaptureStats last_microphone_stats_;
+  std::atomic<bool> microphone_configured_{false};  // start() was given a microphone
 };
 
 }  // namespace vdistream::capture::qemu

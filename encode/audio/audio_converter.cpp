@@ -15,11 +15,7 @@ extern "C" {
 
 namespace vdistream::encode {
 
-namespace {
-
-// The sample format libswresample reads for `f` after rewrite_input(): signed (or float),
-// little-endian.
-AVSampleFormat swr_input_format(const core::AudioFormat& f) {
+int pcm_sample_format(const core::AudioFormat& f) {
   if (f.is_float) return AV_SAMPLE_FMT_FLT;
   switch (f.bits) {
     case 8: return AV_SAMPLE_FMT_U8;  // flipped to unsigned when signed
@@ -28,13 +24,11 @@ AVSampleFormat swr_input_format(const core::AudioFormat& f) {
   }
 }
 
-// Whether the bytes must be rewritten before libswresample reads them.
-bool needs_rewrite(const core::AudioFormat& f) {
+bool pcm_needs_rewrite(const core::AudioFormat& f) {
   return (f.big_endian && f.bits > 8) || (!f.is_float && (f.bits == 8) == f.is_signed);
 }
 
-// Host order, and the signedness libswresample expects (u8, s16, s32).
-void rewrite_input(const core::AudioFormat& f, const uint8_t* in, size_t size, std::vector<uint8_t>& out) {
+void pcm_rewrite(const core::AudioFormat& f, const uint8_t* in, size_t size, std::vector<uint8_t>& out) {
   out.assign(in, in + size);
   const size_t width = f.bits / 8;
   for (size_t i = 0; i + width <= size; i += width) {
@@ -43,8 +37,6 @@ void rewrite_input(const core::AudioFormat& f, const uint8_t* in, size_t size, s
     if (!f.is_float && (f.bits == 8) == f.is_signed) s[width - 1] ^= 0x80;  // flip the sign bit (little-endian top byte)
   }
 }
-
-}  // namespace
 
 void AudioConverter::SwrFree::operator()(SwrContext* ctx) const { swr_free(&ctx); }
 
@@ -58,7 +50,7 @@ core::Status AudioConverter::reconfigure(const core::AudioFormat& format) {
   av_channel_layout_default(&out_layout, int(core::kAudioChannels));
   SwrContext* ctx = nullptr;
   int err = swr_alloc_set_opts2(&ctx, &out_layout, AV_SAMPLE_FMT_S16, int(core::kAudioRate), &in_layout,
-                                swr_input_format(format), int(format.rate), 0, nullptr);
+                                AVSampleFormat(pcm_sample_format(format)), int(format.rate), 0, nullptr);
   av_channel_layout_uninit(&in_layout);
   av_channel_layout_uninit(&out_layout);
   std::unique_ptr<SwrContext, SwrFree> swr(ctx);
@@ -79,8 +71,8 @@ core::Status AudioConverter::push(const core::AudioPacket& packet) {
     if (auto ok = reconfigure(packet.format); !ok) return ok;
   }
   const uint8_t* in = packet.data;
-  if (needs_rewrite(format_)) {
-    rewrite_input(format_, packet.data, packet.size, scratch_);
+  if (pcm_needs_rewrite(format_)) {
+    pcm_rewrite(format_, packet.data, packet.size, scratch_);
     in = scratch_.data();
   }
   const int in_frames = int(packet.size / format_.bytes_per_frame);

@@ -15,6 +15,13 @@ struct SwrContext;
 
 namespace vdistream::encode {
 
+// libswresample reads and writes host-order u8, s16, s32 and float; a format's own bytes may be
+// big-endian or of the other signedness. pcm_rewrite turns one into the other (both ways: it
+// swaps bytes and flips the sign bit) when pcm_needs_rewrite says so.
+int pcm_sample_format(const core::AudioFormat& f);  // the AVSampleFormat libswresample handles
+bool pcm_needs_rewrite(const core::AudioFormat& f);
+void pcm_rewrite(const core::AudioFormat& f, const uint8_t* in, size_t size, std::vector<uint8_t>& out);
+
 class AudioConverter {
  public:
   using ChunkCallback = std::function<void(const core::AudioChunk&)>;

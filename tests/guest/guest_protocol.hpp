@@ -23,9 +23,11 @@ namespace vdistream::guest {
 //   vdt.tone=HZ,ON_MS,OFF_MS
 //                       the PC speaker plays a square wave of HZ (20..8000) for ON_MS, is silent
 //                       for OFF_MS, and so on (QEMU: -machine pcspk-audiodev=ID); none by default
+//   vdt.record=1        init loads the HD Audio driver and the guest records from the first sound
+//                       card's capture device (QEMU: -device intel-hda -device hda-duplex) all along
 inline constexpr std::string_view kArgWorkload = "vdt.workload", kArgWorkload1 = "vdt.workload1",
                                   kArgFps = "vdt.fps", kArgFrames = "vdt.frames", kArgHeads = "vdt.heads",
-                                  kArgTone = "vdt.tone";
+                                  kArgTone = "vdt.tone", kArgRecord = "vdt.record";
 inline constexpr int kMaxHeads = 2;
 
 // The protocol port is the guest's /dev/ttyS1 (the host's second -serial), raw, one ASCII line
@@ -43,9 +45,13 @@ inline constexpr int kMaxHeads = 2;
 //   A <hz> <count>
 //       the PC speaker started playing <hz> (the PIT's real frequency, rounded to 0.01 Hz), the
 //       <count>th tone since boot; "A 0 <count>" when that tone stopped
+//   M <hz> <peak> <count>
+//       with vdt.record: what the guest recorded in its <count>th half second (since boot) of
+//       capture: the left channel's frequency from the time between its rising zero crossings
+//       (0.01 Hz; 0 in silence) and its peak (0..32768 of s16)
 //   E <message>                              the guest gave up; nothing follows
 inline constexpr std::string_view kLineReady = "READY", kLineFrame = "F", kLineKey = "K", kLineTone = "A",
-                                  kLineError = "E";
+                                  kLineMicrophone = "M", kLineError = "E";
 
 // The PC speaker's square wave comes from the PIT's channel 2 counting down this clock.
 inline constexpr double kPitHz = 1193182.0;

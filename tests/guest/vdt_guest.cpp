@@ -30,6 +30,7 @@
 #include "core/clock.hpp"
 #include "guest_framebuffer.hpp"
 #include "guest_keyboard.hpp"
+#include "guest_microphone.hpp"
 #include "guest_protocol.hpp"
 
 namespace vdistream::guest {
@@ -56,6 +57,7 @@ struct Options {
   int heads = 1;
   double tone_hz = 0;  // vdt.tone; 0 = silent
   int tone_on_ms = 0, tone_off_ms = 0;
+  bool record = false;  // vdt.record
 };
 
 template <typename Number>
@@ -103,6 +105,9 @@ std::optional<std::string> read_options(Options& options) {
       if (!on || !off || *on < 10 || *off < 10 || *on > 60000 || *off > 60000)
         return fmt::format("{}={}: on and off must be 10..60000 ms", key, value);
       options.tone_hz = *hz, options.tone_on_ms = *on, options.tone_off_ms = *off;
+    } else if (key == kArgRecord) {
+      if (value != "0" && value != "1") return fmt::format("{}={}: 0 or 1", key, value);
+      options.record = value == "1";
     }
   }
   return std::nullopt;
@@ -197,6 +202,12 @@ class Guest {
       heads_.push_back(std::move(head));
     }
     if (options_.tone_hz > 0 && !speaker_.open(error)) return fail(error);
+    // init has loaded the driver; the codec's probe may still be binding the device.
+    if (options_.record) {
+      if (!microphone_.open("/dev/snd/pcmC0D0c", 10'000, error)) return fail(error);
+      say(fmt::format("recording from /dev/snd/pcmC0D0c at {} Hz, {} frames of buffer", microphone_.rate(),
+                      microphone_.buffer_frames()));
+    }
     keyboard_ = Keyboard::open(error);
     if (!keyboard_.valid()) say(error + "; keys are not echoed");
     take_console();
@@ -236,14 +247,16 @@ class Guest {
         return fail(fmt::format("timerfd_settime: {}", std::strerror(errno)));
       bool ticked = false;
       while (!ticked) {
-        pollfd fds[3] = {{timer.get(), POLLIN, 0},
+        pollfd fds[4] = {{timer.get(), POLLIN, 0},
                          {keyboard_.valid() ? keyboard_.fd() : -1, POLLIN, 0},
-                         {speaker_.valid() ? tone_timer.get() : -1, POLLIN, 0}};
-        if (poll(fds, 3, -1) < 0) {
+                         {speaker_.valid() ? tone_timer.get() : -1, POLLIN, 0},
+                         {microphone_.valid() ? microphone_.fd() : -1, POLLIN, 0}};
+        if (poll(fds, 4, -1) < 0) {
           if (errno == EINTR) continue;
           return fail(fmt::format("poll: {}", std::strerror(errno)));
         }
         if (fds[1].revents & POLLIN) read_keys();
+        if (fds[3].revents & (POLLIN | POLLERR)) listen();
         if (fds[2].revents & POLLIN) {
           uint64_t expirations = 0;
           if (read(tone_timer.get(), &expirations, sizeof(expirations)) == sizeof(expirations)) toggle_tone(tone_timer.get());
@@ -277,6 +290,18 @@ class Guest {
     when.it_value.tv_sec = ms / 1000;
     when.it_value.tv_nsec = long(ms % 1000) * 1'000'000;
     timerfd_settime(timer, 0, &when, nullptr);
+  }
+
+  void listen() {
+    std::string error;
+    for (const Heard& heard : microphone_.read(error))
+      port_.line(fmt::format("{} {:.2f} {} {}", kLineMicrophone, heard.hz, heard.peak, ++heard_count_));
+    if (microphone_.overruns() != overruns_said_)
+      say(fmt::format("capture overruns: {} (the guest read too late)", overruns_said_ = microphone_.overruns()));
+    if (!error.empty()) {  // not one it can go on after (poll would report it again and again)
+      say(error + "; recording stops");
+      microphone_.close();
+    }
   }
 
   void read_keys() {
@@ -339,6 +364,9 @@ class Guest {
   ProtocolPort port_;
   Keyboard keyboard_;
   Speaker speaker_;
+  GuestMicrophone microphone_;
+  uint32_t heard_count_ = 0;
+  uint32_t overruns_said_ = 0;
   bool tone_on_ = false;
   uint32_t tone_count_ = 0;
   std::vector<Head> heads_;

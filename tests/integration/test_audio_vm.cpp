@@ -2,6 +2,8 @@
 // PC speaker (QEMU's -audiodev dbus with -machine pcspk-audiodev), vdistreamd takes it from QEMU's
 // D-Bus Audio, and a spice-glib client's playback channel and Chromium's page (its Web Audio
 // analyser) hear the tone's frequency while the guest plays it, and silence while it does not.
+// The other way, the guest records (intel-hda + hda-duplex on the same audiodev) what a spice-glib
+// client's record channel and Chromium's microphone (its fake capture device) send.
 #include <catch2/catch.hpp>
 
 #include <fmt/format.h>
@@ -37,6 +39,14 @@ bench::GuestVmOptions tone_guest(bench::Qemu qemu) {
   options.workload = "idle";
   options.audio = true;
   options.tone = fmt::format("{},{},{}", int(kToneHz), kToneMs, kToneMs);
+  return options;
+}
+
+// A silent guest that records all along (intel-hda + hda-duplex on the D-Bus audiodev).
+bench::GuestVmOptions recording_guest(bench::Qemu qemu) {
+  auto options = tone_guest(qemu);
+  options.tone.clear();
+  options.record = true;
   return options;
 }
 
@@ -205,5 +215,110 @@ TEST_CASE("a desktop with audio = false takes no sound from the VM and offers no
   CHECK(d["vm"]["audio"].is_null());
   INFO(s.log());
   CHECK(s.log().find("audio:") == std::string::npos);
+  CHECK_STOPS_CLEANLY(s);
+}
+
+// The microphone with a real QEMU: the guest records all along from intel-hda + hda-duplex on the
+// D-Bus audiodev (QEMU reads our AudioInListener while it does) and says what it heard every half
+// second: the frequency from zero crossings and the peak (guest M lines).
+TEST_CASE("audio_in = true: a SPICE client's voice is what the guest records through QEMU", "[audio][vm]") {
+  const bench::Qemu qemu = GENERATE(bench::Qemu::Host72, bench::Qemu::V10);
+  INFO(bench::qemu_name(qemu));
+  auto vm = test::boot_guest(recording_guest(qemu));
+  INFO(vm->console_tail());
+  test::Service s;
+  serve(s, *vm, false, "audio_in = true\n");
+  auto client = spice_client(s);
+  REQUIRE(client->has_record_channel());
+  // The guest records: QEMU enables its capture stream, and the client is asked to record.
+  REQUIRE(client->wait_recording(true, 30s));
+  const int64_t asked_ns = core::monotonic_now_ns();
+  nlohmann::json mic = test::desktops(s.port)["vm"]["microphone"];
+  INFO(mic.dump());
+  CHECK(mic["vm"]["unavailable"] == "");
+  CHECK(mic["vm"]["format"] == "s16le 44100 Hz 2 ch");  // hda-duplex's input voice: the audiodev's default
+  CHECK(mic["vm_listening"] == true);
+  // Nobody talks: the guest hears silence. Not in its first second or so of capture: there the
+  // guest reads its capture buffer's old contents over and over (noise at full scale, the same
+  // spectrum in each half second) until QEMU's audiodev gives data, i.e. until we listen.
+  const auto quiet = vm->wait_heard(asked_ns + 600'000'000, 30s, [](const auto&) { return true; });
+  REQUIRE(quiet);
+  {
+    std::string lines;
+    for (const auto& h : vm->heard()) lines += fmt::format("{}: {} Hz peak {} at {} ms; ", h.count, h.hz, h.peak, (h.arrival_ns - asked_ns) / 1000000);
+    INFO("the guest heard: " << lines);
+    CHECK(quiet->peak < 100);
+  }
+
+  client->talk(440);
+  const int64_t talking_ns = core::monotonic_now_ns();
+  // Half seconds wholly of the voice (the first may start in silence): 440 Hz within 2 %.
+  const auto voice = vm->wait_heard(talking_ns, 30s, [](const auto& h) { return h.peak > 8000; });
+  REQUIRE(voice);
+  const auto steady = vm->wait_heard(voice->arrival_ns, 10s, [](const auto&) { return true; });
+  REQUIRE(steady);
+  {
+    std::string lines;
+    for (const auto& h : vm->heard()) lines += fmt::format("{}: {} Hz peak {}; ", h.count, h.hz, h.peak);
+    INFO("the guest heard: " << lines);
+    INFO("microphone: " << test::desktops(s.port)["vm"]["microphone"].dump());
+    CHECK(steady->peak > 8000);
+    CHECK(steady->hz == Approx(440).epsilon(0.02));
+  }
+  mic = test::desktops(s.port)["vm"]["microphone"];
+  CHECK(mic["talker"] == "spice");
+  CHECK(mic["vm"]["reads"].get<uint64_t>() > 0);
+
+  // The client goes quiet: so does the guest.
+  client->talk(0);
+  const auto after = vm->wait_heard(core::monotonic_now_ns(), 30s, [](const auto& h) { return h.peak < 100; });
+  CHECK(after);
+  CHECK(s.log().find("microphone: the VM can hear the viewers") != std::string::npos);
+  CHECK_STOPS_CLEANLY(s);
+}
+
+TEST_CASE("audio_in = true: Chromium's microphone is what the guest records through QEMU", "[audio][vm][webrtc]") {
+  auto vm = test::boot_guest(recording_guest(bench::Qemu::V10));
+  INFO(vm->console_tail());
+  test::Service s;
+  serve(s, *vm, true, "audio_in = true\n");
+  // The page's selftest presses the microphone button; Chromium's fake capture device beeps.
+  auto browser = test::launch_chromium(
+      fmt::format("http://127.0.0.1:{}/desktops/vm/?token={}&selftest=mic", s.port, test::kToken),
+      {"--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"});
+  INFO("Chromium: " << browser->log_path());
+  nlohmann::json mic;
+  REQUIRE_LOGGED(s, test::eventually(
+                        [&] {
+                          mic = test::desktops(s.port)["vm"]["microphone"];
+                          return mic.is_object() && mic["vm_listening"] == true && mic["talker"].is_string() &&
+                                 mic["talker"].get<std::string>().rfind("browser ", 0) == 0;
+                        },
+                        60s));
+  const int64_t talking_ns = core::monotonic_now_ns();
+  const auto beep = vm->wait_heard(talking_ns, 30s, [](const auto& h) { return h.peak > 8000; });
+  std::string lines;
+  for (const auto& h : vm->heard()) lines += fmt::format("{}: {} Hz peak {}; ", h.count, h.hz, h.peak);
+  INFO("the guest heard: " << lines);
+  INFO("microphone: " << test::desktops(s.port)["vm"]["microphone"].dump());
+  REQUIRE(beep);
+  // Its beeps are 400 Hz (short ones: a half second has a few periods of them, and edges).
+  CHECK(beep->hz == Approx(400).epsilon(0.05));
+  WARN("the guest heard Chromium's fake microphone at " << beep->hz << " Hz, peak " << beep->peak);
+  CHECK_STOPS_CLEANLY(s);
+}
+
+TEST_CASE("audio_in is off by default: nothing registered with QEMU and no record channel", "[audio][vm]") {
+  auto options = tone_guest(bench::Qemu::Host72);
+  options.tone.clear();
+  auto vm = test::boot_guest(options);
+  test::Service s;
+  serve(s, *vm, false);
+  auto client = spice_client(s);
+  CHECK_FALSE(client->has_record_channel());
+  auto d = test::desktops(s.port);
+  INFO(d["vm"].dump());
+  CHECK(d["vm"]["microphone"].is_null());
+  CHECK(s.log().find("microphone") == std::string::npos);
   CHECK_STOPS_CLEANLY(s);
 }

@@ -239,7 +239,7 @@ TEST_CASE("the test guest on virtio-vga under QEMU 10 reaches a QemuSource with 
   source->stop();
 }
 
-TEST_CASE("the test guest refuses modes it does not offer, with the list of those it does") {
+TEST_CASE("the test guest refuses modes it does not offer (with the list of those it does) and recording without audio") {
   bench::GuestVmOptions options;
   options.width = 1000;
   options.height = 700;
@@ -251,6 +251,15 @@ TEST_CASE("the test guest refuses modes it does not offer, with the list of thos
   argv = GuestVm::qemu_arguments(options, "/tmp/x");
   REQUIRE_FALSE(argv.ok());
   CHECK(argv.error().find("window-drag") != std::string::npos);
+  options = {};
+  options.record = true;  // without audio: nothing to record from
+  argv = GuestVm::qemu_arguments(options, "/tmp/x");
+  REQUIRE_FALSE(argv.ok());
+  CHECK(argv.error().find("record needs audio") != std::string::npos);
+  options.audio = true;
+  argv = GuestVm::qemu_arguments(options, "/tmp/x");
+  REQUIRE(argv.ok());
+  CHECK(std::find(argv->begin(), argv->end(), "hda-duplex,audiodev=snd0,mixer=off") != argv->end());
 }
 
 TEST_CASE("one guest is served by QEMU's own SPICE and by a QemuSource at the same time") {

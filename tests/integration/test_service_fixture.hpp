@@ -40,6 +40,7 @@ class ServiceProcess {
   // did not exit in time; -100 - N when signal N ended it.
   int stop(std::chrono::seconds limit = std::chrono::seconds(30));
   bool running();
+  int pid() const { return pid_; }
   std::string log() const;
 
  private:

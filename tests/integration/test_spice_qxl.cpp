@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <thread>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -17,7 +19,10 @@
 #include "core/clock.hpp"
 #include "core/histogram.hpp"
 #include "fixtures/process.hpp"
+#include "fixtures/wait.hpp"
 #include "benchmarks/clients/spice_client.hpp"
+#include "encode/audio/microphone.hpp"
+#include "encode/audio/spectrum.hpp"
 #include "spice/spice_desktop.hpp"
 
 using namespace vdistream;
@@ -458,4 +463,63 @@ TEST_CASE("a SPICE desktop destroyed while its client is connected stops cleanly
     for (int i = 0; i < 3; ++i) d->push();
     d.reset();  // the server goes first; the client sees the connection close
   }
+}
+
+TEST_CASE("a SPICE client's record channel is the desktop's microphone while the VM listens", "[spice]") {
+  auto mic = std::make_shared<encode::MicrophoneMixer>();
+  spice::SpiceConfig config;
+  config.microphone = mic;
+  Desktop d(config);
+  d.push();
+  SpiceClient client(d.client());
+  REQUIRE(client.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
+  REQUIRE(client.wait_barcode(0, kWait));
+  client.talk(440);
+  // The VM does not listen: the client is not asked to record, nothing is captured.
+  std::this_thread::sleep_for(300ms);
+  CHECK(client.recording().starts == 0);
+  CHECK(mic->stats().frames_in == 0);
+
+  // The guest records (QEMU's SetEnabled): the client is asked, and what it sends is read (all
+  // there is, every 10 ms: a reader slower than the client would lose the oldest).
+  const core::AudioFormat format{48000, 2, 16, true, false, false, 4};
+  mic->vm_listening(3, true);
+  REQUIRE(client.wait_recording(true, kWait));
+  CHECK(client.recording().rate == 48000);
+  std::vector<int16_t> heard;
+  REQUIRE(test::eventually(
+      [&] {
+        std::vector<int16_t> period(4800 * 2);
+        const size_t n = mic->read(3, format, 4800, reinterpret_cast<uint8_t*>(period.data()));
+        heard.insert(heard.end(), period.begin(), period.begin() + ptrdiff_t(n * 2));
+        const size_t loud = size_t(std::count_if(heard.begin(), heard.end(), [](int16_t v) { return std::abs(v) > 8000; }));
+        std::this_thread::sleep_for(10ms);
+        return loud > 48000 / 2;  // a good half second of the tone's peaks
+      },
+      kWait));
+  // From the first loud sample on: the client's tone.
+  const auto first = std::find_if(heard.begin(), heard.end(), [](int16_t v) { return std::abs(v) > 8000; });
+  const std::vector<int16_t> tone(first - (first - heard.begin()) % 2, heard.end());
+  const auto spectrum = encode::analyse(tone, 2, 48000);
+  CHECK(spectrum.peak_hz == Approx(440).epsilon(0.02));
+  const auto stats = mic->stats();
+  CHECK(stats.talker == "spice");
+  WARN("frames in " << stats.frames_in << ", dropped (the reader late by over 100 ms) " << stats.frames_dropped);
+  CHECK(d.desktop->record_stats().recording);
+  CHECK(d.desktop->record_stats().frames > 0);
+
+  // The guest stops recording: so does the client.
+  mic->vm_listening(3, false);
+  REQUIRE(client.wait_recording(false, kWait));
+  CHECK_FALSE(d.desktop->record_stats().recording);
+  CHECK(client.recording().stops == 1);
+}
+
+TEST_CASE("a desktop without a microphone has no record channel", "[spice]") {
+  Desktop d;
+  d.push();
+  SpiceClient client(d.client());
+  REQUIRE(client.wait_outcome(kWait) == SpiceClient::Outcome::Opened);
+  REQUIRE(client.wait_barcode(0, kWait));
+  CHECK_FALSE(client.has_record_channel());
 }

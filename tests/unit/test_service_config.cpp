@@ -286,3 +286,18 @@ TEST_CASE("a desktop's sound is on unless audio = false, and it is part of what 
   REQUIRE_FALSE(typo.ok());
   CHECK(has_error(typo, 4, "audio must be true or false, not a string"));
 }
+
+TEST_CASE("a desktop's microphone is off unless audio_in = true, and it is part of what restarts the desktop", "[service][config]") {
+  Files f;
+  const std::string base = "[[desktop]]\nname = \"a\"\nsource = \"synthetic:idle\"\nspice = \"127.0.0.1:5930\"\nspice_no_auth = true\n";
+  auto off = service::parse_config(base, f.path());
+  REQUIRE(off.ok());
+  CHECK_FALSE(off.config.desktops[0].audio_in);
+  auto on = service::parse_config(base + "audio_in = true\n", f.path());
+  REQUIRE(on.ok());
+  CHECK(on.config.desktops[0].audio_in);
+  CHECK(on.config.desktops[0].fingerprint() != off.config.desktops[0].fingerprint());
+  auto typo = service::parse_config(base + "audio_in = 1\n", f.path());
+  REQUIRE_FALSE(typo.ok());
+  CHECK(has_error(typo, 6, "audio_in must be true or false"));
+}

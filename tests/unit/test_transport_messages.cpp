@@ -109,6 +109,20 @@ TEST_CASE("The web client is embedded in the binary") {
   CHECK(web_asset("nothing.txt").empty());
 }
 
+TEST_CASE("Signalling: the page's microphone report is read and the host's listening message is written") {
+  auto mic = parse_signal_message(R"({"type":"microphone","available":true,"captured":true,"sending":false})");
+  REQUIRE(mic);
+  REQUIRE(std::holds_alternative<MicrophoneReport>(*mic));
+  CHECK(std::get<MicrophoneReport>(*mic).available);
+  CHECK(std::get<MicrophoneReport>(*mic).captured);
+  CHECK(!std::get<MicrophoneReport>(*mic).sending);
+  CHECK(parse_signal_message(R"({"type":"microphone","available":true,"captured":1,"sending":false})").error() ==
+        "microphone: needs a boolean \"captured\"");
+  CHECK(!parse_signal_message(R"({"type":"microphone","available":true})"));
+  CHECK(microphone_listening_message(true) == R"({"listening":true,"t":"mic"})");
+  CHECK(microphone_listening_message(false) == R"({"listening":false,"t":"mic"})");
+}
+
 TEST_CASE("Signalling: the page's audio report is read and a report out of range is refused") {
   auto audio = parse_signal_message(R"({"type":"audio","level":0.25,"peak_hz":1000.5,"at_ms":1733400000000.5})");
   REQUIRE(audio);
@@ -124,4 +138,23 @@ TEST_CASE("Signalling: the page's audio report is read and a report out of range
   CHECK(!parse_signal_message(R"({"type":"audio","level":2,"peak_hz":1,"at_ms":1})"));
   CHECK(!parse_signal_message(R"({"type":"audio","level":0.1,"peak_hz":-5,"at_ms":1})"));
   CHECK(!parse_signal_message(R"({"type":"audio","level":"loud","peak_hz":1,"at_ms":1})"));
+}
+
+// Found by tests/fuzz/fuzz_webrtc_messages: a refusal quotes the first 32 bytes of what the page
+// sent, which may end inside a UTF-8 character; the error sent back to the page then failed to
+// dump (nlohmann::json throws on invalid UTF-8) on the HTTP server's thread, ending vdistreamd.
+TEST_CASE("Signalling: a refusal that quotes the page's text cut inside a UTF-8 character is still a JSON error message") {
+  const std::string cut(31, 'x');  // the quote is 32 bytes: it ends after the first byte of é
+  auto signal = parse_signal_message(R"({"type":")" + cut + "\xc3\xa9\"}");
+  REQUIRE(!signal);
+  auto input = parse_input_message(R"({"t":"key","code":")" + cut + "\xc3\xa9\",\"down\":true}", 640, 480);
+  REQUIRE(!input);
+  for (const std::string& why : {signal.error(), input.error()}) {
+    INFO(why);
+    std::string message;
+    REQUIRE_NOTHROW(message = error_message("refused: " + why));
+    auto j = nlohmann::json::parse(message);
+    CHECK(j["type"] == "error");
+    CHECK(j["message"].get<std::string>().find("\xef\xbf\xbd") != std::string::npos);  // U+FFFD where the cut was
+  }
 }

@@ -4,7 +4,8 @@
 (() => {
   const params = new URLSearchParams(location.search);
   const token = params.get("token");
-  // "input", "clipboard" (with copy=TEXT and copy_repeat=N): the test suite's synthetic events
+  // "input", "clipboard" (with copy=TEXT, copy_repeat=N and copy_every=MS), "mic" (presses the
+  // microphone button, if the page has one): the test suite's synthetic events
   const selftest = params.get("selftest");
   const wsUrl = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
       location.pathname.replace(/[^/]*$/, "") + "ws" + (token ? "?token=" + encodeURIComponent(token) : "");
@@ -16,6 +17,7 @@
   const hint = document.getElementById("hint");
   const audio = document.getElementById("audio");
   const soundButton = document.getElementById("sound");
+  const micButton = document.getElementById("mic");
 
   let ws = null, pc = null, channel = null, retryDelay = 500, reconnectTimer = null, framesThisConnection = 0;
   // Watchdog: connected, yet no frame decoded for this long (the host re-sends the picture every
@@ -48,6 +50,8 @@
     clearTimeout(connectTimer);
     if (pc) { pc.ontrack = pc.onicecandidate = pc.onicecandidateerror = pc.onconnectionstatechange = pc.ondatachannel = null; pc.close(); pc = null; }
     if (ws) { ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null; try { ws.close(); } catch (e) {} ws = null; }
+    // The user's choice and capture stay; the next connection's host says whether it listens.
+    mic.sender = null; mic.sending = false; mic.listening = false; reportedMicrophone = "";
   }
 
   function scheduleReconnect(why) {
@@ -69,11 +73,15 @@
       let msg;
       try { msg = JSON.parse(m.data); } catch (e) { return; }
       if (msg.type === "config") {
+        // Whether the desktop has a microphone the page may send to (then the button shows).
+        mic.available = msg.microphone === true;
+        updateMicrophone();
         // The host's STUN/TURN servers (TURN credentials made for this connection) and policy.
         makePeerConnection({ iceServers: msg.iceServers || [], iceTransportPolicy: msg.iceTransportPolicy || "all" });
       } else if (msg.type === "sdp" && msg.data.type === "offer") {
         if (!pc) makePeerConnection({ iceServers: [] });
         await pc.setRemoteDescription(msg.data);
+        if (mic.available) attachMicrophoneSender();
         const answer = await pc.createAnswer();
         await pc.setLocalDescription(answer);
         send({ type: "sdp", data: { type: "answer", sdp: answer.sdp } });
@@ -143,6 +151,11 @@
       channel = e.channel;
       channel.onmessage = (m) => onChannelMessage(m.data);
       channel.onopen = () => {
+        if (selftest === "mic" && !selftestStarted) {
+          selftestStarted = true;
+          // Pressed as a user would; without a microphone there is no button to press.
+          setTimeout(() => { if (!micButton.classList.contains("hidden")) micButton.click(); reportMicrophone(); }, 300);
+        }
         if (selftest === "input" && !selftestStarted) { selftestStarted = true; setTimeout(runInputSelftest, 300); }
         if (selftest === "clipboard" && !selftestStarted) { selftestStarted = true; setTimeout(runClipboardSelftest, 300); }
       };
@@ -169,6 +182,9 @@
     } else if (m.t === "clip") {
       clipIncoming += m.text;
       if (!m.more) { const text = clipIncoming; clipIncoming = ""; vmCopied(text); }
+    } else if (m.t === "mic") {
+      mic.listening = m.listening === true;
+      updateMicrophone();
     } else if (m.t === "clip-refused") {
       shown.clipboardRefused = m.why;
       console.warn("clipboard: " + m.why);
@@ -247,9 +263,11 @@
       navigator.clipboard.writeText(text).then(() => report(true), () => report(false));
     else report(false);
   }
-  // The user's text to the VM, in pieces on the (ordered) data channel.
-  async function sendClipboard(text) {
-    if (typeof text !== "string" || text === lastClip) return;
+  // The user's text to the VM, in pieces on the (ordered) data channel. A paste always sends it
+  // (another viewer may have copied since, so the VM's clipboard need not be ours any more);
+  // coming back to the page sends it only when it changed.
+  async function sendClipboard(text, onlyIfChanged) {
+    if (typeof text !== "string" || (onlyIfChanged && text === lastClip)) return;
     lastClip = text;
     let at = 0;
     do {
@@ -284,7 +302,7 @@
   window.addEventListener("focus", async () => {
     try {
       const state = (await navigator.permissions.query({ name: "clipboard-read" })).state;
-      if (state === "granted") sendClipboard(await navigator.clipboard.readText());
+      if (state === "granted") sendClipboard(await navigator.clipboard.readText(), true);
     } catch (e) {}
   });
 
@@ -294,7 +312,11 @@
     const data = new DataTransfer();
     data.setData("text/plain", text);
     document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+    // copy_every=MS: the same paste again every MS ms (the local clipboard unchanged), 100 times at most.
+    const every = Number(params.get("copy_every") || 0);
+    if (every > 0 && ++clipboardSelftestPastes < 100) setTimeout(runClipboardSelftest, every);
   }
+  let clipboardSelftestPastes = 0;
 
   // Test suite hook (?selftest=input): the same handlers, driven by synthetic DOM events.
   function runInputSelftest() {
@@ -434,6 +456,70 @@
     send({ type: "audio", level: level, peak_hz: peakHz, at_ms: performance.timeOrigin + performance.now(), onset_ms: onsetMs });
   }
 
+  // ---- microphone: the user's, to the desktop's ----
+  // Nothing is captured until the user presses the button (shown only when the desktop has a
+  // microphone); the track goes to the host only while the desktop listens (the VM records), on
+  // the audio transceiver's sender (replaceTrack: no renegotiation). Pressing again stops it.
+  const mic = { available: false, wanted: false, stream: null, listening: false, sender: null, sending: false };
+  function attachMicrophoneSender() {
+    // The host's audio m-line may carry the page's microphone: answer it with a sender.
+    mic.sender = null;
+    for (const t of pc.getTransceivers()) {
+      if (t.receiver.track && t.receiver.track.kind === "audio" && !mic.sender) {
+        t.direction = "sendrecv";
+        mic.sender = t.sender;
+      }
+    }
+    mic.sending = false;
+    updateMicrophone();
+  }
+  async function toggleMicrophone() {
+    if (mic.wanted) {
+      mic.wanted = false;
+      if (mic.stream) for (const t of mic.stream.getTracks()) t.stop();
+      mic.stream = null;
+    } else {
+      mic.wanted = true;
+      updateMicrophone();
+      try {
+        // Browsers give the microphone only to a secure page (no navigator.mediaDevices otherwise).
+        if (!navigator.mediaDevices) throw new Error("only over HTTPS or on localhost");
+        const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+        if (mic.wanted) mic.stream = stream;
+        else for (const t of stream.getTracks()) t.stop();  // switched off while the browser asked
+      } catch (e) {
+        mic.wanted = false;
+        console.warn("microphone refused: " + e);
+        setState("The browser gave no microphone (" + e.message + ")", false);
+        setTimeout(() => { if (pc && pc.connectionState === "connected") setState("connected", true); }, 3000);
+      }
+    }
+    updateMicrophone();
+  }
+  function updateMicrophone() {
+    micButton.className = !mic.available ? "hidden" : mic.wanted ? "on" : "";
+    micButton.setAttribute("aria-pressed", mic.wanted ? "true" : "false");
+    micButton.textContent = !mic.wanted ? "Microphone off" :
+        !mic.stream ? "Microphone: asking the browser…" :
+        mic.listening ? "Microphone on: the desktop is listening" : "Microphone on (the desktop is not listening)";
+    const track = mic.available && mic.wanted && mic.listening && mic.stream ? mic.stream.getAudioTracks()[0] || null : null;
+    if (mic.sender && mic.sender.track !== track) {
+      const sender = mic.sender;
+      sender.replaceTrack(track).then(() => { if (sender === mic.sender) { mic.sending = track !== null; reportMicrophone(); } },
+                                      (e) => console.warn("microphone: " + e));
+    }
+    if (!mic.sender) mic.sending = false;
+    reportMicrophone();
+  }
+  let reportedMicrophone = "";
+  function reportMicrophone() {
+    const report = { type: "microphone", available: mic.available, captured: mic.stream !== null, sending: mic.sending };
+    shown.microphone = report;
+    const text = JSON.stringify(report);
+    if (text !== reportedMicrophone && ws && ws.readyState === WebSocket.OPEN) { reportedMicrophone = text; ws.send(text); }
+  }
+  micButton.addEventListener("click", (e) => { e.stopPropagation(); toggleMicrophone(); });
+
   // ---- overlay ----
   let lastBytes = 0, lastTime = 0;
   setInterval(async () => {
@@ -461,6 +547,7 @@
         "rtt " + (shown.rtt === null ? "–" : shown.rtt.toFixed(1) + " ms") +
         "   latency " + (shown.latency === null ? "–" : shown.latency.toFixed(0) + " ms") +
         (audio.srcObject ? "\nsound " + (audio.paused ? "paused" : ((shown.audioLevel || 0) * 100).toFixed(0) + " %") : "") +
+        (mic.wanted ? "\nmicrophone " + (mic.sending ? "sending" : mic.listening ? "starting" : "on, the desktop is not listening") : "") +
         (shown.clipboardLength !== undefined ? "\nclipboard " + shown.clipboardLength + " characters from the desktop" : "") +
         (shown.clipboardRefused ? "\nclipboard: " + shown.clipboardRefused : "");
     send({ type: "stats", fps: shown.fps, kbps: shown.kbps, rtt_ms: shown.rtt || 0,
