@@ -2,8 +2,9 @@
 // browser's microphone), 48 kHz stereo s16, for the VM to read in the format of its capture
 // stream. One viewer talks at a time: the first to send sound (above kQuietPeak) holds the
 // microphone until it has been quiet for kTalkerHoldNs, and what another sends meanwhile is
-// dropped (mixing two rooms' echo into one is worse than either); silence holds nothing. The VM reads in real time; what waits for it is bounded, the
-// oldest dropped first, so the microphone stays live.
+// dropped (mixing two rooms' echo into one is worse than either); silence holds nothing. The VM
+// reads in real time; what waits for it is bounded, the oldest dropped first, so the microphone
+// stays live.
 #pragma once
 
 #include <cstdint>
