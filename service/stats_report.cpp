@@ -18,10 +18,10 @@ std::string stage(const char* name, const core::LatencyHistogram& h) {
 std::string format_stats(const encode::PipelineStats& s, double seconds, double cpu_seconds) {
   double secs = seconds > 0 ? seconds : 1;
   std::string out = fmt::format(
-      "  frames: {} captured, {} encoded ({} keyframes, {} keep-alives), {} unchanged (skipped), "
+      "  frames: {} captured, {} encoded ({} keyframes, {} keep-alives, {} trailing repeats), {} unchanged (skipped), "
       "{} replaced by newer ones, {} errors\n"
       "  output: {:.1f} fps, {:.2f} Mbit/s, {} bytes; full-frame copies: {}\n",
-      s.frames_captured, s.frames_encoded, s.keyframes, s.keepalives, s.frames_skipped, s.frames_replaced,
+      s.frames_captured, s.frames_encoded, s.keyframes, s.keepalives, s.trailing_frames, s.frames_skipped, s.frames_replaced,
       s.encode_errors, double(s.frames_encoded) / secs, double(s.bytes_out) * 8 / secs / 1e6, s.bytes_out,
       s.full_frame_copies);
   if (cpu_seconds >= 0) out += fmt::format("  process CPU: {:.1f} % of one core\n", cpu_seconds / secs * 100);

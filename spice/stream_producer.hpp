@@ -63,7 +63,8 @@ class StreamProducer final : public core::EncodedSink, public std::enable_shared
   std::optional<stream::VideoCodec> codec() const;
   // spice-gtk decodes with avdec_h264's frame threads, which hold one picture back: without a
   // following access unit, the last change (a keystroke) would show only at the next keep-alive.
-  bool wants_trailing_frame() const override { return true; }
+  // Only a client streaming H.264 needs it.
+  bool wants_trailing_frame() const override { return wants_frames(); }
   StreamStats stats() const;
 
   // From any thread: the pointer goes to the clients as CURSOR_SET / CURSOR_MOVE, and again to
