@@ -7,7 +7,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <tuple>
+
+#include <sys/stat.h>
 
 #include "capture/qemu/qemu_source.hpp"
 #include "capture/synthetic/synthetic_source.hpp"
@@ -121,6 +124,47 @@ std::vector<std::string> read_turn_secrets(const std::string& password_file, con
       problems.push_back(secret.error());
   }
   return problems;
+}
+
+std::vector<std::string> http_exposure_warnings(const HttpSettings& h) {
+  std::vector<std::string> warnings;
+  if (h.listen.empty()) return warnings;
+  const std::string at = h.host.find(':') != std::string::npos ? fmt::format("[{}]:{}", h.host, h.port)
+                                                               : fmt::format("{}:{}", h.host, h.port);
+  if (h.no_auth)
+    warnings.push_back(fmt::format("[http] no_auth (--no-auth): the control API, /metrics and every WebRTC desktop on "
+                                   "{} answer anyone who can reach them, without a token",
+                                   at));
+  const bool loopback = h.host.rfind("127.", 0) == 0 || h.host == "::1" || h.host == "localhost";
+  if (!loopback && h.tls_cert.empty())
+    warnings.push_back(fmt::format("[http] {} is reachable from other hosts without TLS: tokens and desktops cross the "
+                                   "network unencrypted, and browsers allow microphone and clipboard only over HTTPS; "
+                                   "give tls_cert and tls_key (--tls-cert, --tls-key)",
+                                   at));
+  return warnings;
+}
+
+std::vector<std::string> exposed_secret_files(const ServiceConfig& c) {
+  std::vector<std::pair<std::string, std::string>> files{{c.http.token_file, "[http] token_file"},
+                                                         {c.http.tls_key, "[http] tls_key"},
+                                                         {c.turn_password_file, "[webrtc] turn_password_file"},
+                                                         {c.turn_secret_file, "[webrtc] turn_secret_file"}};
+  for (const DesktopConfig& d : c.desktops) {
+    files.push_back({d.spice_ticket_file, "desktop '" + d.name + "': spice_ticket_file"});
+    files.push_back({d.webrtc_token_file, "desktop '" + d.name + "': webrtc_token_file"});
+    if (d.spice && d.spice->tls) files.push_back({d.spice->tls->server_key, "desktop '" + d.name + "': spice_tls_dir's key"});
+  }
+  std::vector<std::string> warnings;
+  std::set<std::string> seen;
+  for (const auto& [file, what] : files) {
+    struct stat st{};
+    if (file.empty() || !seen.insert(file).second || stat(file.c_str(), &st) != 0) continue;
+    if (!(st.st_mode & (S_IRWXG | S_IRWXO))) continue;
+    warnings.push_back(fmt::format("{} {} holds a secret but its mode is {:04o}: others on this host can read or "
+                                   "change it; chmod 600 {}",
+                                   what, file, st.st_mode & 07777, file));
+  }
+  return warnings;
 }
 
 }  // namespace vdistream::service

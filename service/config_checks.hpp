@@ -25,6 +25,12 @@ core::Result<std::string> read_secret_file(const std::string& path, const std::s
 // `ice`; every problem, one line each.
 std::vector<std::string> read_turn_secrets(const std::string& password_file, const std::string& secret_file,
                                            transport::IceSettings& ice);
+// A warning for every secret the configuration names (token files, SPICE tickets, TURN
+// secrets, TLS private keys) whose file others than its owner may read or write: what and how to fix.
+std::vector<std::string> exposed_secret_files(const ServiceConfig& c);
+// Warnings for an [http] server that answers without a token, or that is reachable from other
+// hosts without TLS (tokens in clear; browsers refuse microphone and clipboard there).
+std::vector<std::string> http_exposure_warnings(const HttpSettings& h);
 // A file named in the configuration: relative to the configuration file's folder.
 std::string resolve(const std::string& file, const std::string& config_path);
 

@@ -160,6 +160,8 @@ core::Result<service::ServiceConfig> command_line_config(const Options& o, std::
       return core::Error{problems.front()};
     if (auto problems = transport::check_ice_settings(ice); !problems.empty()) return core::Error{problems.front()};
     c.ice = ice;
+    c.turn_password_file = o.webrtc.turn_password_file;
+    c.turn_secret_file = o.webrtc.turn_secret_file;
     d.ice = ice;
   } else if (!o.webrtc.ice.stun.empty() || !o.webrtc.ice.turn.empty() || !o.webrtc.udp_ports.empty() ||
              o.webrtc.ice_policy != "all") {
@@ -198,6 +200,8 @@ int run_command_line(const Options& o) {
     std::fprintf(stderr, "vdistreamd: %s\n", config.error().c_str());
     return 2;
   }
+  for (const std::string& w : service::http_exposure_warnings(config->http)) core::Logger("service").warn("{}", w);
+  for (const std::string& w : service::exposed_secret_files(*config)) core::Logger("service").warn("{}", w);
   const int64_t t0 = core::monotonic_now_ns(), cpu0 = core::process_cpu_ns();
   std::shared_ptr<service::DesktopSession> session;  // kept past the service: its final figures
   service::ServiceHooks hooks;

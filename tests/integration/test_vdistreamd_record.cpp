@@ -78,11 +78,19 @@ TEST_CASE("vdistreamd --demo serves SPICE with a fresh password, prints the view
           "[vdistreamd][record]") {
   test::TempDir dir;
   const std::string socket = dir.file("spice.sock"), file = dir.file("demo.mp4");
+  const std::string http = "127.0.0.1:" + std::to_string(test::free_tcp_port());
   auto r = test::run_process(
-      {VDISTREAMD_PATH, "--demo", "--spice", "unix:" + socket, "--record", file, "--frames", "300"}, 120s);
+      {VDISTREAMD_PATH, "--demo", "--spice", "unix:" + socket, "--http", http, "--record", file, "--frames", "300"}, 120s);
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Contains("remote-viewer 'spice+unix://" + socket + "?password="));
+  // The fresh password and token are for the operator who started it: printed, never logged.
+  std::smatch password, token;
+  REQUIRE(std::regex_search(r.out, password, std::regex(R"(\?password=([^' ]+)')")));
+  REQUIRE(std::regex_search(r.out, token, std::regex(R"(\?token=([0-9a-f]+))")));
+  CHECK(password[1].length() >= 12);
+  CHECK(token[1].length() == 64);
+  CHECK_THAT(r.err, !Catch::Contains(password[1].str()) && !Catch::Contains(token[1].str()));
   CHECK_THAT(r.out, Catch::Contains(file));
   CHECK_THAT(r.out, Catch::Contains("full-frame copies: 0"));
   REQUIRE(std::filesystem::exists(file));

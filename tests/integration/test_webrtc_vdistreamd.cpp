@@ -1,5 +1,7 @@
 // vdistreamd's WebRTC command line: --http with a token file, --tls-cert/--tls-key, --no-auth.
 #include <catch2/catch.hpp>
+
+#include <sys/stat.h>
 #include <libsoup/soup.h>
 
 #include <fstream>
@@ -46,6 +48,7 @@ int wait_status(const std::string& url, int want) {
 TEST_CASE("vdistreamd --http with --token-file serves the page to the token only and prints the URL") {
   test::TempDir dir;
   std::ofstream(dir.file("desk.token")) << "0123456789abcdef-test-token\n";
+  ::chmod(dir.file("desk.token").c_str(), 0644);  // as many editors leave a new file
   const int port = test::free_tcp_port();
   const std::string base = "http://127.0.0.1:" + std::to_string(port) + "/desktops/default/";
   auto run = std::async(std::launch::async, [&] {
@@ -67,6 +70,11 @@ TEST_CASE("vdistreamd --http with --token-file serves the page to the token only
   CHECK(result.exit_code == 0);
   CHECK(result.out.find(base + "?token=0123456789abcdef-test-token") != std::string::npos);
   CHECK(result.out.find(server + "/api/desktops") != std::string::npos);
+  // The log warns of a token file others can read, and never holds the token (even the wrong one
+  // a request brought).
+  CHECK_THAT(result.err, Catch::Contains("mode is 0644") && Catch::Contains("chmod 600 " + dir.file("desk.token")));
+  CHECK_THAT(result.err, !Catch::Contains("0123456789abcdef-test-tok"));
+  CHECK_THAT(result.err, !Catch::Contains("answer anyone"));
 }
 
 TEST_CASE("vdistreamd --tls-cert/--tls-key serve HTTPS and --no-auth serves without a token") {
@@ -88,6 +96,8 @@ TEST_CASE("vdistreamd --tls-cert/--tls-key serve HTTPS and --no-auth serves with
   INFO(result.err);
   CHECK(result.exit_code == 0);
   CHECK(result.out.find(page + "   (no token: --no-auth)") != std::string::npos);
+  CHECK_THAT(result.err, Catch::Contains("warn") && Catch::Contains("answer anyone who can reach them"));
+  CHECK_THAT(result.err, !Catch::Contains("without TLS"));  // loopback
 
   // A key without its certificate, or a token file with --no-auth, is refused at the command line.
   auto half = test::run_process({VDISTREAMD_PATH, "--source", "synthetic:typing", "--http", ":0", "--tls-key",

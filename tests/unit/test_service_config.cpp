@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include <sys/stat.h>
+
 #include "fixtures/process.hpp"
 #include "service/config.hpp"
 
@@ -201,6 +203,66 @@ TEST_CASE("a desktop's fingerprint changes with its keys and with its ticket's c
   REQUIRE(new_ticket.ok());
   CHECK(a.config.desktops[0].fingerprint() != new_ticket.config.desktops[0].fingerprint());
   CHECK(a.config.desktops[1].fingerprint() == new_ticket.config.desktops[1].fingerprint());
+}
+
+TEST_CASE("a secret's file that others may read is named in a warning with its mode and the fix", "[service][config]") {
+  Files f;
+  ::chmod(f.dir.file("a.ticket").c_str(), 0644);
+  ::chmod(f.dir.file("b.ticket").c_str(), 0620);
+  ::chmod(f.dir.file("api.token").c_str(), 0600);
+  auto p = service::parse_config(kGood, f.path());
+  REQUIRE(p.ok());
+  auto joined = [&] {
+    std::string all;
+    for (const auto& w : p.warnings) all += w + "\n";
+    return all;
+  };
+  INFO(joined());
+  CHECK(p.warnings.size() == 2);
+  CHECK_THAT(joined(), Catch::Contains("desktop 'vm1': spice_ticket_file " + f.dir.file("a.ticket")) &&
+                           Catch::Contains("mode is 0644") && Catch::Contains("chmod 600 " + f.dir.file("a.ticket")));
+  CHECK_THAT(joined(), Catch::Contains("desktop 'quiet': spice_ticket_file " + f.dir.file("b.ticket")) &&
+                           Catch::Contains("mode is 0620"));
+  CHECK_THAT(joined(), !Catch::Contains("api.token"));
+
+  ::chmod(f.dir.file("a.ticket").c_str(), 0600);
+  ::chmod(f.dir.file("b.ticket").c_str(), 0400);
+  ::chmod(f.dir.file("api.token").c_str(), 0604);
+  p = service::parse_config(kGood, f.path());
+  REQUIRE(p.ok());
+  INFO(joined());
+  REQUIRE(p.warnings.size() == 1);
+  CHECK_THAT(p.warnings[0], Catch::StartsWith("[http] token_file " + f.dir.file("api.token")));
+}
+
+TEST_CASE("[http] without a token, or off loopback without TLS, is served with a warning saying what it exposes",
+          "[service][config]") {
+  Files f;
+  write(f.dir.file("cert.pem"), "not read here\n");
+  write(f.dir.file("key.pem"), "not read here\n");
+  ::chmod(f.dir.file("key.pem").c_str(), 0600);
+  auto warnings = [&](const std::string& http) {
+    auto p = service::parse_config(http, f.path());
+    INFO(p.error_text());
+    REQUIRE(p.ok());
+    std::string all;
+    for (const auto& w : p.warnings) all += w + "\n";
+    return all;
+  };
+  const std::string open_lan = warnings("[http]\nlisten = \"0.0.0.0:18080\"\nno_auth = true\n");
+  CHECK_THAT(open_lan, Catch::Contains("answer anyone who can reach them") && Catch::Contains("0.0.0.0:18080"));
+  CHECK_THAT(open_lan, Catch::Contains("without TLS") && Catch::Contains("tls_cert and tls_key"));
+  const std::string open_loopback = warnings("[http]\nlisten = \"127.0.0.1:18080\"\nno_auth = true\n");
+  CHECK_THAT(open_loopback, Catch::Contains("answer anyone who can reach them"));
+  CHECK_THAT(open_loopback, !Catch::Contains("without TLS"));
+  ::chmod(f.dir.file("api.token").c_str(), 0600);
+  CHECK_THAT(warnings("[http]\nlisten = \"[::]:18080\"\ntoken_file = \"api.token\"\n"),
+             Catch::Contains("[::]:18080 is reachable from other hosts without TLS") &&
+                 !Catch::Contains("answer anyone"));
+  CHECK_THAT(warnings("[http]\nlisten = \"0.0.0.0:18080\"\ntoken_file = \"api.token\"\ntls_cert = \"cert.pem\"\n"
+                      "tls_key = \"key.pem\"\n"),
+             !Catch::Contains("[http]"));
+  CHECK_THAT(warnings("[http]\nlisten = \"127.0.0.1:18080\"\ntoken_file = \"api.token\"\n"), !Catch::Contains("[http]"));
 }
 
 TEST_CASE("a configuration without desktops is valid and says it serves nothing", "[service][config]") {
