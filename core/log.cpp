@@ -5,6 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <utility>
+
+#include "core/clock.hpp"
 
 namespace vdistream::core {
 
@@ -71,6 +74,28 @@ void log_write(LogLevel level, std::string_view scope, std::string_view message)
   } else {
     logger().log(to_spdlog(level), "[{}] {}", scope, message);
   }
+}
+
+bool LogLimiter::allow(uint64_t& held) { return allow(monotonic_now_ns(), held); }
+
+bool LogLimiter::allow(int64_t now_ns, uint64_t& held) {
+  std::lock_guard lock(mutex_);
+  held = 0;
+  if (window_start_ns_ == INT64_MIN || now_ns - window_start_ns_ >= period_ns_) {
+    window_start_ns_ = now_ns;
+    in_window_ = 0;
+  }
+  if (in_window_ >= burst_) {
+    ++held_;
+    return false;
+  }
+  ++in_window_;
+  held = std::exchange(held_, 0);
+  return true;
+}
+
+std::string held_back(uint64_t held) {
+  return held ? fmt::format(" ({} more like it not logged)", held) : std::string();
 }
 
 }  // namespace vdistream::core

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -40,5 +42,29 @@ class Logger {
  private:
   std::string scope_;
 };
+
+// For a line that a peer can repeat at its own pace (a refused D-Bus call, a refused signalling
+// message): at most `burst` of them per `period_s` seconds reach the log; the rest are counted, and
+// the next line let through says how many were held back (held_back()). The refusals themselves
+// are still counted in the stats and /metrics.
+class LogLimiter {
+ public:
+  explicit LogLimiter(uint32_t burst = 10, int64_t period_s = 60) : burst_(burst), period_ns_(period_s * 1'000'000'000) {}
+  // Whether this line may be logged; `held` is set to the lines held back since the last one let
+  // through (0 when none). From any thread.
+  bool allow(uint64_t& held);
+  bool allow(int64_t now_ns, uint64_t& held);  // tests: with the monotonic time given
+
+ private:
+  const uint32_t burst_;
+  const int64_t period_ns_;
+  std::mutex mutex_;
+  int64_t window_start_ns_ = INT64_MIN;
+  uint32_t in_window_ = 0;
+  uint64_t held_ = 0;
+};
+
+// "" or " (N more like it not logged)", to end a line that LogLimiter let through.
+std::string held_back(uint64_t held);
 
 }  // namespace vdistream::core

@@ -267,7 +267,8 @@ void WebRtcDesktop::on_signal(uint64_t id, const std::string& text) {
   Viewer& v = it->second;
   if (!message) {
     ++messages_refused_;
-    log_.warn("viewer {}: signalling message refused: {}", id, message.error());
+    if (uint64_t held = 0; refusals_logged_.allow(held))
+      log_.warn("viewer {}: signalling message refused: {}{}", id, message.error(), core::held_back(held));
     v.socket->send_text(error_message("refused: " + message.error()));
     return;
   }

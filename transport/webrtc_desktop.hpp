@@ -167,6 +167,7 @@ class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_
   WebRtcDesktopConfig config_;
   WebRtcDesktopHooks hooks_;
   core::Logger log_;
+  core::LogLimiter refusals_logged_;  // a peer repeats refused calls at its own pace
   std::atomic<uint64_t> next_id_{1};
   std::atomic<int32_t> width_{0}, height_{0};
   std::atomic<uint64_t> idr_requests_{0}, viewers_total_{0}, sessions_refused_{0}, messages_refused_{0};

@@ -58,6 +58,7 @@ class AudioInListener {
   };
 
   core::Logger log_;
+  core::LogLimiter refusals_logged_;  // a peer repeats refused calls at its own pace
   std::shared_ptr<core::Microphone> microphone_;
   glib::GDBusNodeInfoPtr node_;
   glib::GObjectPtr<GDBusConnection> connection_;

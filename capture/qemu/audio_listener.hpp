@@ -70,6 +70,7 @@ class AudioListener {
   };
 
   core::Logger log_;
+  core::LogLimiter refusals_logged_;  // a peer repeats refused calls at its own pace
   SourceCallbacks callbacks_;
   glib::GDBusNodeInfoPtr node_;
   glib::GObjectPtr<GDBusConnection> connection_;

@@ -236,7 +236,8 @@ void Listener::on_method_call(GDBusConnection*, const gchar*, const gchar*, cons
     g_dbus_method_invocation_return_value(invocation, nullptr);
     return;
   }
-  self->log_.warn("refused {}: {}", name, result.error());
+  if (uint64_t held = 0; self->refusals_logged_.allow(held))
+    self->log_.warn("refused {}: {}{}", name, result.error(), core::held_back(held));
   g_dbus_method_invocation_return_dbus_error(invocation, kRefusedError, result.error().c_str());
 }
 
@@ -369,7 +370,9 @@ void Listener::on_console_size(GObject* source, GAsyncResult* result, gpointer d
     self->assembler_.tiles(self->value_.buffer()).set_all();
   }
   for (const glib::GVariantPtr& update : deferred)
-    if (core::Status s = self->update(update.get()); !s) self->log_.warn("refused a deferred Update: {}", s.error());
+    if (core::Status s = self->update(update.get()); !s)
+      if (uint64_t held = 0; self->refusals_logged_.allow(held))
+        self->log_.warn("refused a deferred Update: {}{}", s.error(), core::held_back(held));
 }
 
 core::Status Listener::scanout_map(GVariant* parameters, GDBusMethodInvocation* invocation) {

@@ -125,6 +125,7 @@ class Listener {
   ListenerConfig config_;
   SourceCallbacks callbacks_;
   core::Logger log_;
+  core::LogLimiter refusals_logged_;  // a peer repeats refused calls at its own pace
   glib::GDBusNodeInfoPtr node_;
   glib::GObjectPtr<GDBusConnection> connection_;
   std::vector<guint> registrations_;

@@ -147,7 +147,8 @@ void VmInput::on_reply(GObject* source, GAsyncResult* result, gpointer data) {
     status = core::Error{fmt::format("{}: {}", pending->what, err.message())};
     if (!cancelled) {
       ++self->errors_;
-      self->log_.warn("QEMU refused {}", status.error());
+      if (uint64_t held = 0; self->refusals_logged_.allow(held))
+        self->log_.warn("QEMU refused {}{}", status.error(), core::held_back(held));
     }
   }
   if (pending->done) pending->done(status);

@@ -54,6 +54,7 @@ class VmInput final : public core::InputSink {
 
   glib::LoopThread& loop_;
   core::Logger log_;
+  core::LogLimiter refusals_logged_;  // a peer repeats refused calls at its own pace
   // Loop thread only:
   glib::GObjectPtr<GDBusConnection> connection_;
   glib::GObjectPtr<GCancellable> cancellable_;
