@@ -299,8 +299,7 @@ ConfigParse parse_config(const std::string& text, const std::string& path) {
   top.refuse_unknown_keys();
   check_duplicates(c, errors);
   if (c.desktops.empty()) out.warnings.push_back("no [[desktop]] tables: the service serves nothing until a reload adds one");
-  for (std::string& w : http_exposure_warnings(c.http)) out.warnings.push_back(std::move(w));
-  for (std::string& w : exposed_secret_files(c)) out.warnings.push_back(std::move(w));
+  for (std::string& w : security_warnings(c)) out.warnings.push_back(std::move(w));
   std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
   return out;
 }

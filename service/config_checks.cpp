@@ -144,6 +144,12 @@ std::vector<std::string> http_exposure_warnings(const HttpSettings& h) {
   return warnings;
 }
 
+std::vector<std::string> security_warnings(const ServiceConfig& c) {
+  std::vector<std::string> warnings = http_exposure_warnings(c.http);
+  for (std::string& w : exposed_secret_files(c)) warnings.push_back(std::move(w));
+  return warnings;
+}
+
 std::vector<std::string> exposed_secret_files(const ServiceConfig& c) {
   std::vector<std::pair<std::string, std::string>> files{{c.http.token_file, "[http] token_file"},
                                                          {c.http.tls_key, "[http] tls_key"},

@@ -25,6 +25,8 @@ core::Result<std::string> read_secret_file(const std::string& path, const std::s
 // `ice`; every problem, one line each.
 std::vector<std::string> read_turn_secrets(const std::string& password_file, const std::string& secret_file,
                                            transport::IceSettings& ice);
+// What the two below say, for a whole configuration: what is logged at start and at reload.
+std::vector<std::string> security_warnings(const ServiceConfig& c);
 // A warning for every secret the configuration names (token files, SPICE tickets, TURN
 // secrets, TLS private keys) whose file others than its owner may read or write: what and how to fix.
 std::vector<std::string> exposed_secret_files(const ServiceConfig& c);

@@ -200,8 +200,7 @@ int run_command_line(const Options& o) {
     std::fprintf(stderr, "vdistreamd: %s\n", config.error().c_str());
     return 2;
   }
-  for (const std::string& w : service::http_exposure_warnings(config->http)) core::Logger("service").warn("{}", w);
-  for (const std::string& w : service::exposed_secret_files(*config)) core::Logger("service").warn("{}", w);
+  for (const std::string& w : service::security_warnings(*config)) core::Logger("service").warn("{}", w);
   const int64_t t0 = core::monotonic_now_ns(), cpu0 = core::process_cpu_ns();
   std::shared_ptr<service::DesktopSession> session;  // kept past the service: its final figures
   service::ServiceHooks hooks;

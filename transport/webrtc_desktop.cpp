@@ -267,8 +267,7 @@ void WebRtcDesktop::on_signal(uint64_t id, const std::string& text) {
   Viewer& v = it->second;
   if (!message) {
     ++messages_refused_;
-    if (uint64_t held = 0; refusals_logged_.allow(held))
-      log_.warn("viewer {}: signalling message refused: {}{}", id, message.error(), core::held_back(held));
+    log_.warn_limited(refusals_logged_, "viewer {}: signalling message refused: {}", id, message.error());
     v.socket->send_text(error_message("refused: " + message.error()));
     return;
   }

@@ -77,8 +77,7 @@ void AudioInListener::on_method_call(GDBusConnection*, const gchar*, const gchar
       ++self->stats_.refused;
       self->stats_.last_refusal = fmt::format("{}: {}", method, result.error());
     }
-    if (uint64_t held = 0; self->refusals_logged_.allow(held))
-      self->log_.warn("microphone: refused {}: {}{}", method, result.error(), core::held_back(held));
+    self->log_.warn_limited(self->refusals_logged_, "microphone: refused {}: {}", method, result.error());
   }
   if (name == "Read") {  // always answered with bytes (none when refused): QEMU waits for them
     GVariant* data_v = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, pcm.data(), pcm.size(), 1);

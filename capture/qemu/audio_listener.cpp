@@ -76,8 +76,7 @@ void AudioListener::on_method_call(GDBusConnection*, const gchar*, const gchar*,
     ++self->stats_.refused;
     self->stats_.last_refusal = fmt::format("{}: {}", method, result.error());
   }
-  if (uint64_t held = 0; self->refusals_logged_.allow(held))
-    self->log_.warn("audio: refused {}: {}{}", method, result.error(), core::held_back(held));
+  self->log_.warn_limited(self->refusals_logged_, "audio: refused {}: {}", method, result.error());
   g_dbus_method_invocation_return_dbus_error(invocation, kRefusedError, result.error().c_str());
 }
 

@@ -236,8 +236,7 @@ void Listener::on_method_call(GDBusConnection*, const gchar*, const gchar*, cons
     g_dbus_method_invocation_return_value(invocation, nullptr);
     return;
   }
-  if (uint64_t held = 0; self->refusals_logged_.allow(held))
-    self->log_.warn("refused {}: {}{}", name, result.error(), core::held_back(held));
+  self->log_.warn_limited(self->refusals_logged_, "refused {}: {}", name, result.error());
   g_dbus_method_invocation_return_dbus_error(invocation, kRefusedError, result.error().c_str());
 }
 
@@ -371,8 +370,7 @@ void Listener::on_console_size(GObject* source, GAsyncResult* result, gpointer d
   }
   for (const glib::GVariantPtr& update : deferred)
     if (core::Status s = self->update(update.get()); !s)
-      if (uint64_t held = 0; self->refusals_logged_.allow(held))
-        self->log_.warn("refused a deferred Update: {}{}", s.error(), core::held_back(held));
+      self->log_.warn_limited(self->refusals_logged_, "refused a deferred Update: {}", s.error());
 }
 
 core::Status Listener::scanout_map(GVariant* parameters, GDBusMethodInvocation* invocation) {

@@ -147,8 +147,7 @@ void VmInput::on_reply(GObject* source, GAsyncResult* result, gpointer data) {
     status = core::Error{fmt::format("{}: {}", pending->what, err.message())};
     if (!cancelled) {
       ++self->errors_;
-      if (uint64_t held = 0; self->refusals_logged_.allow(held))
-        self->log_.warn("QEMU refused {}{}", status.error(), core::held_back(held));
+      self->log_.warn_limited(self->refusals_logged_, "QEMU refused {}", status.error());
     }
   }
   if (pending->done) pending->done(status);
