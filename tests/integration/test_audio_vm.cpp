@@ -298,16 +298,30 @@ TEST_CASE("audio_in = true: Chromium's microphone is what the guest records thro
                         },
                         60s));
   const int64_t talking_ns = core::monotonic_now_ns();
-  // Its beeps are short (20 ms of 400 Hz): a half second that holds only a beep's edge has too few
-  // periods for a pitch (0 Hz, seen under ASan while the track started), so the first with one.
-  const auto beep = vm->wait_heard(talking_ns, 30s, [](const auto& h) { return h.peak > 8000 && h.hz > 0; });
+  // Its beeps are short (20 ms of 400 Hz, about 8 periods, Opus-coded edges): a half second that
+  // holds only a beep's edge has too few periods for a pitch (0 Hz, seen under ASan), and the
+  // guest's zero-crossing count over so few periods reads 360-400 Hz (CI and here: 362, 364, 390).
+  // So the median of the first three half seconds with a pitch, within 15 %: a beep, not the
+  // noise of the capture's first second (1720-2015 Hz). The exact pitch is asserted where the
+  // signal allows it: this path's mixer by FFT (test_webrtc_microphone, 400 ± 20 Hz) and QEMU's
+  // Read with a SPICE client's steady 440 Hz (above, 2 %).
+  std::vector<double> pitches;
+  int64_t after_ns = talking_ns;
+  while (pitches.size() < 3) {
+    const auto beep = vm->wait_heard(after_ns, 30s, [](const auto& h) { return h.peak > 8000 && h.hz > 0; });
+    if (!beep) break;
+    pitches.push_back(beep->hz);
+    after_ns = beep->arrival_ns;
+  }
   std::string lines;
   for (const auto& h : vm->heard()) lines += fmt::format("{}: {} Hz peak {}; ", h.count, h.hz, h.peak);
   INFO("the guest heard: " << lines);
   INFO("microphone: " << test::desktops(s.port)["vm"]["microphone"].dump());
-  REQUIRE(beep);
-  CHECK(beep->hz == Approx(400).epsilon(0.05));
-  WARN("the guest heard Chromium's fake microphone at " << beep->hz << " Hz, peak " << beep->peak);
+  REQUIRE(pitches.size() == 3);
+  std::sort(pitches.begin(), pitches.end());
+  CHECK(pitches[1] == Approx(400).epsilon(0.15));
+  WARN("the guest heard Chromium's fake microphone at " << pitches[0] << ", " << pitches[1] << " and " << pitches[2]
+                                                        << " Hz");
   CHECK_STOPS_CLEANLY(s);
 }
 
