@@ -79,6 +79,12 @@ RecordStats SpiceRecord::stats() const {
 
 void SpiceRecord::set_recording(bool on) {
   if (!attached_ || on == (timer_ != 0)) return;
+  {
+    // Before the clients are told: one that saw the start or stop finds the stats saying so.
+    std::lock_guard lock(stats_mutex_);
+    stats_.recording = on;
+    if (on) ++stats_.starts;
+  }
   if (on) {
     spice_server_record_start(&instance_->sin);
     GSource* source = g_timeout_source_new(kPollMs);
@@ -92,9 +98,6 @@ void SpiceRecord::set_recording(bool on) {
     spice_server_record_stop(&instance_->sin);
     log_.info("microphone: the VM stopped listening; SPICE clients stop recording");
   }
-  std::lock_guard lock(stats_mutex_);
-  stats_.recording = on;
-  if (on) ++stats_.starts;
 }
 
 int SpiceRecord::poll(void* data) {
