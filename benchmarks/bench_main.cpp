@@ -14,6 +14,7 @@
 #include "benchmarks/plots.hpp"
 #include "benchmarks/report.hpp"
 #include "benchmarks/process_cpu.hpp"
+#include "benchmarks/soak_bench.hpp"
 #include "benchmarks/spice_bench.hpp"
 #include "benchmarks/audio_bench.hpp"
 #include "benchmarks/vm_bench.hpp"
@@ -272,6 +273,34 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1.0, 1200.0));
   add_common(vm, common);
 
+  bench::SoakOptions sk;
+  bool soak_plots = true;
+  auto* soak = app.add_subcommand(
+      "soak",
+      "Does a long-running vdistreamd leak? This build's vdistreamd serves synthetic desktops and one real QEMU running "
+      "the test guest (sound on). In cycles a spice-glib client joins every desktop and a headless Chromium page one of "
+      "them (the next each cycle), and they leave at 3/4 of the cycle; every few minutes QEMU is killed and started again "
+      "and the configuration is reloaded (SIGHUP) with an extra desktop added or removed. vdistreamd's RSS, open fds and "
+      "threads are sampled, and at each cycle's end with no viewer (quiet samples: compared over time, after the warm-up, "
+      "with the base desktops). Also: frames the service reports lost, viewers that showed nothing, VM restarts not "
+      "recovered, reloads refused, and sanitizer reports in vdistreamd's log (give an ASan build with --vdistreamd). "
+      "Writes soak.json and soak.png to --out. Not a test: it prints figures and asserts nothing.");
+  soak->add_option("--minutes", sk.minutes, "How long")->capture_default_str()->check(CLI::Range(1.0, 24 * 60.0));
+  soak->add_option("--synthetic", sk.synthetic, "Synthetic desktops (typing, 1280x720, 30 fps)")
+      ->capture_default_str()->check(CLI::Range(0, 16));
+  soak->add_option("--qemu", sk.qemu, "The VM desktop's QEMU: 7.2 (the host's), 10 (scripts/install-test-vm.sh) or none")
+      ->check(CLI::IsMember({"7.2", "10", "none"}))->capture_default_str();
+  soak->add_option("--cycle", sk.cycle_seconds, "Seconds per viewer cycle")->capture_default_str()->check(CLI::Range(20.0, 3600.0));
+  soak->add_option("--vm-restart", sk.vm_restart_minutes, "Minutes between VM kills")->capture_default_str()->check(CLI::Range(0.5, 1440.0));
+  soak->add_option("--reload", sk.reload_minutes, "Minutes between SIGHUP reloads")->capture_default_str()->check(CLI::Range(0.5, 1440.0));
+  soak->add_option("--sample", sk.sample_seconds, "Seconds between samples")->capture_default_str()->check(CLI::Range(1.0, 600.0));
+  soak->add_option("--warmup", sk.warmup_minutes, "Minutes whose quiet samples are not judged")->capture_default_str()->check(CLI::Range(0.0, 1440.0));
+  soak->add_flag("!--no-chromium", sk.chromium, "No Chromium page (SPICE viewers only)");
+  soak->add_option("--vdistreamd", sk.vdistreamd, "The vdistreamd to run (default: this build's; an ASan build's to look for "
+                                                  "sanitizer reports)")->type_name("PATH");
+  soak->add_option("--out", sk.out, "Directory for soak.json, soak.png and the plot's data and script")->capture_default_str();
+  soak->add_flag("!--no-plots", soak_plots, "Do not run gnuplot");
+
   std::string command;
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   CLI11_PARSE(app, argc, argv);
@@ -341,6 +370,14 @@ int main(int argc, char** argv) {
     const std::string path = audio_common.out + "/audio.json";
     std::ofstream(path) << result.dump(2) << "\n";
     fmt::print("\nJSON: {}\n", path);
+    return result.contains("error") ? 2 : 0;
+  }
+  if (*soak) {
+    auto result = bench::run_soak(sk, soak_plots);
+    bench::print_soak_summary(result);
+    fmt::print("\nJSON: {}/soak.json\n", sk.out);
+    if (soak_plots && !result.contains("plot_error") && !result.contains("error")) fmt::print("plot: {}/soak.png\n", sk.out);
+    if (result.contains("plot_error")) fmt::print(stderr, "plot: {}\n", result["plot_error"].get<std::string>());
     return result.contains("error") ? 2 : 0;
   }
   if (*vm) {

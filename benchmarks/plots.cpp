@@ -35,6 +35,8 @@ std::vector<std::pair<double, double>> bitrate_series(const Run& run, double win
   return out;
 }
 
+}  // namespace
+
 std::optional<std::string> run_gnuplot(const std::string& script, const std::string& log_path) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -52,8 +54,6 @@ std::optional<std::string> run_gnuplot(const std::string& script, const std::str
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return fmt::format("gnuplot failed; see {}", log_path);
   return std::nullopt;
 }
-
-}  // namespace
 
 std::optional<std::string> draw_plots(const std::string& out_dir, const std::string& name, const std::string& title,
                                       const std::vector<Run>& runs, PlotFiles& files) {

@@ -16,6 +16,9 @@ struct PlotFiles {
   std::string script;
 };
 
+// Runs gnuplot on `script`, its output into `log_path`; an error when gnuplot is missing or fails.
+std::optional<std::string> run_gnuplot(const std::string& script, const std::string& log_path);
+
 // Draws `<out>/<name>-cdf.png`, `<name>-timeline.png` and (when something was encoded)
 // `<name>-bitrate.png`. Returns an error when gnuplot is missing or fails.
 std::optional<std::string> draw_plots(const std::string& out_dir, const std::string& name, const std::string& title,

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <csignal>
 #include <random>
 #include <thread>
 
@@ -106,16 +107,10 @@ core::Result<std::unique_ptr<VdistreamdChild>> VdistreamdChild::start_once(const
   if (!s->port_) return core::Error{"no free TCP port on 127.0.0.1 for vdistreamd's HTTP server"};
   s->token_ = random_hex(16);
   s->ticket_ = random_hex(8);
-  s->spice_socket_ = s->dir_.file("vdistream-spice.sock");
+  s->options_ = o;
   if (auto ok = write_private_file(s->dir_.file("api.token"), s->token_ + "\n"); !ok) return core::Error{ok.error()};
   if (auto ok = write_private_file(s->dir_.file("spice.ticket"), s->ticket_ + "\n"); !ok) return core::Error{ok.error()};
-  s->config_ = fmt::format(
-      "# Written by vdistream-bench vm.\n"
-      "[service]\nlog_level = \"info\"\n\n"
-      "[http]\nlisten = \"127.0.0.1:{}\"\ntoken_file = {}\n\n"
-      "[[desktop]]\nname = \"{}\"\nsource = {}\nspice = {}\nspice_ticket_file = {}\nspice_mode = {}\nwebrtc = true\n",
-      s->port_, toml_string(s->dir_.file("api.token")), kDesktop, toml_string(o.source), toml_string("unix:" + s->spice_socket_),
-      toml_string(s->dir_.file("spice.ticket")), toml_string(o.spice_mode));
+  s->config_ = s->configuration(o.more_desktops);
   const std::string config_path = s->dir_.file("vdistreamd.toml");
   if (auto ok = write_private_file(config_path, s->config_); !ok) return core::Error{ok.error()};
 
@@ -141,36 +136,70 @@ core::Result<std::unique_ptr<VdistreamdChild>> VdistreamdChild::start_once(const
   return s;
 }
 
+std::string VdistreamdChild::configuration(const std::vector<DesktopSpec>& more) const {
+  std::string text = fmt::format(
+      "# Written by vdistream-bench.\n"
+      "[service]\nlog_level = \"info\"\n\n"
+      "[http]\nlisten = \"127.0.0.1:{}\"\ntoken_file = {}\n",
+      port_, toml_string(dir_.file("api.token")));
+  std::vector<DesktopSpec> desktops;
+  if (!options_.source.empty()) desktops.push_back({kDesktop, options_.source});
+  desktops.insert(desktops.end(), more.begin(), more.end());
+  for (const auto& d : desktops)
+    text += fmt::format(
+        "\n[[desktop]]\nname = {}\nsource = {}\nspice = {}\nspice_ticket_file = {}\nspice_mode = {}\nwebrtc = true\n",
+        toml_string(d.name), toml_string(d.source), toml_string("unix:" + spice_socket(d.name)),
+        toml_string(dir_.file("spice.ticket")), toml_string(options_.spice_mode));
+  return text;
+}
+
+core::Status VdistreamdChild::reload(const std::vector<DesktopSpec>& more_desktops) {
+  config_ = configuration(more_desktops);
+  if (auto ok = write_private_file(dir_.file("vdistreamd.toml"), config_); !ok) return ok;
+  if (!process_.running()) return core::Error{fmt::format("vdistreamd {}:\n{}", process_.exit_description(), log_tail())};
+  if (kill(process_.pid(), SIGHUP) != 0) return core::Error{fmt::format("SIGHUP to vdistreamd: {}", std::strerror(errno))};
+  return {};
+}
+
+std::string VdistreamdChild::spice_socket(const std::string& desktop) const {
+  return dir_.file(desktop == kDesktop ? std::string("vdistream-spice.sock") : "spice-" + desktop + ".sock");
+}
+
 VdistreamdChild::~VdistreamdChild() {
   api_.reset();
   process_.stop(std::chrono::seconds(5));  // SIGTERM: it stops its desktops cleanly
 }
 
-core::Status VdistreamdChild::wait_capturing(std::chrono::milliseconds limit) {
+core::Status VdistreamdChild::wait_capturing(std::chrono::milliseconds limit, const std::string& desktop) {
   const int64_t deadline = core::monotonic_now_ns() + std::chrono::nanoseconds(limit).count();
   std::string last = "no answer";
   for (;;) {
     if (!process_.running()) return core::Error{fmt::format("vdistreamd {}:\n{}", process_.exit_description(), log_tail())};
-    auto status = desktop_status();
+    auto status = desktop_status(desktop);
     if (status) {
       const auto& j = *status;
-      const uint64_t frames = j.contains("capture") && j["capture"].is_object() ? j["capture"].value("frames", uint64_t(0)) : 0;
+      // A VM's capture counts its frames; a synthetic source has no capture section.
+      const uint64_t frames = j.contains("capture") && j["capture"].is_object() ? j["capture"].value("frames", uint64_t(0))
+                              : j.contains("frames") && j["frames"].is_object() ? j["frames"].value("captured", uint64_t(0))
+                                                                                 : 0;
       if (j.value("state", "") == "connected" && frames > 0) return {};
       last = fmt::format("state {} ({}), {} frames captured", j.value("state", "?"), j.value("state_reason", ""), frames);
     } else {
       last = status.error();
     }
     if (core::monotonic_now_ns() > deadline)
-      return core::Error{fmt::format("vdistreamd's desktop '{}' did not capture the VM within {} s: {}\n{}", kDesktop,
+      return core::Error{fmt::format("vdistreamd's desktop '{}' did not capture within {} s: {}\n{}", desktop,
                                      std::chrono::duration_cast<std::chrono::seconds>(limit).count(), last, log_tail())};
     std::this_thread::sleep_for(200ms);
   }
 }
 
-core::Result<nlohmann::json> VdistreamdChild::desktop_status() { return api_->get_json(fmt::format("/api/desktops/{}", kDesktop)); }
+core::Result<nlohmann::json> VdistreamdChild::desktop_status(const std::string& desktop) {
+  return api_->get_json(fmt::format("/api/desktops/{}", desktop));
+}
 
-std::string VdistreamdChild::page_url() const {
-  return fmt::format("http://127.0.0.1:{}/desktops/{}/?token={}", port_, kDesktop, token_);
+std::string VdistreamdChild::page_url(const std::string& desktop) const {
+  return fmt::format("http://127.0.0.1:{}/desktops/{}/?token={}", port_, desktop, token_);
 }
 
 std::string VdistreamdChild::log_tail(size_t max_bytes) const { return file_tail(dir_.file("vdistreamd.log"), max_bytes); }

@@ -13,7 +13,10 @@ void AudioPipeline::push(const core::AudioPacket& packet) {
   }
   if (!playing_) {
     playing_ = packet.stream;
-    log_.info("audio: playing stream {} ({})", packet.stream, packet.format.describe());
+    // A guest's beeps start and stop one stream again and again: said once, then only at debug.
+    if (logged_stream_ != packet.stream) log_.info("audio: playing stream {} ({})", packet.stream, packet.format.describe());
+    else log_.debug("audio: playing stream {} again", packet.stream);
+    logged_stream_ = packet.stream;
   }
   const core::Status converted = converter_.push(packet);
   std::lock_guard lock(stats_mutex_);

@@ -57,6 +57,7 @@ class AudioPipeline {
   bool opus_failed_ = false;
   uint64_t opus_sequence_ = 0;  // consecutive across streams: a gap in time, not in numbers
   std::optional<uint64_t> playing_;  // the stream that owns the sound
+  std::optional<uint64_t> logged_stream_;  // the last stream whose start was logged at info
   mutable std::mutex stats_mutex_;
   AudioPipelineStats stats_;
 };
