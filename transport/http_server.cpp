@@ -52,6 +52,12 @@ void apply_response(SoupServerMessage* msg, const HttpResponse& response) {
   SoupMessageHeaders* headers = soup_server_message_get_response_headers(msg);
   for (const auto& [name, value] : response.headers) soup_message_headers_replace(headers, name.c_str(), value.c_str());
   soup_message_headers_replace(headers, "Cache-Control", "no-store");
+  // One request per connection. libsoup 3.2 (Debian 12's) never closes a kept-alive connection
+  // that its client closes while idle between requests: each stays in CLOSE-WAIT with its fd, one
+  // per page load or API call from a client that keeps connections alive and then goes (fixed in
+  // libsoup 3.3). The soak benchmark found one more fd per Chromium viewer. Our requests are few
+  // (a page, API calls, scrapes): a new connection each is cheap.
+  soup_message_headers_replace(headers, "Connection", "close");
   soup_server_message_set_response(msg, response.content_type.c_str(), SOUP_MEMORY_COPY, response.body.data(),
                                    response.body.size());
 }

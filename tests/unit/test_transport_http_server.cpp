@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <string_view>
 #include <thread>
 
 #include "transport/http_server.hpp"
@@ -284,7 +286,56 @@ int raw_status(uint16_t port, const std::string& request) {
   return status;
 }
 
+// The sockets this process has open.
+size_t open_sockets() {
+  size_t n = 0;
+  char target[64];
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    const ssize_t len = readlink(it->path().c_str(), target, sizeof target - 1);
+    if (len > 0 && std::string_view(target, size_t(len)).starts_with("socket:")) ++n;
+  }
+  return n;
+}
+
 }  // namespace
+
+// libsoup 3.2 leaks a kept-alive connection its client closes between requests (CLOSE-WAIT, an fd
+// each): every answer says Connection: close, so the server closes each connection itself.
+TEST_CASE("HTTP answers close their connection: a client that keeps it alive and goes leaves no socket behind") {
+  auto server = any_port_server();
+  server->add_handler("/a", [](const HttpRequest&) { return HttpResponse::text(200, "a"); });
+  const size_t before = open_sockets();
+  for (int i = 0; i < 20; ++i) {
+    // As a browser or a scraper asks: keep-alive (HTTP/1.1's default), then it closes.
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    timeval limit{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(server->port());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    const std::string request = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+    REQUIRE(send(fd, request.data(), request.size(), MSG_NOSIGNAL) == ssize_t(request.size()));
+    std::string answer;
+    char buf[512];
+    while (!answer.ends_with("\r\n\r\na")) {  // the whole answer (its body is "a"); then the client goes
+      const ssize_t n = recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      answer.append(buf, size_t(n));
+    }
+    CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 200") && Catch::Contains("Connection: close"));
+    close(fd);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (open_sockets() > before && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(open_sockets() <= before);
+  CHECK(http_get(server->base_url() + "/a").body == "a");  // and it still answers
+}
 
 // libsoup keeps a request's body whole before any handler (the token check included) runs; no
 // route takes one, so a body over the limit, or one without a length, is dropped unread by any
