@@ -52,6 +52,10 @@ PlaybackStats SpicePlayback::stats() const {
 void SpicePlayback::play_on_thread(const core::AudioChunk& chunk) {
   if (!attached_) return;
   if (!started_) {
+    {
+      std::lock_guard lock(stats_mutex_);
+      stats_.playing = true;
+    }
     spice_server_playback_start(&instance_->sin);
     started_ = true;
   }
@@ -91,6 +95,11 @@ void SpicePlayback::play_on_thread(const core::AudioChunk& chunk) {
 }
 
 void SpicePlayback::stop_on_thread() {
+  {
+    // Before the clients are told (as SpiceRecord does): one that saw the stop finds the stats saying so.
+    std::lock_guard lock(stats_mutex_);
+    stats_.playing = false;
+  }
   queued_.clear();
   if (frame_) {  // a lent frame goes back, its rest silent
     std::fill(frame_ + frame_filled_, frame_ + frame_samples_, 0u);
@@ -99,8 +108,6 @@ void SpicePlayback::stop_on_thread() {
   }
   if (started_ && attached_) spice_server_playback_stop(&instance_->sin);
   started_ = false;
-  std::lock_guard lock(stats_mutex_);
-  stats_.playing = false;
 }
 
 }  // namespace vdistream::spice
