@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +27,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
+
+// Ctrl-C (SIGINT) or SIGTERM ends the soak early, with its figures so far written.
+std::atomic<bool> g_stop{false};
+extern "C" void request_stop(int) { g_stop = true; }
 
 struct ProcessSample {
   double rss_mb = 0;
@@ -397,11 +403,13 @@ nlohmann::json Soak::run(bool plots) {
   auto every = [](double minutes) { return std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(minutes * 60)); };
   auto next_reload = t0_ + every(o_.reload_minutes), next_restart = t0_ + every(o_.vm_restart_minutes);
   const auto cycle = every(o_.cycle_seconds / 60), sample_every = every(o_.sample_seconds / 60);
-  for (int k = 0; SteadyClock::now() < end; ++k) {
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+  for (int k = 0; SteadyClock::now() < end && !g_stop; ++k) {
     const auto start = SteadyClock::now();
     join(k);
     auto next_sample = start;
-    while (SteadyClock::now() < start + cycle * 3 / 4) {
+    while (SteadyClock::now() < start + cycle * 3 / 4 && !g_stop) {
       if (!service_->running()) return fail(fmt::format("vdistreamd {}:\n{}", service_->exit_description(), service_->log_tail()));
       if (SteadyClock::now() >= next_sample) {
         sample(false);
@@ -419,13 +427,18 @@ nlohmann::json Soak::run(bool plots) {
     }
     check_viewers();
     leave();
-    std::this_thread::sleep_until(std::max(SteadyClock::now(), start + cycle - 1s));
+    while (SteadyClock::now() < start + cycle - 1s && !g_stop) std::this_thread::sleep_for(200ms);
     sample(true);
     const auto& s = samples_.back();
     fmt::print("[{:6.2f} min] cycle {} done: {:.1f} MiB RSS, {} fds, {} threads, {} desktops\n", minutes(), k,
                s["rss_mb"].get<double>(), s["fds"].get<int>(), s["threads"].get<int>(), s["desktops"].get<size_t>());
     std::fflush(stdout);
   }
+
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (g_stop) event("stopped early (a signal)", true);
+  result["minutes_run"] = minutes();
 
   // Frames lost, from the service's own counters (each desktop's last status).
   uint64_t encode_errors = 0, stream_dropped = 0, capture_refused = 0, skipped = 0, captured = 0, encoded = 0, discarded = 0;
