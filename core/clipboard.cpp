@@ -137,7 +137,7 @@ void ClipboardHub::refuse(const std::string& why) {
   std::lock_guard lock(mutex_);
   ++stats_.refused;
   stats_.last_refusal = why;
-  log_.warn("clipboard: {}", why);
+  log_.warn_limited(refusal_log_, "clipboard: {}", why);
 }
 
 ClipboardStats ClipboardHub::stats() const {

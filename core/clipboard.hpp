@@ -104,6 +104,7 @@ class ClipboardHub {
   void vm_text(Result<std::string> text, uint64_t generation);
 
   Logger log_;
+  LogLimiter refusal_log_;  // refusals are a peer's to repeat
   const size_t max_bytes_;
 
   mutable std::mutex mutex_;  // everything below but clients_

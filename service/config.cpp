@@ -142,6 +142,7 @@ DesktopConfig read_desktop(const toml::table& t, size_t index, const std::string
   const toml::node* webrtc_node = r.get("webrtc");
   r.read("webrtc", d.webrtc);
   r.read("webrtc_token_file", d.webrtc_token_file);
+  r.read("webrtc_max_viewers", d.webrtc_max_viewers, 1, 256, "viewers");
   r.read("record", d.record);
   r.read("audio", d.audio);
   r.read("audio_in", d.audio_in);
@@ -213,7 +214,8 @@ std::string DesktopConfig::fingerprint() const {
     << spice_listen << ' ' << spice_mode << ' ' << spice_ticket_file << ' ' << spice_no_auth << ' ' << spice_tls_dir
     << ' ' << spice_lossy << '\n';
   if (spice && spice->ticket) s << std::hash<std::string>{}(spice->ticket->password) << ' ' << spice->ticket->lifetime_seconds;
-  s << '\n' << webrtc << ' ' << webrtc_token_file << ' ' << std::hash<std::string>{}(webrtc_token) << '\n';
+  s << '\n' << webrtc << ' ' << webrtc_token_file << ' ' << std::hash<std::string>{}(webrtc_token) << ' '
+    << webrtc_max_viewers << '\n';
   for (const auto& url : ice.stun) s << url << ',';
   for (const auto& url : ice.turn) s << url << ',';
   s << ' ' << ice.turn_username << ' ' << std::hash<std::string>{}(ice.turn_password + '\n' + ice.turn_secret) << ' '
@@ -266,6 +268,7 @@ ConfigParse parse_config(const std::string& text, const std::string& path) {
     const toml::node* level = r.get("log_level");
     r.read("log_level", c.log_level);
     r.read("log_json", c.log_json);
+    r.read("max_desktops", c.max_desktops, 1, 1024, "desktops");
     r.refuse_unknown_keys();
     core::LogLevel parsed;
     if (!core::parse_log_level(c.log_level, parsed))
@@ -294,6 +297,10 @@ ConfigParse parse_config(const std::string& text, const std::string& path) {
         }
         c.desktops.push_back(read_desktop(*t, i, path, c, errors));
       }
+      if (c.desktops.size() > c.max_desktops)
+        errors.push_back({c.desktops[c.max_desktops].line, 0,
+                          fmt::format("{} desktops: this service runs at most {} ([service] max_desktops, 1-1024)",
+                                      c.desktops.size(), c.max_desktops)});
     }
   }
   top.refuse_unknown_keys();
@@ -319,7 +326,7 @@ ConfigParse load_config(const std::string& path) {
 
 std::string config_help() {
   return R"(Configuration file (TOML), e.g. contrib/vdistreamd.example.toml:
-  [service]   log_level = "info", log_json = false
+  [service]   log_level = "info", log_json = false, max_desktops = 64
   [http]      listen = "127.0.0.1:8080", token_file = "api.token" (or no_auth = true),
               tls_cert = "...", tls_key = "..."      the control API, /metrics and WebRTC
   [webrtc]    stun = ["stun:stun.example.org:3478"], turn = ["turn:turn.example.org:3478"],
@@ -332,7 +339,7 @@ std::string config_help() {
   [[desktop]] name = "win10", source = "qemu-dbus:unix:path=/run/libvirt/qemu/dbus/1-win10-dbus.sock",
               spice = "127.0.0.1:5901", spice_mode = "qxl", spice_ticket_file = "win10.ticket"
               (or spice_no_auth = true), spice_tls_dir = "...", spice_lossy = false, webrtc = true,
-              webrtc_token_file = "...", record = "file.mp4", audio = true (the VM's sound to
+              webrtc_token_file = "...", webrtc_max_viewers = 16 (browsers at once), record = "file.mp4", audio = true (the VM's sound to
               SPICE and browsers), audio_in = false (the viewers' microphone to the VM, SPICE
               record channel and the browser's microphone once its user allows it), clipboard = true (copy and paste of text with SPICE and
               browsers), clipboard_max_bytes = 16777216, and any [defaults] key

@@ -55,6 +55,7 @@ struct DesktopConfig {
   bool webrtc = false;
   std::string webrtc_token_file;
   std::string webrtc_token;
+  uint32_t webrtc_max_viewers = 16;  // browsers at once; the next is refused (WebSocket closed, 1008)
   transport::IceSettings ice;  // the service's [webrtc] table (secrets read), for a WebRTC desktop
   // The VM's sound to its SPICE clients (playback channel) and browsers (an Opus track). A
   // source without sound (the synthetic desktop, a VM without -audiodev dbus) is just silent.
@@ -81,6 +82,9 @@ struct ServiceConfig {
   std::string path;  // where it was read from ("" for a built-in configuration)
   std::string log_level = "info";
   bool log_json = false;
+  // Desktops one service runs; a configuration with more is refused (at start and at reload).
+  // With webrtc_max_viewers per desktop (and SPICE's one client per server) it bounds viewers too.
+  uint32_t max_desktops = 64;
   HttpSettings http;
   EncodeSettings defaults;
   // [webrtc]: NAT traversal for every WebRTC desktop (STUN/TURN, candidate policy, UDP ports).

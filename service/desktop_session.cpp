@@ -433,6 +433,7 @@ core::Status DesktopSession::start_webrtc(Parts& p) {
   transport::WebRtcDesktopConfig wc;
   wc.name = config_.name;
   wc.token = config_.webrtc_token;
+  wc.max_viewers = config_.webrtc_max_viewers;
   wc.rate.min_bps = config_.encode.min_bitrate_kbps * 1000;
   wc.rate.max_bps = config_.encode.max_bitrate_kbps * 1000;
   wc.rate.start_bps = config_.encode.bitrate_kbps * 1000;

@@ -39,6 +39,7 @@ struct WebRtcOptions {
   std::string http;
   std::string token_file;
   std::string tls_cert, tls_key;
+  uint32_t max_viewers = 16;
   // --stun, --turn, --turn-user, --turn-password-file, --turn-secret-file, --turn-ttl,
   // --ice-policy, --udp-ports: NAT traversal (the [webrtc] table of a configuration file).
   transport::IceSettings ice;
@@ -150,6 +151,7 @@ core::Result<service::ServiceConfig> command_line_config(const Options& o, std::
       h.token_file = o.webrtc.token_file;
     }
     d.webrtc = true;
+    d.webrtc_max_viewers = o.webrtc.max_viewers;
     d.webrtc_token = h.token;
     transport::IceSettings ice = o.webrtc.ice;
     ice.relay_only = o.webrtc.ice_policy == "relay";
@@ -324,6 +326,11 @@ int main(int argc, char** argv) {
                                     "WebRTC access token on the first line (default: a fresh one, printed with the URL)")
                          ->type_name("FILE")
                          ->check(CLI::ExistingFile);
+  app.add_option("--max-viewers", o.webrtc.max_viewers,
+                 "Browsers watching at once (1-256); the next one is told 'too many viewers' and its WebSocket "
+                 "closed (1008, policy), the others unharmed")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 256u));
   auto* tls_cert = app.add_option("--tls-cert", o.webrtc.tls_cert, "Serve HTTPS with this PEM certificate")
                        ->type_name("FILE")
                        ->check(CLI::ExistingFile);

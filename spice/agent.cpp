@@ -29,7 +29,11 @@ SpiceAgent::SpiceAgent(const core::Logger& log, glib::LoopThread& thread, std::s
       hub_(std::move(hub)),
       handle_(std::make_unique<Handle>(this, "vdagent")),
       alive_(std::make_shared<bool>(true)),
-      reader_(hub_->max_bytes() + 8) {}  // the selection and the type come before the text
+      reader_(hub_->max_bytes() + 8),  // the selection and the type come before the text
+      out_(max_queued()) {}
+
+// One whole text in chunks (its headers add 20 bytes per 2048) and the small messages around it.
+size_t SpiceAgent::max_queued() const { return hub_->max_bytes() + hub_->max_bytes() / 64 + kQueueSlackBytes; }
 
 SpiceAgent::~SpiceAgent() {
   if (in_hub_) hub_->remove_client(this);
@@ -41,7 +45,6 @@ void SpiceAgent::attached() {
   // A new server (the first, or after disconnect_viewers): nothing of the last one's stream.
   reader_ = AgentReader(hub_->max_bytes() + 8);
   out_.clear();
-  out_at_ = 0;
   stream_refused_ = false;
   reset_client();
   alive_ = std::make_shared<bool>(true);
@@ -99,19 +102,18 @@ int SpiceAgent::write(const uint8_t* bytes, int size) {
 }
 
 int SpiceAgent::read(uint8_t* out, int size) {
-  const size_t n = std::min(size_t(size), out_.size() - out_at_);
-  if (n == 0) return 0;
-  memcpy(out, out_.data() + out_at_, n);
-  out_at_ += n;
-  if (out_at_ == out_.size()) out_.clear(), out_at_ = 0;
-  return int(n);
+  return size > 0 ? int(out_.read(out, size_t(size))) : 0;
 }
 
-void SpiceAgent::send(uint32_t type, const std::vector<uint8_t>& data) {
-  if (!attached_) return;
-  auto bytes = agent_chunks(type, data, VD_AGENT_MAX_DATA_SIZE);
-  out_.insert(out_.end(), bytes.begin(), bytes.end());
+bool SpiceAgent::send(uint32_t type, const std::vector<uint8_t>& data) {
+  if (!attached_) return false;
+  if (!out_.push(agent_chunks(type, data, VD_AGENT_MAX_DATA_SIZE))) {
+    hub_->refuse(fmt::format("a SPICE client asks faster than it reads: {} bytes wait for it already, message {} not sent",
+                             out_.waiting(), type));
+    return false;
+  }
   spice_server_char_device_wakeup(handle_->sin());
+  return true;
 }
 
 void SpiceAgent::reset_client() {
@@ -216,10 +218,10 @@ void SpiceAgent::on_message(AgentMessage m) {
     ++stats_.client_copies;
   } else {  // REQUEST
     const bool text = vm_text_ && p->words[0] == VD_AGENT_CLIPBOARD_UTF8_TEXT;
-    send(VD_AGENT_CLIPBOARD, clipboard_payload(selection_, VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD,
+    const bool sent = send(VD_AGENT_CLIPBOARD, clipboard_payload(selection_, VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD,
                                                {text ? uint32_t(VD_AGENT_CLIPBOARD_UTF8_TEXT) : uint32_t(VD_AGENT_CLIPBOARD_NONE)},
                                                text ? std::string_view(vm_text_->text) : std::string_view()));
-    if (text) {
+    if (text && sent) {
       std::lock_guard lock(stats_mutex_);
       ++stats_.pastes;
     }

@@ -59,7 +59,9 @@ class SpiceAgent final : public core::ClipboardClient {
 
  private:
   void on_message(AgentMessage message);
-  void send(uint32_t type, const std::vector<uint8_t>& data);
+  bool send(uint32_t type, const std::vector<uint8_t>& data);  // false: not attached, or refused (outbox full)
+  size_t max_queued() const;
+  static constexpr size_t kQueueSlackBytes = 64 * 1024;
   void offer_vm_text();  // GRAB, when a client is there and the VM has text
   void reset_client();
 
@@ -72,8 +74,7 @@ class SpiceAgent final : public core::ClipboardClient {
   // Desktop thread only.
   bool attached_ = false, in_hub_ = false, stream_refused_ = false;
   AgentReader reader_;
-  std::vector<uint8_t> out_;
-  size_t out_at_ = 0;
+  AgentOutbox out_;
   std::vector<uint32_t> client_caps_;
   bool client_ready_ = false, selection_ = false;
   bool requested_ = false;    // we asked the client for its text

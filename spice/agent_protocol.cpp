@@ -136,4 +136,23 @@ std::vector<uint8_t> clipboard_payload(bool with_selection, uint8_t selection, c
   return out;
 }
 
+bool AgentOutbox::push(const std::vector<uint8_t>& bytes) {
+  if (waiting() + bytes.size() > max_bytes_) return false;
+  if (at_ > 0 && at_ >= bytes_.size() / 2) {  // what was read goes before the vector grows
+    bytes_.erase(bytes_.begin(), bytes_.begin() + ptrdiff_t(at_));
+    at_ = 0;
+  }
+  bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
+  return true;
+}
+
+size_t AgentOutbox::read(uint8_t* out, size_t size) {
+  const size_t n = std::min(size, waiting());
+  if (n == 0) return 0;
+  memcpy(out, bytes_.data() + at_, n);
+  at_ += n;
+  if (at_ == bytes_.size()) clear();
+  return n;
+}
+
 }  // namespace vdistream::spice

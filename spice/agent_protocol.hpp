@@ -61,6 +61,23 @@ class AgentReader {
 // payload each (spice-server and its clients use VD_AGENT_MAX_DATA_SIZE, 2048).
 std::vector<uint8_t> agent_chunks(uint32_t type, const std::vector<uint8_t>& data, size_t max_chunk = 2048);
 
+// What the agent has said and spice-server has not read yet, bounded: a client that asks for the
+// VM's text again and again without reading the answers gets nothing more queued (push() false).
+class AgentOutbox {
+ public:
+  explicit AgentOutbox(size_t max_bytes) : max_bytes_(max_bytes) {}
+  bool push(const std::vector<uint8_t>& bytes);  // all or nothing
+  size_t read(uint8_t* out, size_t size);        // what spice-server takes
+  size_t waiting() const { return bytes_.size() - at_; }
+  void clear() { bytes_.clear(), at_ = 0; }
+  void set_max_bytes(size_t max_bytes) { max_bytes_ = max_bytes; }
+
+ private:
+  size_t max_bytes_;
+  std::vector<uint8_t> bytes_;
+  size_t at_ = 0;  // bytes_ before it were read
+};
+
 // The clipboard messages' leading selection (a byte and three reserved ones), present when both
 // ends announced VD_AGENT_CAP_CLIPBOARD_SELECTION.
 struct ClipboardPayload {

@@ -158,7 +158,9 @@ void WebRtcDesktop::open_viewer(const std::shared_ptr<WebSocket>& socket, const 
     if (viewers_.size() >= config_.max_viewers) {
       ++sessions_refused_;
       socket->send_text(error_message("too many viewers (" + std::to_string(config_.max_viewers) + ")"));
-      socket->close(1013, "too many viewers");
+      // 1008 (policy): libsoup 3.2 turns the codes it does not know below 3000, 1013 (try again
+      // later) among them, into a protocol error (1002) on the wire.
+      socket->close(1008, "too many viewers");
       return;
     }
   }

@@ -12,7 +12,6 @@ namespace {
 constexpr const char* kKeyboard = "org.qemu.Display1.Keyboard";
 constexpr const char* kMouse = "org.qemu.Display1.Mouse";
 constexpr const char* kConsole = "org.qemu.Display1.Console";
-constexpr int kInputTimeoutMs = 1000;
 
 }  // namespace
 
@@ -22,7 +21,8 @@ struct VmInput::Call {
   std::function<void(core::Status)> done;
 };
 
-VmInput::VmInput(glib::LoopThread& loop, std::string name) : loop_(loop), log_(std::move(name)) {}
+VmInput::VmInput(glib::LoopThread& loop, std::string name, int call_timeout_ms)
+    : loop_(loop), log_(std::move(name)), call_timeout_ms_(call_timeout_ms) {}
 
 VmInput::~VmInput() { detach(); }
 
@@ -89,11 +89,26 @@ void VmInput::on_properties_changed(GDBusConnection*, const gchar*, const gchar*
   }
 }
 
+bool VmInput::shed(const core::InputEvent& e) {
+  const bool motion = e.type == core::InputEvent::Type::MoveAbsolute || e.type == core::InputEvent::Type::MoveRelative;
+  const int bound = motion ? kMaxPendingMotion : e.pressed ? kMaxPendingPress : kMaxPending;
+  if (pending_ < bound) return false;
+  ++shed_;
+  if (e.type == core::InputEvent::Type::MoveRelative) {
+    unsent_dx_ = std::clamp(unsent_dx_ + e.x, -(1 << 20), 1 << 20);
+    unsent_dy_ = std::clamp(unsent_dy_ + e.y, -(1 << 20), 1 << 20);
+  }
+  log_.warn_limited(refusals_logged_, "QEMU has {} input calls unanswered: {} not sent", int(pending_),
+                    motion ? "pointer motion" : e.pressed ? "a press" : "a release");
+  return true;
+}
+
 void VmInput::deliver(const core::InputEvent& e) {
   if (!connection_) {
     ++dropped_;
     return;
   }
+  if (shed(e)) return;
   switch (e.type) {
     case core::InputEvent::Type::Key:
       call(kKeyboard, e.pressed ? "Press" : "Release", g_variant_new("(u)", e.qnum));
@@ -113,15 +128,18 @@ void VmInput::deliver(const core::InputEvent& e) {
         last_y_ = e.y;
       }
       return;
-    case core::InputEvent::Type::MoveRelative:
+    case core::InputEvent::Type::MoveRelative: {
+      const int32_t dx = e.x + unsent_dx_, dy = e.y + unsent_dy_;
+      unsent_dx_ = unsent_dy_ = 0;
       if (absolute_) {
-        last_x_ = std::max(0, last_x_ + e.x);
-        last_y_ = std::max(0, last_y_ + e.y);
+        last_x_ = std::max(0, last_x_ + dx);
+        last_y_ = std::max(0, last_y_ + dy);
         call(kMouse, "SetAbsPosition", g_variant_new("(uu)", uint32_t(last_x_), uint32_t(last_y_)));
       } else {
-        call(kMouse, "RelMotion", g_variant_new("(ii)", e.x, e.y));
+        call(kMouse, "RelMotion", g_variant_new("(ii)", dx, dy));
       }
       return;
+    }
   }
 }
 
@@ -131,7 +149,7 @@ void VmInput::call(const char* interface, const char* method, GVariant* paramete
   ++sent_;
   auto* pending = new Call{this, fmt::format("{}.{}", std::strrchr(interface, '.') + 1, method), std::move(done)};
   g_dbus_connection_call(connection_.get(), peer_is_bus_ ? peer_name_.c_str() : nullptr, console_path_.c_str(),
-                         interface, method, parameters, nullptr, G_DBUS_CALL_FLAGS_NO_AUTO_START, kInputTimeoutMs,
+                         interface, method, parameters, nullptr, G_DBUS_CALL_FLAGS_NO_AUTO_START, call_timeout_ms_,
                          cancellable_.get(), &VmInput::on_reply, pending);
 }
 

@@ -184,6 +184,71 @@ TEST_CASE("A wrong or missing token gets 401/403 and no session - malformed sign
   CHECK(rig.wait_frames(30, 60s));
 }
 
+TEST_CASE("Past max_viewers a browser is told 'too many viewers' and closed (1008), and the viewer it would join keeps streaming") {
+  REQUIRE(bench::Chromium::available());
+  test::WebRtcRigOptions o;
+  o.max_viewers = 1;
+  o.token = "right-token";
+  Rig rig(o);
+  const auto browser = test::launch_chromium(rig.url());
+  INFO("Chromium log: " << browser->log_path());
+  const uint64_t viewer = rig.wait_frames(10, 60s);
+  REQUIRE(viewer != 0);
+
+  // A second viewer's signalling socket, as a page opens it.
+  GMainContext* context = g_main_context_new();
+  g_main_context_push_thread_default(context);
+  SoupSession* session = soup_session_new();
+  const std::string ws_url = "ws://127.0.0.1:" + std::to_string(rig.server->port()) + rig.desktop->path() + "ws?token=right-token";
+  SoupMessage* msg = soup_message_new("GET", ws_url.c_str());
+  struct Second {
+    SoupWebsocketConnection* conn = nullptr;
+    bool failed = false;
+    std::vector<std::string> texts;
+  } second;
+  soup_session_websocket_connect_async(
+      session, msg, nullptr, nullptr, G_PRIORITY_DEFAULT, nullptr,
+      [](GObject* src, GAsyncResult* res, gpointer data) {
+        auto* s = static_cast<Second*>(data);
+        s->conn = soup_session_websocket_connect_finish(SOUP_SESSION(src), res, nullptr);
+        s->failed = s->conn == nullptr;
+        if (s->conn)
+          g_signal_connect(s->conn, "message", G_CALLBACK(+[](SoupWebsocketConnection*, gint, GBytes* message, gpointer d) {
+                             gsize size = 0;
+                             const auto* text = static_cast<const char*>(g_bytes_get_data(message, &size));
+                             static_cast<Second*>(d)->texts.emplace_back(text, size);
+                           }),
+                           s);
+      },
+      &second);
+  auto pump = [&](auto done, std::chrono::milliseconds limit) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < end)
+      if (!g_main_context_iteration(context, FALSE)) std::this_thread::sleep_for(5ms);
+    return done();
+  };
+  REQUIRE(pump([&] { return second.conn != nullptr || second.failed; }, 5000ms));
+  REQUIRE(second.conn != nullptr);
+  CHECK(pump([&] { return soup_websocket_connection_get_state(second.conn) == SOUP_WEBSOCKET_STATE_CLOSED; }, 5000ms));
+  CHECK(soup_websocket_connection_get_close_code(second.conn) == SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION);
+  const bool told = std::any_of(second.texts.begin(), second.texts.end(),
+                                [](const std::string& t) { return t.find("too many viewers (1)") != std::string::npos; });
+  CHECK(told);
+  g_object_unref(second.conn);
+  g_object_unref(msg);
+  g_object_unref(session);
+  g_main_context_pop_thread_default(context);
+  g_main_context_unref(context);
+
+  const auto stats = rig.desktop->stats();
+  CHECK(stats.sessions_refused == 1);
+  CHECK(stats.viewers == 1);
+  // The first page goes on: 30 more frames, in order.
+  const size_t before = rig.frames_of(viewer).size();
+  CHECK(rig.wait_frames(before + 30, 30s, viewer) == viewer);
+  CHECK(strictly_increasing(rig.frames_of(viewer)));
+}
+
 TEST_CASE("Two viewers - one closes its tab and one reconnects 30 times - the other keeps streaming without fd growth") {
   REQUIRE(bench::Chromium::available());
   Rig rig(1280, 720);

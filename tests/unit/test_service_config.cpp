@@ -2,6 +2,8 @@
 // thing it refuses.
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
 #include <fstream>
 
 #include <sys/stat.h>
@@ -362,4 +364,32 @@ TEST_CASE("a desktop's microphone is off unless audio_in = true, and it is part 
   auto typo = service::parse_config(base + "audio_in = 1\n", f.path());
   REQUIRE_FALSE(typo.ok());
   CHECK(has_error(typo, 6, "audio_in must be true or false"));
+}
+
+TEST_CASE("more desktops than [service] max_desktops are refused at the first one past it", "[service][config]") {
+  Files f;
+  std::string text = "[service]\nmax_desktops = 2\n";
+  for (int i = 0; i < 3; ++i) text += fmt::format("[[desktop]]\nname = \"d{}\"\nsource = \"synthetic:idle\"\n", i);
+  auto p = service::parse_config(text, f.path());
+  REQUIRE_FALSE(p.ok());
+  INFO(p.error_text());
+  CHECK(has_error(p, 9, "3 desktops: this service runs at most 2 ([service] max_desktops"));
+  // Two are fine; the default is 64; the key has its range.
+  text.resize(text.rfind("[[desktop]]"));
+  CHECK(service::parse_config(text, f.path()).ok());
+  CHECK(service::parse_config("", f.path()).config.max_desktops == 64);
+  CHECK(has_error(service::parse_config("[service]\nmax_desktops = 0\n", f.path()), 2, "max_desktops = 0 is out of range"));
+}
+
+TEST_CASE("webrtc_max_viewers is 16 unless set, within 1-256, and part of what restarts the desktop", "[service][config]") {
+  Files f;
+  const std::string base = "[[desktop]]\nname = \"d\"\nsource = \"synthetic:idle\"\n";
+  auto p = service::parse_config(base, f.path());
+  REQUIRE(p.ok());
+  CHECK(p.config.desktops[0].webrtc_max_viewers == 16);
+  auto two = service::parse_config(base + "webrtc_max_viewers = 2\n", f.path());
+  REQUIRE(two.ok());
+  CHECK(two.config.desktops[0].webrtc_max_viewers == 2);
+  CHECK(two.config.desktops[0].fingerprint() != p.config.desktops[0].fingerprint());
+  CHECK(has_error(service::parse_config(base + "webrtc_max_viewers = 257\n", f.path()), 4, "webrtc_max_viewers = 257 is out of range"));
 }

@@ -95,3 +95,26 @@ TEST_CASE("clipboard payloads with and without the selection prefix") {
   CHECK(!parse_clipboard(VD_AGENT_CLIPBOARD_GRAB, {1, 0, 0, 0, 1, 0}, true));  // half a type
   CHECK(!parse_clipboard(VD_AGENT_CLIPBOARD, {}, false));                      // no type
 }
+
+TEST_CASE("the agent's outbox holds at most its limit: a message that would pass it is refused whole, reads make room") {
+  spice::AgentOutbox box(100);
+  const std::vector<uint8_t> sixty(60, 0xab), forty(40, 0xcd);
+  CHECK(box.push(sixty));
+  CHECK_FALSE(box.push(sixty));  // 120 > 100: nothing of it queued
+  CHECK(box.waiting() == 60);
+  CHECK(box.push(forty));        // exactly 100
+  CHECK_FALSE(box.push({1}));
+  std::vector<uint8_t> out(70);
+  CHECK(box.read(out.data(), out.size()) == 70);
+  CHECK(out[59] == 0xab);
+  CHECK(out[60] == 0xcd);
+  CHECK(box.waiting() == 30);
+  CHECK(box.push(sixty));        // 90 waiting; what was read made room
+  std::vector<uint8_t> rest(200);
+  REQUIRE(box.read(rest.data(), rest.size()) == 90);
+  CHECK(rest[29] == 0xcd);
+  CHECK(rest[30] == 0xab);
+  CHECK(rest[89] == 0xab);
+  CHECK(box.waiting() == 0);
+  CHECK(box.read(rest.data(), rest.size()) == 0);
+}
