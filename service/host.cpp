@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/log.hpp"
+#include "core/memory.hpp"
 
 namespace vdistream::service {
 
@@ -38,7 +39,7 @@ ReloadSummary Host::apply(const ServiceConfig& config) {
   // Sessions stop and start without mutex_ held: a stopping desktop unregisters its WebRTC paths
   // on the HTTP thread, which may be waiting for mutex_ in an API request meanwhile.
   std::lock_guard apply_lock(apply_mutex_);
-  const std::vector<std::shared_ptr<DesktopSession>> current = sessions();
+  std::vector<std::shared_ptr<DesktopSession>> current = sessions();
   ReloadSummary summary;
   std::map<std::string, std::shared_ptr<DesktopSession>> running;
   for (const auto& s : current) running[s->name()] = s;
@@ -75,6 +76,13 @@ ReloadSummary Host::apply(const ServiceConfig& config) {
     sessions_ = std::move(next);
   }
   config_ = config;
+  if (!to_stop.empty()) {
+    // The stopped desktops go now (the last references), and what they held goes back to the system.
+    to_stop.clear();
+    current.clear();
+    running.clear();
+    core::release_free_memory();
+  }
   core::Logger("service").info("configuration applied: {}", summary.to_string());
   return summary;
 }

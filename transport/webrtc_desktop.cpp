@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/clock.hpp"
+#include "core/memory.hpp"
 #include "glib/loop_thread.hpp"
 
 namespace vdistream::transport {
@@ -356,6 +357,7 @@ void WebRtcDesktop::remove_viewer(uint64_t id) {
   gone.socket->on_closed = nullptr;
   gone.socket->close(1000, "session ended");
   gone.peer.reset();
+  core::release_free_memory();  // its webrtcbin's buffers, freed on GStreamer's threads
   log_.info("viewer {} left", id);
   if (last && hooks_.set_active) hooks_.set_active(false);
   if (after != before && hooks_.set_bitrate) hooks_.set_bitrate(after);
