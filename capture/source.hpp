@@ -75,6 +75,9 @@ struct CaptureStats {
   std::string last_refusal;
   int64_t cpu_ns = 0;  // CPU time spent taking frames (the source's own thread)
   int64_t refresh_quiet_ns = 0;  // how long the display must be quiet before a refresh is a frame
+  // Keyboard and mouse toward the VM, over the source's life (not reset per connection).
+  uint64_t input_sent = 0, input_errors = 0;
+  uint64_t input_shed = 0;  // not sent: the VM left too many calls unanswered
 };
 
 class Source {

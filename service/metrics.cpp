@@ -98,7 +98,8 @@ nlohmann::json status_json(const DesktopStatus& s, bool detailed) {
                     {"cpu_ms_per_frame", c.frames ? double(c.cpu_ns) / 1e6 / double(c.frames) : 0.0},
                     {"refresh_quiet_ms", double(c.refresh_quiet_ns) / 1e6},
                     {"refused", c.refused},
-                    {"last_refusal", c.last_refusal}};
+                    {"last_refusal", c.last_refusal},
+                    {"input", {{"sent", c.input_sent}, {"errors", c.input_errors}, {"shed", c.input_shed}}}};
   }
   if (s.audio) {
     const encode::AudioPipelineStats& a = s.audio_pipeline;
@@ -272,6 +273,9 @@ std::string prometheus_text(const std::vector<DesktopStatus>& desktops) {
        [](const DesktopStatus& d) { return d.capture ? double(d.capture->cpu_ns) / 1e9 : 0.0; }},
       {"vdistream_capture_refused_total", "counter", "Display messages refused at the edge.",
        [](const DesktopStatus& d) { return d.capture ? double(d.capture->refused) : 0.0; }},
+      {"vdistream_input_shed_total", "counter",
+       "Keyboard and mouse events not sent because the VM left too many input calls unanswered.",
+       [](const DesktopStatus& d) { return d.capture ? double(d.capture->input_shed) : 0.0; }},
       {"vdistream_audio_chunks_total", "counter", "10 ms chunks of the VM's sound, converted to 48 kHz stereo.",
        [](const DesktopStatus& d) { return double(d.audio_pipeline.chunks); }},
       {"vdistream_audio_opus_packets_total", "counter", "Opus packets encoded for the desktop's browser viewers.",

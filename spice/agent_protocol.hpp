@@ -70,7 +70,6 @@ class AgentOutbox {
   size_t read(uint8_t* out, size_t size);        // what spice-server takes
   size_t waiting() const { return bytes_.size() - at_; }
   void clear() { bytes_.clear(), at_ = 0; }
-  void set_max_bytes(size_t max_bytes) { max_bytes_ = max_bytes; }
 
  private:
   size_t max_bytes_;

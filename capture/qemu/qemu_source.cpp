@@ -208,6 +208,10 @@ std::optional<CaptureStats> QemuSource::capture_stats() const {
   c.last_refusal = l.last_refusal;
   c.cpu_ns = l.cpu_ns;
   c.refresh_quiet_ns = l.refresh_quiet_ns;
+  const VmInputCounters input = input_.counters();
+  c.input_sent = input.sent;
+  c.input_errors = input.errors;
+  c.input_shed = input.shed;
   return c;
 }
 
