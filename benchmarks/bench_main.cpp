@@ -291,8 +291,8 @@ int main(int argc, char** argv) {
   soak->add_option("--qemu", sk.qemu, "The VM desktop's QEMU: 7.2 (the host's), 10 (scripts/install-test-vm.sh) or none")
       ->check(CLI::IsMember({"7.2", "10", "none"}))->capture_default_str();
   soak->add_option("--cycle", sk.cycle_seconds, "Seconds per viewer cycle")->capture_default_str()->check(CLI::Range(20.0, 3600.0));
-  soak->add_option("--vm-restart", sk.vm_restart_minutes, "Minutes between VM kills")->capture_default_str()->check(CLI::Range(0.5, 1440.0));
-  soak->add_option("--reload", sk.reload_minutes, "Minutes between SIGHUP reloads")->capture_default_str()->check(CLI::Range(0.5, 1440.0));
+  soak->add_option("--vm-restart", sk.vm_restart_minutes, "Minutes between VM kills")->capture_default_str()->check(CLI::Range(0.25, 1440.0));
+  soak->add_option("--reload", sk.reload_minutes, "Minutes between SIGHUP reloads")->capture_default_str()->check(CLI::Range(0.25, 1440.0));
   soak->add_option("--sample", sk.sample_seconds, "Seconds between samples")->capture_default_str()->check(CLI::Range(1.0, 600.0));
   soak->add_option("--warmup", sk.warmup_minutes, "Minutes whose quiet samples are not judged")->capture_default_str()->check(CLI::Range(0.0, 1440.0));
   soak->add_flag("!--no-chromium", sk.chromium, "No Chromium page (SPICE viewers only)");

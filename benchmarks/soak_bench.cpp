@@ -224,12 +224,17 @@ void Soak::join(int cycle) {
   page_ = std::move(*page);
 }
 
-// Every viewer that joined shows a picture: spice-glib decoded a barcode; the page reported frames.
+// Every viewer that joined shows a picture: spice-glib decoded a barcode; the page reports the
+// frames per second it shows.
+// One that joined moments ago (its desktop is going) is given kViewerGrace to.
+constexpr auto kViewerGrace = 15s;
+
 void Soak::check_viewers(const std::string& only) {
   for (auto& [name, client] : spice_) {
     if (!only.empty() && name != only) continue;
     ++spice_stays_;
-    const bool shown = client->wait_outcome(1s) == SpiceClient::Outcome::Opened && !client->barcodes().empty();
+    const bool shown = client->wait_outcome(kViewerGrace) == SpiceClient::Outcome::Opened &&
+                       eventually(kViewerGrace, [&] { return !client->barcodes().empty(); });
     if (!shown) {
       ++spice_blank_;
       event("a SPICE viewer showed nothing", false, name);
@@ -237,11 +242,14 @@ void Soak::check_viewers(const std::string& only) {
   }
   if (!page_ || (!only.empty() && page_desktop_ != only)) return;
   ++page_stays_;
-  poll_status();
-  bool shown = false;
-  const auto& viewers = last_status_[page_desktop_]["webrtc_viewers"];
-  if (viewers.is_object() && viewers["per_viewer"].is_array())
-    for (const auto& v : viewers["per_viewer"]) shown = shown || count(v, {"frames_sent"}) > 0 || v.value("page_fps", 0.0) > 0;
+  const bool shown = eventually(kViewerGrace, [&] {
+    poll_status();
+    const auto& viewers = last_status_[page_desktop_]["webrtc_viewers"];
+    if (viewers.is_object() && viewers["per_viewer"].is_array())
+      for (const auto& v : viewers["per_viewer"])
+        if (v.value("page_fps", 0.0) > 0) return true;  // the page decodes and shows frames
+    return false;
+  });
   if (!shown) {
     ++page_blank_;
     event("the Chromium page showed nothing", false, page_desktop_ + "\n" + page_->log_tail());

@@ -76,6 +76,15 @@ void streams_in_order(int32_t width, int32_t height) {
   CHECK(json["per_viewer"][0]["state"] == "connected");
 }
 
+// Iterates `context` (a test's own, for its libsoup client) until `done` or `limit`.
+template <typename Done>
+bool pump_until(GMainContext* context, Done done, std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < end)
+    if (!g_main_context_iteration(context, FALSE)) std::this_thread::sleep_for(5ms);
+  return done();
+}
+
 }  // namespace
 
 TEST_CASE("Chromium shows the synthetic desktop over WebRTC: barcodes arrive in order at 720p") {
@@ -152,12 +161,7 @@ TEST_CASE("A wrong or missing token gets 401/403 and no session - malformed sign
         *static_cast<SoupWebsocketConnection**>(data) = soup_session_websocket_connect_finish(SOUP_SESSION(src), res, nullptr);
       },
       &conn);
-  auto pump = [&](auto done, std::chrono::milliseconds limit) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < end)
-      if (!g_main_context_iteration(context, FALSE)) std::this_thread::sleep_for(5ms);
-    return done();
-  };
+  auto pump = [&](auto done, std::chrono::milliseconds limit) { return pump_until(context, done, limit); };
   REQUIRE(pump([&] { return conn != nullptr; }, 5000ms));
   REQUIRE(test::eventually([&] { return rig.desktop->stats().viewers == 1; }, 5s));
   soup_websocket_connection_send_text(conn, "{not json");
@@ -221,12 +225,7 @@ TEST_CASE("Past max_viewers a browser is told 'too many viewers' and closed (100
                            s);
       },
       &second);
-  auto pump = [&](auto done, std::chrono::milliseconds limit) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < end)
-      if (!g_main_context_iteration(context, FALSE)) std::this_thread::sleep_for(5ms);
-    return done();
-  };
+  auto pump = [&](auto done, std::chrono::milliseconds limit) { return pump_until(context, done, limit); };
   REQUIRE(pump([&] { return second.conn != nullptr || second.failed; }, 5000ms));
   REQUIRE(second.conn != nullptr);
   CHECK(pump([&] { return soup_websocket_connection_get_state(second.conn) == SOUP_WEBSOCKET_STATE_CLOSED; }, 5000ms));

@@ -264,9 +264,8 @@ TEST_CASE("WebSockets: a message handler that throws closes only that socket - t
 
 namespace {
 
-// One raw HTTP/1.1 exchange on 127.0.0.1:port (what a client that lies about its body sends); the
-// status line's code, 0 when there was no answer within 10 s.
-int raw_status(uint16_t port, const std::string& request) {
+// A TCP socket to 127.0.0.1:port whose reads give up after 10 s; -1 when it cannot connect.
+int connect_loopback(uint16_t port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   REQUIRE(fd >= 0);
   timeval limit{10, 0};
@@ -275,14 +274,22 @@ int raw_status(uint16_t port, const std::string& request) {
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
+  close(fd);
+  return -1;
+}
+
+// One raw HTTP/1.1 exchange on 127.0.0.1:port (what a client that lies about its body sends); the
+// status line's code, 0 when there was no answer within 10 s.
+int raw_status(uint16_t port, const std::string& request) {
+  const int fd = connect_loopback(port);
   int status = 0;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      send(fd, request.data(), request.size(), MSG_NOSIGNAL) == ssize_t(request.size())) {
+  if (fd >= 0 && send(fd, request.data(), request.size(), MSG_NOSIGNAL) == ssize_t(request.size())) {
     char buf[256];
     const ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
     if (n > 12) status = std::atoi(std::string(buf + 9, 3).c_str());  // "HTTP/1.1 NNN"
   }
-  close(fd);
+  if (fd >= 0) close(fd);
   return status;
 }
 
@@ -309,15 +316,8 @@ TEST_CASE("HTTP answers close their connection: a client that keeps it alive and
   const size_t before = open_sockets();
   for (int i = 0; i < 20; ++i) {
     // As a browser or a scraper asks: keep-alive (HTTP/1.1's default), then it closes.
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int fd = connect_loopback(server->port());
     REQUIRE(fd >= 0);
-    timeval limit{10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(server->port());
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
     const std::string request = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
     REQUIRE(send(fd, request.data(), request.size(), MSG_NOSIGNAL) == ssize_t(request.size()));
     std::string answer;
