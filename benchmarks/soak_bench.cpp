@@ -289,7 +289,7 @@ void Soak::restart_vm() {
   const double seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
   if (!back) ++restarts_failed_;
   event("VM killed and started again", back,
-        back ? fmt::format("the desktop captured it again {:.1f} s after QEMU started", seconds)
+        back ? fmt::format("the desktop reconnected to it {:.1f} s after QEMU started", seconds)
              : "the desktop did not reconnect within 120 s\n" + service_->log_tail());
 }
 
