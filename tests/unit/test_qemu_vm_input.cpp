@@ -165,6 +165,9 @@ struct Rig {
     REQUIRE(test::eventually([&] { return qemu->ready(); }, 5s));
   }
   ~Rig() {
+    // Every answer dispatched first (as QemuSource drains its calls): a reply still on its way
+    // when the loop stops would leave its call's record behind.
+    test::eventually([&] { return pending() == 0; }, 5s);
     loop.invoke([&] { input.detach(); });
     qemu.reset();
     loop.stop();
