@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
-#include <csignal>
 #include <random>
 #include <thread>
 
@@ -114,7 +114,7 @@ core::Result<std::unique_ptr<VdistreamdChild>> VdistreamdChild::start_once(const
   const std::string config_path = s->dir_.file("vdistreamd.toml");
   if (auto ok = write_private_file(config_path, s->config_); !ok) return core::Error{ok.error()};
 
-  auto child = ChildProcess::spawn({{o.binary, "--config", config_path}, environment({}, {}), s->dir_.file("vdistreamd.log")});
+  auto child = ChildProcess::spawn({{o.binary, "--config", config_path}, environment({}, {}), s->log_path()});
   if (!child) return core::Error{child.error()};
   s->process_ = std::move(*child);
   s->api_ = std::make_unique<HttpClient>(fmt::format("http://127.0.0.1:{}", s->port_), s->token_, 5s);
@@ -202,6 +202,6 @@ std::string VdistreamdChild::page_url(const std::string& desktop) const {
   return fmt::format("http://127.0.0.1:{}/desktops/{}/?token={}", port_, desktop, token_);
 }
 
-std::string VdistreamdChild::log_tail(size_t max_bytes) const { return file_tail(dir_.file("vdistreamd.log"), max_bytes); }
+std::string VdistreamdChild::log_tail(size_t max_bytes) const { return file_tail(log_path(), max_bytes); }
 
 }  // namespace vdistream::bench
