@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cctype>
 #include <charconv>
+#include <utility>
 
 #include "glib/loop_thread.hpp"
 
@@ -132,6 +133,28 @@ class SoupWebSocket final : public WebSocket {
     });
   }
 
+  void send_reply(std::string text) override {
+    std::weak_ptr<WebSocket> weak = weak_from_this();
+    thread_->post([weak, text = std::move(text)] {
+      auto self = std::static_pointer_cast<SoupWebSocket>(weak.lock());
+      if (!self || self->closed_ || soup_websocket_connection_get_state(self->conn_) != SOUP_WEBSOCKET_STATE_OPEN) return;
+      static core::LogLimiter limit;
+      static core::Logger log("http");
+      if (!self->peer_reading()) {
+        ++self->replies_dropped_;
+        if (!std::exchange(self->behind_, true))
+          log.warn_limited(limit, "WebSocket {}: its peer does not read what it is sent; replies to it are dropped until it does",
+                           self->id_);
+        return;
+      }
+      if (std::exchange(self->behind_, false))
+        log.info("WebSocket {}: its peer reads again ({} replies dropped so far)", self->id_, self->replies_dropped_.load());
+      soup_websocket_connection_send_text(self->conn_, text.c_str());
+    });
+  }
+
+  uint64_t replies_dropped() const override { return replies_dropped_; }
+
   void close(uint16_t code, std::string reason) override {
     std::weak_ptr<WebSocket> weak = weak_from_this();
     thread_->post([weak, code, reason = std::move(reason)] {
@@ -183,9 +206,21 @@ class SoupWebSocket final : public WebSocket {
     if (self->forget_) self->forget_(self->id_);
   }
 
+  // Whether the kernel takes more for this peer: a socket whose send buffer stays full belongs
+  // to a peer that does not read, and whatever libsoup is handed then waits in its queue.
+  bool peer_reading() const {
+    GIOStream* io = soup_websocket_connection_get_io_stream(conn_);
+    GOutputStream* out = io ? g_io_stream_get_output_stream(io) : nullptr;
+    if (!out || !G_IS_POLLABLE_OUTPUT_STREAM(out) || !g_pollable_output_stream_can_poll(G_POLLABLE_OUTPUT_STREAM(out)))
+      return true;
+    return g_pollable_output_stream_is_writable(G_POLLABLE_OUTPUT_STREAM(out));
+  }
+
   glib::LoopThread* thread_;
   SoupWebsocketConnection* conn_;
   uint64_t id_;
+  std::atomic<uint64_t> replies_dropped_{0};
+  bool behind_ = false;  // the last reply was dropped (server thread)
   bool closed_ = false;
   gulong message_handler_ = 0, closed_handler_ = 0;
   std::function<void(uint64_t)> forget_;

@@ -63,6 +63,12 @@ class WebSocket : public std::enable_shared_from_this<WebSocket> {
  public:
   virtual ~WebSocket() = default;
   virtual void send_text(std::string text) = 0;
+  // What the peer's own messages call for (answers to refused messages, figures it reported):
+  // dropped, and counted, while the socket's send buffer is full (a peer that sends without
+  // reading), so such a peer cannot grow the server's queue. send_text() is for what the
+  // server itself starts, bounded by the caller.
+  virtual void send_reply(std::string text) = 0;
+  virtual uint64_t replies_dropped() const = 0;
   virtual void close(uint16_t code, std::string reason) = 0;
   virtual uint64_t id() const = 0;
   // Set these in the open callback. on_closed runs once; after it nothing else is called.

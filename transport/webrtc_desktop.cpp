@@ -271,7 +271,7 @@ void WebRtcDesktop::on_signal(uint64_t id, const std::string& text) {
   if (!message) {
     ++messages_refused_;
     log_.warn_limited(refusals_logged_, "viewer {}: signalling message refused: {}", id, message.error());
-    v.socket->send_text(error_message("refused: " + message.error()));
+    v.socket->send_reply(error_message("refused: " + message.error()));
     return;
   }
   if (auto* answer = std::get_if<SdpAnswer>(&*message)) {
@@ -316,7 +316,7 @@ void WebRtcDesktop::handle_frames(uint64_t id, FrameReport report) {
     auto it = viewers_.find(id);
     if (it != viewers_.end()) {
       it->second.latency_p50_ms = p50;
-      it->second.socket->send_text(nlohmann::json{{"type", "latency"}, {"p50_ms", p50}}.dump());
+      it->second.socket->send_reply(nlohmann::json{{"type", "latency"}, {"p50_ms", p50}}.dump());
     }
   }
   if (hooks_.on_frames) hooks_.on_frames(id, report);
@@ -454,10 +454,8 @@ void WebRtcDesktop::Clipboard::vm_copied(const core::ClipboardTextPtr& text) {
     desktop_.clip_messages_ = messages;
   }
   std::lock_guard lock(desktop_.viewers_mutex_);
-  for (auto& [id, v] : desktop_.viewers_) {
-    for (const auto& m : messages) v.peer->send_data(m);
-    ++desktop_.clip_to_pages_;
-  }
+  for (auto& [id, v] : desktop_.viewers_)
+    if (v.peer->send_data(messages)) ++desktop_.clip_to_pages_;  // whole, or not at all
 }
 
 void WebRtcDesktop::Clipboard::vm_cleared() {
@@ -488,6 +486,11 @@ void WebRtcDesktop::move_cursor(const core::CursorPosition& position) {
 void WebRtcDesktop::drop_rtp_packets(uint32_t count) {
   std::lock_guard lock(viewers_mutex_);
   for (auto& [id, v] : viewers_) v.peer->drop_rtp_packets(count);
+}
+
+void WebRtcDesktop::stall_data_channels(bool stall) {
+  std::lock_guard lock(viewers_mutex_);
+  for (auto& [id, v] : viewers_) v.peer->stall_data_channel(stall);
 }
 
 WebRtcStats WebRtcDesktop::stats() const {
@@ -531,6 +534,7 @@ WebRtcStats WebRtcDesktop::stats() const {
     vs.audio = v.audio;
     vs.clipboard = v.clipboard;
     vs.microphone = v.microphone;
+    vs.replies_dropped = v.socket->replies_dropped();
     {
       std::lock_guard rate_lock(rate_mutex_);
       vs.estimate_bps = rate_.estimate(id);

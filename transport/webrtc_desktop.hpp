@@ -77,6 +77,7 @@ struct ViewerStats {
   AudioReport audio;              // the page's last audio report
   ClipboardReport clipboard;      // the page's last clipboard report
   std::optional<MicrophoneReport> microphone;  // the page's last microphone report (button, capture, sending)
+  uint64_t replies_dropped = 0;   // signalling replies not sent: the page did not read its socket
 };
 
 struct WebRtcStats {
@@ -125,6 +126,7 @@ class WebRtcDesktop final : public core::EncodedSink, public std::enable_shared_
   std::string url(const std::string& base) const;
 
   void drop_rtp_packets(uint32_t count);  // every viewer loses its next `count` RTP packets
+  void stall_data_channels(bool stall);    // tests: every viewer's data channel loses its packets while on
 
  private:
   struct Viewer {

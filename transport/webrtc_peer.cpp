@@ -19,6 +19,11 @@ namespace {
 
 constexpr const char* kTwccUri = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 constexpr guint64 kMaxQueuedBytes = 2 * 1024 * 1024;  // beyond this the viewer is not keeping up
+// The data channel's bytes not yet taken by SCTP (a page, or a path, that does not take them):
+// past kMaxDataBufferedBytes nothing more is queued for the page; once it is down to
+// kDataResyncBytes the page is sent the desktop's current state (what it missed is stale).
+constexpr guint64 kMaxDataBufferedBytes = 1024 * 1024;
+constexpr guint64 kDataResyncBytes = 256 * 1024;
 // The page's microphone, decoded into what core::Microphone takes.
 constexpr const char* kMicrophoneBranch =
     "queue max-size-time=200000000 leaky=downstream ! rtpopusdepay ! opusdec ! audioconvert ! audioresample "
@@ -78,7 +83,7 @@ struct PeerGlue {
     with(data, [](WebRtcPeer& p) {
       p.channel_open_ = true;
       if (p.callbacks_.on_channel_open)
-        for (const auto& m : p.callbacks_.on_channel_open()) p.send_data(m);
+        p.send_data(p.callbacks_.on_channel_open());
     });
   }
   static void channel_message(GObject*, gchar* text, gpointer data) {
@@ -88,6 +93,9 @@ struct PeerGlue {
   }
   static void channel_close(GObject*, gpointer data) {
     with(data, [](WebRtcPeer& p) { p.channel_open_ = false; });
+  }
+  static void channel_drained(GObject*, gpointer data) {
+    with(data, [](WebRtcPeer& p) { p.on_data_drained(); });
   }
   // A PLI/FIR from the browser arrives as an upstream force-key-unit event that appsrc ignores.
   static GstPadProbeReturn upstream_event(GstPad*, GstPadProbeInfo* info, gpointer data) {
@@ -108,6 +116,7 @@ struct PeerGlue {
   static bool take_drop(WebRtcPeer& p, GstBuffer* buffer) {
     guint8 head[2] = {0, 0};
     if (gst_buffer_extract(buffer, 0, head, 2) != 2) return false;
+    if (p.stall_data_ && head[0] == 23) return true;  // a DTLS application-data record: SCTP, the data channel
     const bool rtp = head[0] >= 128 && head[0] < 192 && (head[1] & 0x7f) == 96;  // SRTP video, not RTX/RTCP/DTLS
     if (!rtp) return false;
     uint32_t n = p.drop_rtp_.load();
@@ -121,7 +130,7 @@ struct PeerGlue {
   static GstPadProbeReturn outgoing_packet(GstPad*, GstPadProbeInfo* info, gpointer data) {
     GstPadProbeReturn result = GST_PAD_PROBE_OK;
     with(data, [&](WebRtcPeer& p) {
-      if (p.drop_rtp_ == 0) return;
+      if (p.drop_rtp_ == 0 && !p.stall_data_) return;
       if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
         if (take_drop(p, GST_PAD_PROBE_INFO_BUFFER(info))) result = GST_PAD_PROBE_DROP;
       } else if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
@@ -292,6 +301,9 @@ core::Status WebRtcPeer::start() {
                         PeerGlue::release, GConnectFlags(0));
   g_signal_connect_data(channel, "on-close", G_CALLBACK(PeerGlue::channel_close), PeerGlue::hold(glue_),
                         PeerGlue::release, GConnectFlags(0));
+  g_object_set(channel, "buffered-amount-low-threshold", kDataResyncBytes, nullptr);
+  g_signal_connect_data(channel, "on-buffered-amount-low", G_CALLBACK(PeerGlue::channel_drained), PeerGlue::hold(glue_),
+                        PeerGlue::release, GConnectFlags(0));
   if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     return core::Error{"the WebRTC pipeline refused to play"};
   // The offer needs caps on webrtcbin's pads: the first IDR brings them for the video, one
@@ -401,8 +413,7 @@ void WebRtcPeer::push(const core::EncodedFramePtr& frame) {
     if (state == PeerState::Connected) {
       // Still waiting: the IDR asked for may never come (see idr_requested_ns_).
       if (core::monotonic_now_ns() - idr_requested_ns_ >= 1'000'000'000) request_idr();
-      std::lock_guard lock(counters_mutex_);
-      ++counters_.frames_discarded;
+      count_discarded();
     }
     return;
   }
@@ -413,11 +424,19 @@ void WebRtcPeer::push(const core::EncodedFramePtr& frame) {
   if (!frame->keyframe) GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
   if (gst_app_src_push_buffer(GST_APP_SRC(appsrc_), buffer) != GST_FLOW_OK) {
     waiting_for_idr_ = true;  // asked for again by the next frames, at most once a second
+    if (state == PeerState::Connected) count_discarded();
     return;
   }
+  if (state == PeerState::Connected && frame->keyframe) had_picture_ = true;
   std::lock_guard lock(counters_mutex_);
   ++counters_.frames_sent;
   counters_.bytes_sent += frame->data.size();
+}
+
+void WebRtcPeer::count_discarded() {
+  std::lock_guard lock(counters_mutex_);
+  ++counters_.frames_discarded;
+  if (had_picture_) ++counters_.frames_dropped;
 }
 
 void WebRtcPeer::push_audio(const core::EncodedAudioPtr& packet) {
@@ -546,12 +565,50 @@ void WebRtcPeer::request_idr() {
   callbacks_.request_keyframe();
 }
 
-void WebRtcPeer::send_data(const std::string& text) {
-  if (!channel_ || !channel_open_) return;
-  g_signal_emit_by_name(channel_, "send-string", text.c_str());
+bool WebRtcPeer::send_data(const std::string& text) { return send_data(std::span<const std::string>(&text, 1)); }
+
+bool WebRtcPeer::send_data(std::span<const std::string> messages) {
+  if (!channel_ || !channel_open_ || messages.empty()) return false;
+  if (const guint64 buffered = data_buffered(); buffered > kMaxDataBufferedBytes) {
+    {
+      std::lock_guard lock(counters_mutex_);
+      counters_.data_messages_dropped += messages.size();
+    }
+    if (!data_behind_.exchange(true))
+      log_.warn("the page is not taking its data channel ({} KiB unsent): cursor, clipboard and notices for it are "
+                "dropped until it does, then it is sent the desktop's current state",
+                buffered / 1024);
+    // It may have drained meanwhile, past the signal that would have said so.
+    if (data_buffered() <= kDataResyncBytes) on_data_drained();
+    return false;
+  }
+  for (const auto& m : messages) g_signal_emit_by_name(channel_, "send-string", m.c_str());
+  return true;
+}
+
+uint64_t WebRtcPeer::data_buffered() const {
+  guint64 buffered = 0;
+  if (channel_) g_object_get(channel_, "buffered-amount", &buffered, nullptr);
+  return buffered;
+}
+
+void WebRtcPeer::on_data_drained() {
+  if (!data_behind_.exchange(false)) return;
+  log_.info("the page takes its data channel again: sent the desktop's current state");
+  if (callbacks_.on_channel_open) send_data(callbacks_.on_channel_open());
+}
+
+void WebRtcPeer::stall_data_channel(bool stall) {
+  install_outgoing_probe();
+  stall_data_ = stall;
 }
 
 void WebRtcPeer::drop_rtp_packets(uint32_t count) {
+  install_outgoing_probe();
+  drop_rtp_ += count;
+}
+
+void WebRtcPeer::install_outgoing_probe() {
   if (!loss_probe_installed_.exchange(true)) {
     // webrtcbin makes its nicesink with the transport, after negotiation: look for it now.
     GstIterator* it = gst_bin_iterate_recurse(GST_BIN(webrtc_));
@@ -571,7 +628,6 @@ void WebRtcPeer::drop_rtp_packets(uint32_t count) {
     g_value_unset(&item);
     gst_iterator_free(it);
   }
-  drop_rtp_ += count;
 }
 
 PeerCounters WebRtcPeer::counters() const {
@@ -582,6 +638,7 @@ PeerCounters WebRtcPeer::counters() const {
   }
   const int64_t sound = microphone_sound_ns_;
   c.microphone_live = microphone_linked_ && sound != 0 && core::monotonic_now_ns() - sound < kMicrophoneLiveNs;
+  c.data_buffered_bytes = data_buffered();
   return c;
 }
 

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,11 @@ struct PeerIce {
 
 struct PeerCounters {
   uint64_t frames_sent = 0;
-  uint64_t frames_discarded = 0;  // waiting for an IDR, or the queue was full
+  // Not sent while connected: waiting for an IDR, or the queue was full. Of those, `dropped`
+  // came after the viewer had a picture (its picture froze until the next IDR); the rest came
+  // before its first picture, which the IDR it waits for carries whole (nothing was lost).
+  uint64_t frames_discarded = 0;
+  uint64_t frames_dropped = 0;
   uint64_t bytes_sent = 0;
   uint64_t keyframe_requests = 0;  // PLI/FIR from the browser (force-key-unit events)
   uint64_t rtp_packets_dropped = 0;  // on purpose (tests)
@@ -72,6 +77,10 @@ struct PeerCounters {
   // 10 ms chunks so far.
   bool microphone_live = false;
   uint64_t microphone_chunks = 0;
+  // The data channel: bytes SCTP has not taken yet; messages not queued because too many were
+  // (the page was sent the desktop's current state once it took them).
+  uint64_t data_buffered_bytes = 0;
+  uint64_t data_messages_dropped = 0;
 };
 
 class WebRtcPeer {
@@ -94,9 +103,14 @@ class WebRtcPeer {
   void push(const core::EncodedFramePtr& frame);
   // Any thread; never blocks. Sent only while connected; dropped when the viewer lags.
   void push_audio(const core::EncodedAudioPtr& packet);
-  void send_data(const std::string& text);  // on the data channel, when open
+  // On the data channel, when open; false when not sent. Messages are all sent or none: none
+  // while more than 1 MiB waits unsent for this page (counted; once it is down to 256 KiB the
+  // page is sent callbacks.on_channel_open()'s messages again, the desktop's current state).
+  bool send_data(const std::string& text);
+  bool send_data(std::span<const std::string> messages);
   void poll_stats(int64_t now_ns);          // asks webrtcbin and the RTP session; reports async
   void drop_rtp_packets(uint32_t count);    // loses the next `count` RTP packets on purpose
+  void stall_data_channel(bool stall);      // tests: loses every outgoing SCTP packet while on
 
   uint64_t id() const { return id_; }
   PeerState state() const { return state_; }
@@ -110,6 +124,10 @@ class WebRtcPeer {
   void on_stats(const GstStructure* stats, int64_t now_ns);
   void set_state(PeerState state);
   void request_idr();  // callbacks_.request_keyframe(), noting when
+  void count_discarded();  // push()'s, while connected
+  uint64_t data_buffered() const;
+  void on_data_drained();  // the data channel is down to kDataResyncBytes (a GStreamer thread)
+  void install_outgoing_probe();  // drop_rtp_packets()'s and stall_data_channel()'s
   void on_incoming_pad(GstPad* pad);        // webrtcbin's streaming thread
   void on_microphone_sample(GstAppSink* sink);  // the microphone branch's streaming thread
 
@@ -129,12 +147,15 @@ class WebRtcPeer {
   std::atomic<PeerState> state_{PeerState::Negotiating};
   std::atomic<bool> caps_given_{false};     // the first IDR went in so negotiation can start
   std::atomic<bool> waiting_for_idr_{true};
+  bool had_picture_ = false;  // push()'s: an IDR went in since the connection came up
   // When this viewer last asked for an IDR (monotonic ns): a viewer still waiting for one a
   // second later asks again, so no lost request (an IDR that went in while appsrc was not
   // taking buffers, one coalesced away) leaves it black for good.
   std::atomic<int64_t> idr_requested_ns_{0};
   std::atomic<bool> channel_open_{false};
   std::atomic<uint32_t> drop_rtp_{0};
+  std::atomic<bool> stall_data_{false};
+  std::atomic<bool> data_behind_{false};  // messages were dropped; the page is owed the current state
   std::atomic<bool> loss_probe_installed_{false};
   bool microphone_ = false;
   std::atomic<bool> microphone_linked_{false};   // the page's track reached its decoder

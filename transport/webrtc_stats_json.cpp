@@ -15,6 +15,7 @@ std::string stats_json(const WebRtcStats& s) {
                        {"remote_address", v.remote_address},
                        {"frames_sent", v.counters.frames_sent},
                        {"frames_discarded", v.counters.frames_discarded},
+                       {"frames_dropped", v.counters.frames_dropped},
                        {"bytes_sent", v.counters.bytes_sent},
                        {"keyframe_requests", v.counters.keyframe_requests},
                        {"rtt_ms", v.counters.rtt_ms},
@@ -32,7 +33,10 @@ std::string stats_json(const WebRtcStats& s) {
                        {"page_clipboard_fnv", v.clipboard.fnv},
                        {"page_clipboard_wrote", v.clipboard.wrote},
                        {"microphone_live", v.counters.microphone_live},
-                       {"microphone_chunks", v.counters.microphone_chunks}});
+                       {"microphone_chunks", v.counters.microphone_chunks},
+                       {"data_buffered_bytes", v.counters.data_buffered_bytes},
+                       {"data_messages_dropped", v.counters.data_messages_dropped},
+                       {"replies_dropped", v.replies_dropped}});
     if (v.microphone) {  // what the page said of its microphone, once it said anything
       viewers.back()["page_microphone_available"] = v.microphone->available;
       viewers.back()["page_microphone_captured"] = v.microphone->captured;

@@ -220,6 +220,45 @@ TEST_CASE("A page's copy past the limit is refused - counted and told - and the 
   CHECK(r.hub->stats().refused == 1);
 }
 
+// A page whose data channel takes nothing (here its SCTP packets are lost on the way, which is
+// how a page that does not read looks to the host): past 1 MiB unsent nothing more is queued for
+// it (counted), its video goes on, and once the channel drains it is sent the desktop's current
+// state, the VM's last copy among it.
+TEST_CASE("A stalled data channel is not queued past 1 MiB - video goes on - and the page gets the VM's last copy once it drains",
+          "[webrtc][clipboard]") {
+  REQUIRE(bench::Chromium::available());
+  ClipboardRig r;
+  const auto browser = test::launch_chromium(logging_page(r.rig.url()));
+  INFO("Chromium log: " << browser->log_path());
+  const uint64_t viewer = r.rig.wait_frames(10, 60s);
+  REQUIRE(viewer);
+  const auto counters = [&] {
+    for (const auto& v : r.rig.desktop->stats().per_viewer)
+      if (v.id == viewer) return v.counters;
+    return transport::PeerCounters{};
+  };
+  r.rig.desktop->stall_data_channels(true);
+  // 4 MiB, in 512 pieces: more than SCTP takes in while nothing is acknowledged.
+  const std::string big = repeat("0123456789abcdef", 256 * 1024);
+  r.vm.copy(big);
+  REQUIRE(test::eventually([&] { return counters().data_buffered_bytes > 1024 * 1024; }, 30s));
+  CHECK(r.rig.desktop->stats().clipboard_to_pages == 1);
+  r.vm.copy(kShortText);  // not queued behind it
+  REQUIRE(test::eventually([&] { return counters().data_messages_dropped > 0; }, 30s));
+  CHECK(r.rig.desktop->stats().clipboard_to_pages == 1);
+  // The pictures go on meanwhile, and the channel still holds what it could not send.
+  REQUIRE(r.rig.wait_frames(r.rig.frames_of(viewer).size() + 10, 30s, viewer));
+  CHECK(counters().data_buffered_bytes > 1024 * 1024);
+  CHECK_FALSE(r.page_got(viewer, big));
+
+  r.rig.desktop->stall_data_channels(false);
+  // SCTP sends again: the first copy arrives, then the desktop's current state with the VM's last copy.
+  REQUIRE(test::eventually([&] { return r.page_got(viewer, kShortText); }, 90s));
+  CHECK(counters().data_buffered_bytes <= 256 * 1024);
+  CHECK(r.rig.desktop->stats().messages_refused == 0);
+  CHECK(r.hub->stats().from_vm == 2);
+}
+
 TEST_CASE("A page pastes its unchanged text again after another viewer copied - the VM pastes the page's text",
           "[webrtc][clipboard]") {
   REQUIRE(bench::Chromium::available());

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <thread>
 
@@ -358,4 +360,152 @@ TEST_CASE("HTTP request bodies: over the limit 413, chunked 411, before any hand
   CHECK(raw_status(port, "POST /api/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: " +
                              std::to_string(fits.size()) + "\r\n\r\n" + fits) == 200);
   CHECK(handled == 1);
+}
+
+namespace {
+
+// A WebSocket client on a raw socket that reads only when told: a page that sends and never reads.
+// Its receive buffer is made small before it connects, so the server's send buffer fills soon.
+struct StalledWsClient {
+  int fd = -1;
+  std::string pending;  // read but not yet parsed
+
+  StalledWsClient(uint16_t port, const std::string& path) {
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    const int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    timeval limit{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    const std::string upgrade = "GET " + path +
+                                " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    REQUIRE(send(fd, upgrade.data(), upgrade.size(), MSG_NOSIGNAL) == ssize_t(upgrade.size()));
+    while (pending.find("\r\n\r\n") == std::string::npos) REQUIRE(read_some());
+    REQUIRE_THAT(pending, Catch::StartsWith("HTTP/1.1 101"));
+    pending.erase(0, pending.find("\r\n\r\n") + 4);
+  }
+  ~StalledWsClient() { close(fd); }
+
+  bool read_some() {
+    char buf[65536];
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    pending.append(buf, size_t(n));
+    return true;
+  }
+  // One masked text frame (a client's frames are masked), sent whole.
+  void send_text(const std::string& text) {
+    REQUIRE(text.size() < 65536);
+    std::string frame = {char(0x81)};
+    if (text.size() < 126) {
+      frame += char(0x80 | text.size());
+    } else {
+      frame += char(0x80 | 126);
+      frame += char(text.size() >> 8);
+      frame += char(text.size() & 0xff);
+    }
+    const char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    frame.append(mask, 4);
+    for (size_t i = 0; i < text.size(); ++i) frame += char(text[i] ^ mask[i % 4]);
+    REQUIRE(send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) == ssize_t(frame.size()));
+  }
+  // The next text frame's payload (the server's are unmasked; pings and other frames skipped);
+  // nothing when no whole frame came within 2 s.
+  std::optional<std::string> next_text() {
+    timeval limit{2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    for (;;) {
+      while (pending.size() >= 2) {
+        const auto opcode = uint8_t(pending[0]) & 0x0f;
+        size_t length = uint8_t(pending[1]) & 0x7f, header = 2;
+        if (length == 126) {
+          if (pending.size() < 4) break;
+          length = size_t(uint8_t(pending[2])) << 8 | uint8_t(pending[3]);
+          header = 4;
+        } else if (length == 127) {
+          if (pending.size() < 10) break;
+          length = 0;
+          for (int i = 2; i < 10; ++i) length = length << 8 | uint8_t(pending[size_t(i)]);
+          header = 10;
+        }
+        if (pending.size() < header + length) break;
+        std::string payload = pending.substr(header, length);
+        pending.erase(0, header + length);
+        if (opcode == 0x1) return payload;
+      }
+      if (!read_some()) return std::nullopt;
+    }
+  }
+};
+
+}  // namespace
+
+// A page that sends and never reads: what its messages call for is dropped while its socket is
+// full (counted), so the server's queue toward it cannot grow; the server answers others, and
+// the page is answered again once it reads.
+TEST_CASE("WebSockets: replies to a peer that does not read are dropped while its socket is full, and counted") {
+  auto server = any_port_server();
+  std::shared_ptr<WebSocket> stalled_socket;  // set on the server thread
+  std::atomic<bool> opened{false};
+  std::atomic<int> handled{0};
+  WebSocketOptions options;
+  options.on_open = [&](const std::shared_ptr<WebSocket>& ws, const HttpRequest&) {
+    if (!opened) {  // the first is the stalled client's
+      stalled_socket = ws;
+      opened = true;
+    }
+    std::weak_ptr<WebSocket> weak = ws;
+    ws->on_text = [weak, &handled](const std::string& text) {
+      ++handled;
+      if (auto s = weak.lock()) s->send_reply("echo:" + text);
+    };
+  };
+  server->add_websocket_handler("/ws", options);
+
+  StalledWsClient stalled(server->port(), "/ws");
+  for (int i = 0; i < 500 && !opened; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(opened);
+  // 2000 messages of 16 KiB call for 32 MiB of replies; the kernel holds a few MiB of it at most.
+  constexpr int kMessages = 2000;
+  const std::string text(16 * 1024, 'x');
+  for (int i = 0; i < kMessages; ++i) stalled.send_text(text);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (handled < kMessages && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(handled == kMessages);
+  server->run_on_thread([] {});  // every reply posted has been sent or dropped
+  const uint64_t dropped = stalled_socket->replies_dropped();
+  CHECK(dropped >= uint64_t(kMessages / 2));
+  CHECK(dropped < uint64_t(kMessages));
+
+  // Another socket is answered meanwhile.
+  const std::string url = "ws://127.0.0.1:" + std::to_string(server->port()) + "/ws";
+  {
+    WsClient bystander(url);
+    REQUIRE(bystander.conn != nullptr);
+    soup_websocket_connection_send_text(bystander.conn, "still here");
+    CHECK(bystander.pump([&] { return !bystander.received.empty(); }));
+    REQUIRE(bystander.received.size() == 1);
+    CHECK(bystander.received[0] == "echo:still here");
+  }
+
+  // The page reads at last: every reply that was not dropped arrives whole, and it is answered again.
+  uint64_t arrived = 0;
+  while (auto reply = stalled.next_text()) {
+    REQUIRE(*reply == "echo:" + text);
+    ++arrived;
+  }
+  CHECK(arrived == uint64_t(kMessages) - dropped);
+  stalled.send_text("again");
+  auto again = stalled.next_text();
+  REQUIRE(again);
+  CHECK(*again == "echo:again");
+  CHECK(stalled_socket->replies_dropped() == dropped);
 }
