@@ -151,7 +151,8 @@ class Soak {
 
   nlohmann::json samples_ = nlohmann::json::array(), events_ = nlohmann::json::array();
   std::map<std::string, nlohmann::json> last_status_;  // desktop → its last status (removed ones keep theirs)
-  std::map<std::string, uint64_t> discarded_;          // "desktop viewer" → WebRTC frames discarded
+  // "desktop viewer" → WebRTC frames {discarded, dropped} (see transport::PeerCounters)
+  std::map<std::string, std::pair<uint64_t, uint64_t>> discarded_;
   uint64_t spice_stays_ = 0, spice_blank_ = 0, page_stays_ = 0, page_blank_ = 0;
   uint64_t restarts_ = 0, restarts_failed_ = 0, reloads_ = 0, reloads_failed_ = 0, leaves_slow_ = 0;
 };
@@ -188,8 +189,9 @@ void Soak::poll_status() {
     const auto& viewers = (*s)["webrtc_viewers"];
     if (!viewers.is_object() || !viewers["per_viewer"].is_array()) continue;
     for (const auto& v : viewers["per_viewer"]) {
-      uint64_t& d = discarded_[name + " " + v["id"].dump()];
-      d = std::max(d, count(v, {"frames_discarded"}));
+      auto& [discarded, dropped] = discarded_[name + " " + v["id"].dump()];
+      discarded = std::max(discarded, count(v, {"frames_discarded"}));
+      dropped = std::max(dropped, count(v, {"frames_dropped"}));
     }
   }
 }
@@ -257,6 +259,7 @@ void Soak::check_viewers(const std::string& only) {
 }
 
 void Soak::leave() {
+  poll_status();  // the page's last counts
   spice_.clear();
   page_.reset();
   // The service notices every viewer gone (WebRTC: the page's WebSocket closed).
@@ -299,7 +302,10 @@ void Soak::reload() {
     // Its viewers lose their desktop with it: judged now, then gone.
     check_viewers(extra_.name);
     std::erase_if(spice_, [&](const auto& v) { return v.first == extra_.name; });
-    if (page_desktop_ == extra_.name) page_.reset();
+    if (page_desktop_ == extra_.name) {
+      poll_status();
+      page_.reset();
+    }
   }
   auto service_info = service_->api().get_json("/api/service");
   const uint64_t before = service_info ? count(*service_info, {"reloads"}) : 0;
@@ -449,7 +455,8 @@ nlohmann::json Soak::run(bool plots) {
   result["minutes_run"] = minutes();
 
   // Frames lost, from the service's own counters (each desktop's last status).
-  uint64_t encode_errors = 0, stream_dropped = 0, capture_refused = 0, skipped = 0, captured = 0, encoded = 0, discarded = 0;
+  uint64_t encode_errors = 0, stream_dropped = 0, capture_refused = 0, skipped = 0, captured = 0, encoded = 0;
+  uint64_t webrtc_dropped = 0, webrtc_before_picture = 0;
   for (const auto& [name, s] : last_status_) {
     encode_errors += count(s, {"frames", "encode_errors"});
     skipped += count(s, {"frames", "skipped"});
@@ -458,11 +465,17 @@ nlohmann::json Soak::run(bool plots) {
     stream_dropped += count(s, {"spice", "stream_dropped"});
     capture_refused += count(s, {"capture", "refused"});
   }
-  for (const auto& [viewer, n] : discarded_) discarded += n;
+  for (const auto& [viewer, n] : discarded_) {
+    webrtc_dropped += n.second;
+    webrtc_before_picture += n.first - std::min(n.first, n.second);
+  }
   result["lost"] = {{"encode_errors", encode_errors}, {"spice_stream_dropped", stream_dropped},
-                    {"webrtc_frames_discarded", discarded}, {"capture_refused", capture_refused},
-                    {"total", encode_errors + stream_dropped + discarded + capture_refused}};
-  result["frames"] = {{"captured", captured}, {"encoded", encoded}, {"skipped_newer_kept", skipped}};
+                    {"webrtc_frames_dropped", webrtc_dropped}, {"capture_refused", capture_refused},
+                    {"total", encode_errors + stream_dropped + webrtc_dropped + capture_refused}};
+  // Not lost: the encoder's latest-wins slot kept a newer frame; a page still waiting for its
+  // first picture (the IDR it waits for carries the whole screen).
+  result["frames"] = {{"captured", captured}, {"encoded", encoded}, {"skipped_newer_kept", skipped},
+                      {"webrtc_before_first_picture", webrtc_before_picture}};
   result["viewers"] = {{"spice_stays", spice_stays_}, {"spice_showed_nothing", spice_blank_}, {"page_stays", page_stays_},
                        {"page_showed_nothing", page_blank_}, {"still_counted_after_leaving", leaves_slow_}};
   result["vm_restarts"] = {{"done", restarts_}, {"failed", restarts_failed_}};
@@ -507,12 +520,12 @@ void print_soak_summary(const nlohmann::json& r) {
                m["min"].get<double>(), m["max"].get<double>(), m["slope_per_hour"].get<double>());
   }
   const auto& lost = r["lost"];
-  fmt::print("frames lost: {} (encode errors {}, SPICE stream drops {}, WebRTC discarded {}, capture refusals {}); "
-             "{} captured, {} encoded, {} skipped for a newer frame\n",
+  fmt::print("frames lost: {} (encode errors {}, SPICE stream drops {}, WebRTC drops {}, capture refusals {}); "
+             "{} captured, {} encoded, {} skipped for a newer frame, {} before a page's first picture\n",
              lost["total"].get<uint64_t>(), lost["encode_errors"].get<uint64_t>(), lost["spice_stream_dropped"].get<uint64_t>(),
-             lost["webrtc_frames_discarded"].get<uint64_t>(), lost["capture_refused"].get<uint64_t>(),
+             lost["webrtc_frames_dropped"].get<uint64_t>(), lost["capture_refused"].get<uint64_t>(),
              r["frames"]["captured"].get<uint64_t>(), r["frames"]["encoded"].get<uint64_t>(),
-             r["frames"]["skipped_newer_kept"].get<uint64_t>());
+             r["frames"]["skipped_newer_kept"].get<uint64_t>(), r["frames"]["webrtc_before_first_picture"].get<uint64_t>());
   const auto& vw = r["viewers"];
   fmt::print("viewers: {} SPICE stays ({} showed nothing), {} Chromium stays ({} showed nothing), {} times still counted after leaving\n",
              vw["spice_stays"].get<uint64_t>(), vw["spice_showed_nothing"].get<uint64_t>(), vw["page_stays"].get<uint64_t>(),
