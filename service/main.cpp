@@ -13,6 +13,7 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "core/memory.hpp"
 #include "encode/probe.hpp"
 #include "service/config.hpp"
 #include "service/config_checks.hpp"
@@ -233,6 +234,7 @@ int run_command_line(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  core::limit_malloc_arenas();  // before the first thread
   Options o;
   CLI::App app{
       "vdistreamd — streams virtual desktops (QEMU VMs, or a synthetic desktop) with low latency.\n"

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "core/log.hpp"
+#include "core/memory.hpp"
 #include "encode/probe.hpp"
 #include "service/control_api.hpp"
 #include "service/host.hpp"
@@ -107,6 +108,11 @@ int run_service(ServiceConfig config, const std::string& config_path, ServiceHoo
       j["version"] = VDISTREAM_VERSION_STRING;
       j["config"] = config_path;
       j["desktops"] = host.sessions().size();
+      const core::HeapStats heap = core::heap_stats();
+      constexpr double kMiB = 1024.0 * 1024.0;
+      j["memory"] = {{"heap_in_use_mib", double(heap.in_use) / kMiB},
+                     {"heap_free_held_mib", double(heap.free_held) / kMiB},
+                     {"heap_mmapped_mib", double(heap.mmapped) / kMiB}};
       return j;
     });
   }

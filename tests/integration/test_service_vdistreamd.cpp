@@ -215,6 +215,11 @@ TEST_CASE("SIGHUP adds and removes desktops while the untouched ones keep stream
   const std::string error = info["last_reload"]["errors"][0];
   CHECK_THAT(error, Catch::Contains(s.config_path() + ":11:1:"));  // line of the bad key
   CHECK_THAT(error, Catch::Contains("unknown key 'colour'"));
+  // What malloc holds (its figures are AddressSanitizer's own in that build: only their presence).
+  for (const char* key : {"heap_in_use_mib", "heap_free_held_mib", "heap_mmapped_mib"}) {
+    INFO(key);
+    CHECK(info["memory"][key].is_number());
+  }
   auto kept = desktops(s.port);
   CHECK(kept.size() == 3);
   CHECK(kept.count("new") == 1);  // the running configuration stays
