@@ -34,6 +34,8 @@ extern "C" void request_stop(int) { g_stop = true; }
 
 struct ProcessSample {
   double rss_mb = 0;
+  double rss_anon_mb = 0;  // of it, anonymous memory (heap, stacks): what a leak grows
+  double rss_file_mb = 0;  // of it, mapped files (libraries' pages as they are first used)
   int fds = 0;
   int threads = 0;
 };
@@ -49,6 +51,10 @@ std::optional<ProcessSample> sample_process(pid_t pid) {
       status >> kb;
       s.rss_mb = kb / 1024;
       rss = true;
+    } else if (key == "RssAnon:" || key == "RssFile:") {
+      double kb = 0;
+      status >> kb;
+      (key == "RssAnon:" ? s.rss_anon_mb : s.rss_file_mb) = kb / 1024;
     } else if (key == "Threads:") {
       status >> s.threads;
       threads = true;
@@ -206,9 +212,17 @@ void Soak::sample(bool quiet) {
     spice_viewers += size_t(count(s, {"viewers"}));
     webrtc_viewers += size_t(count(s, {"webrtc_viewers", "viewers"}));
   }
-  samples_.push_back({{"t_min", minutes()}, {"rss_mb", p->rss_mb}, {"fds", p->fds}, {"threads", p->threads},
-                      {"quiet", quiet}, {"desktops", desktops().size()}, {"viewers", spice_viewers},
-                      {"webrtc_viewers", webrtc_viewers}});
+  // What malloc holds in use (GET /api/service): a leak grows it; RSS that grows beside a flat
+  // heap is memory malloc keeps for reuse.
+  double heap_mb = -1, heap_free_mb = -1;
+  if (auto info = service_->api().get_json("/api/service"); info && (*info)["memory"]["heap_in_use_mib"].is_number()) {
+    heap_mb = (*info)["memory"]["heap_in_use_mib"].get<double>();
+    heap_free_mb = (*info)["memory"].value("heap_free_held_mib", -1.0);
+  }
+  samples_.push_back({{"t_min", minutes()}, {"rss_mb", p->rss_mb}, {"rss_anon_mb", p->rss_anon_mb},
+                      {"rss_file_mb", p->rss_file_mb}, {"heap_mb", heap_mb}, {"heap_free_mb", heap_free_mb}, {"fds", p->fds},
+                      {"threads", p->threads}, {"quiet", quiet}, {"desktops", desktops().size()},
+                      {"viewers", spice_viewers}, {"webrtc_viewers", webrtc_viewers}});
 }
 
 void Soak::join(int cycle) {
@@ -334,12 +348,16 @@ void Soak::reload() {
 
 nlohmann::json Soak::verdict() const {
   // Quiet samples after the warm-up, with the base set of desktops (the extra one absent).
-  std::vector<std::pair<double, double>> rss, fds, threads;
+  std::vector<std::pair<double, double>> rss, anon, file, heap, heap_free, fds, threads;
   for (const auto& s : samples_)
     if (s["quiet"].get<bool>() && s["t_min"].get<double>() >= o_.warmup_minutes &&
         s["desktops"].get<size_t>() == synthetic_.size() + (vm_ ? 1 : 0)) {
       const double t = s["t_min"].get<double>();
       rss.emplace_back(t, s["rss_mb"].get<double>());
+      anon.emplace_back(t, s["rss_anon_mb"].get<double>());
+      file.emplace_back(t, s["rss_file_mb"].get<double>());
+      if (s["heap_mb"].get<double>() >= 0) heap.emplace_back(t, s["heap_mb"].get<double>());
+      if (s["heap_free_mb"].get<double>() >= 0) heap_free.emplace_back(t, s["heap_free_mb"].get<double>());
       fds.emplace_back(t, s["fds"].get<double>());
       threads.emplace_back(t, s["threads"].get<double>());
     }
@@ -350,25 +368,31 @@ nlohmann::json Soak::verdict() const {
     return {{"samples", v.size()}, {"first", v.front().second}, {"last", v.back().second}, {"min", lo}, {"max", hi},
             {"slope_per_hour", slope(v) * 60}};
   };
-  return {{"quiet_samples_judged", rss.size()}, {"rss_mb", describe(rss)}, {"fds", describe(fds)}, {"threads", describe(threads)}};
+  return {{"quiet_samples_judged", rss.size()}, {"rss_mb", describe(rss)},        {"rss_anon_mb", describe(anon)},
+          {"rss_file_mb", describe(file)},       {"heap_in_use_mb", describe(heap)}, {"heap_free_held_mb", describe(heap_free)},
+          {"fds", describe(fds)},                {"threads", describe(threads)}};
 }
 
 std::optional<std::string> Soak::plot() const {
   const std::string data = o_.out + "/soak-data.tsv", script = o_.out + "/soak.gp";
   {
     std::ofstream d(data);
-    d << "# minutes\trss_mb\tfds\tthreads\tquiet\n";
+    d << "# minutes\trss_mb\tfds\tthreads\tquiet\theap_mb\theap_free_mb (both -1: not read)\trss_anon_mb\trss_file_mb\n";
     for (const auto& s : samples_)
       d << s["t_min"].get<double>() << '\t' << s["rss_mb"].get<double>() << '\t' << s["fds"].get<int>() << '\t'
-        << s["threads"].get<int>() << '\t' << (s["quiet"].get<bool>() ? 1 : 0) << '\n';
+        << s["threads"].get<int>() << '\t' << (s["quiet"].get<bool>() ? 1 : 0) << '\t' << s["heap_mb"].get<double>() << '\t'
+        << s["heap_free_mb"].get<double>() << '\t' << s["rss_anon_mb"].get<double>() << '\t' << s["rss_file_mb"].get<double>() << '\n';
     std::ofstream gp(script);
     gp << "# Written by vdistream-bench soak; run `gnuplot soak.gp` in this directory to redraw.\n"
        << "set terminal pngcairo size 1200,900\nset output '" << o_.out << "/soak.png'\n"
        << "set multiplot layout 3,1 title 'vdistream-bench soak: vdistreamd over time (points: quiet samples, no viewer)'\n"
        << "set xlabel 'minutes'\nset grid\nunset key\n";
-    for (const auto& [column, label] : {std::pair{2, "RSS (MiB)"}, {3, "open fds"}, {4, "threads"}})
+    for (const auto& [column, label] : {std::pair{2, "RSS; green: anon; blue: heap in use (MiB)"}, {3, "open fds"}, {4, "threads"}})
       gp << "set ylabel '" << label << "'\nset yrange [0:*]\nplot '" << data << "' using 1:" << column
-         << " with lines lc rgb '#888888', '' using 1:($5 == 1 ? $" << column << " : 1/0) with points pt 7 lc rgb '#c00000'\n";
+         << " with lines lc rgb '#888888', '' using 1:($5 == 1 ? $" << column << " : 1/0) with points pt 7 lc rgb '#c00000'"
+         << (column == 2 ? ", '' using 1:8 with lines lc rgb '#2e8b57', '' using 1:($6 >= 0 ? $6 : 1/0) with lines lc rgb '#1f5fbf'"
+                         : "")
+         << "\n";
     gp << "unset multiplot\n";
   }
   return run_gnuplot(script, o_.out + "/soak-plot.log");
@@ -513,7 +537,9 @@ void print_soak_summary(const nlohmann::json& r) {
   fmt::print("\nvdistreamd over {} min ({} quiet samples judged, after {} min of warm-up):\n", r["options"]["minutes"].get<double>(),
              v["quiet_samples_judged"].get<size_t>(), r["options"]["warmup_minutes"].get<double>());
   fmt::print("{:<10} {:>9} {:>9} {:>9} {:>9} {:>12}\n", "", "first", "last", "min", "max", "slope/hour");
-  for (const auto& [key, label] : {std::pair{"rss_mb", "RSS MiB"}, {"fds", "fds"}, {"threads", "threads"}}) {
+  for (const auto& [key, label] :
+       {std::pair{"rss_mb", "RSS MiB"}, {"rss_anon_mb", " anon"}, {"rss_file_mb", " files"}, {"heap_in_use_mb", "heap MiB"},
+        {"heap_free_held_mb", " free"}, {"fds", "fds"}, {"threads", "threads"}}) {
     const auto& m = v[key];
     if (m.is_null()) continue;
     fmt::print("{:<10} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>12.2f}\n", label, m["first"].get<double>(), m["last"].get<double>(),
