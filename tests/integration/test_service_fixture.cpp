@@ -10,9 +10,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "fixtures/process.hpp"
@@ -144,6 +148,33 @@ std::string ServiceProcess::log() const {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+std::string exit_report(const std::string& log) {
+  std::vector<std::string_view> lines;
+  for (size_t at = 0; at < log.size();) {
+    size_t end = log.find('\n', at);
+    if (end == std::string::npos) end = log.size();
+    lines.emplace_back(log.data() + at, end - at);
+    at = end + 1;
+  }
+  size_t first = lines.size();
+  for (size_t i = 0; i < lines.size() && first == lines.size(); ++i)
+    for (const char* marker : {"==ERROR:", "LeakSanitizer", "runtime error:", "terminate called", "Assertion `",
+                               "assertion failed", "ERROR **"})  // the last two: GLib's and spice-server's
+      if (lines[i].find(marker) != std::string_view::npos) first = i;
+  constexpr size_t kBefore = 30, kAfter = 250, kTail = 60;
+  const size_t tail = lines.size() - std::min(lines.size(), kTail);
+  const bool found = first < lines.size();
+  std::string out;
+  auto add = [&](size_t from, size_t to) {
+    out += fmt::format("lines {}-{} of {}:\n", from + 1, to, lines.size());
+    for (size_t i = from; i < to; ++i) out.append(lines[i]).push_back('\n');
+  };
+  const size_t to = found ? std::min(lines.size(), first + kAfter) : 0;
+  if (found) add(first - std::min(first, kBefore), to);
+  if (to < lines.size()) add(std::max(to, tail), lines.size());  // and how it ended
+  return out;
 }
 
 PromParse parse_prometheus(const std::string& text, const std::string& scratch_dir) {

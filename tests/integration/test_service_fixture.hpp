@@ -77,12 +77,17 @@ uint64_t captured(const std::map<std::string, nlohmann::json>& desktops, const s
     }                                                          \
   } while (0)
 
-// SIGTERM: vdistreamd exits with 0 (its log shown when not).
-#define CHECK_STOPS_CLEANLY(service)                          \
-  do {                                                        \
-    const int code_ = (service).process->stop();              \
-    INFO("vdistreamd log:\n" << (service).log());             \
-    CHECK(code_ == 0);                                        \
+// What of a log explains an exit that was not clean: from a little before the first sanitizer
+// report, abort or uncaught exception on (bounded); else the log's last lines. The whole log of a
+// long test is thousands of lines, and a CI summary keeps the start and end of a test's output.
+std::string exit_report(const std::string& log);
+
+// SIGTERM: vdistreamd exits with 0 (what explains it shown when not).
+#define CHECK_STOPS_CLEANLY(service)                                          \
+  do {                                                                        \
+    const int code_ = (service).process->stop();                              \
+    INFO("vdistreamd log, " << vdistream::test::exit_report((service).log())); \
+    CHECK(code_ == 0);                                                        \
   } while (0)
 
 // /metrics parsed by Prometheus's own Python parser (prometheus_client, Debian's
