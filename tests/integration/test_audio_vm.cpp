@@ -301,8 +301,10 @@ TEST_CASE("audio_in = true: Chromium's microphone is what the guest records thro
   // Its beeps are short (20 ms of 400 Hz, about 8 periods, Opus-coded edges): a half second that
   // holds only a beep's edge has too few periods for a pitch (0 Hz, seen under ASan), and the
   // guest's zero-crossing count over so few periods reads 360-400 Hz (CI and here: 362, 364, 390).
-  // So the median of the first three half seconds with a pitch, within 15 %: a beep, not the
-  // noise of the capture's first second (1720-2015 Hz). The exact pitch is asserted where the
+  // Under load the guest's count is rougher still: with two ASan QEMUs at once, the mixer
+  // dropping frames the guest read too late (frames_dropped 32062), the splices add crossings
+  // (369, 481, 497 Hz). So the median of the first three half seconds with a pitch, within 30 %:
+  // a beep, not the noise of the capture's first second (1720-3275 Hz). The exact pitch is asserted where the
   // signal allows it: this path's mixer by FFT (test_webrtc_microphone, 400 ± 20 Hz) and QEMU's
   // Read with a SPICE client's steady 440 Hz (above, 2 %).
   std::vector<double> pitches;
@@ -319,7 +321,7 @@ TEST_CASE("audio_in = true: Chromium's microphone is what the guest records thro
   INFO("microphone: " << test::desktops(s.port)["vm"]["microphone"].dump());
   REQUIRE(pitches.size() == 3);
   std::sort(pitches.begin(), pitches.end());
-  CHECK(pitches[1] == Approx(400).epsilon(0.15));
+  CHECK(pitches[1] == Approx(400).epsilon(0.3));
   WARN("the guest heard Chromium's fake microphone at " << pitches[0] << ", " << pitches[1] << " and " << pitches[2]
                                                         << " Hz");
   CHECK_STOPS_CLEANLY(s);
