@@ -34,7 +34,9 @@ struct Plane {
 // bracket access with DMA_BUF_IOCTL_SYNC.
 enum class BackingKind { Memory /* memfd or regular file */, DmaBuf /* anything else that mmaps */ };
 
-class FrameBuffer {
+// Always owned by a shared_ptr (made only by create() and allocate_memfd()); a MappingCache
+// watches its buffers through weak_from_this().
+class FrameBuffer : public std::enable_shared_from_this<FrameBuffer> {
  public:
   static constexpr int kMaxPlanes = 4;
   static constexpr int32_t kMaxDimension = 16384;

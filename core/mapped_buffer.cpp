@@ -63,26 +63,34 @@ MappedBuffer::CpuAccess::~CpuAccess() {
 
 Result<std::shared_ptr<MappedBuffer>> MappingCache::get(const FrameBuffer& buffer) {
   std::lock_guard lock(mutex_);
+  std::shared_ptr<MappedBuffer> found;
   for (auto it = lru_.begin(); it != lru_.end(); ++it) {
-    if ((*it)->id() != buffer.id()) continue;
-    if ((*it)->covers(buffer)) {
+    if (it->mapping->id() != buffer.id()) continue;
+    if (it->mapping->covers(buffer)) {
+      it->buffer = buffer.weak_from_this();
       lru_.splice(lru_.begin(), lru_, it);
-      return lru_.front();
+      found = lru_.front().mapping;
+    } else {
+      lru_.erase(it);  // same buffer, new layout: map again
     }
-    lru_.erase(it);  // same buffer, new layout: map again
     break;
   }
-  auto mapped = MappedBuffer::map(buffer);
-  if (!mapped) return mapped;
-  ++maps_made_;
-  lru_.push_front(*mapped);
+  if (!found) {
+    auto mapped = MappedBuffer::map(buffer);
+    if (!mapped) return mapped;
+    ++maps_made_;
+    found = *mapped;
+    lru_.push_front({found, buffer.weak_from_this()});
+  }
+  // The others whose buffers are all gone; the one returned stays while the caller holds it.
+  lru_.remove_if([&](const Entry& e) { return e.mapping != found && e.buffer.expired(); });
   while (lru_.size() > capacity_) lru_.pop_back();
-  return mapped;
+  return found;
 }
 
 void MappingCache::forget(const BufferId& id) {
   std::lock_guard lock(mutex_);
-  lru_.remove_if([&](const auto& m) { return m->id() == id; });
+  lru_.remove_if([&](const Entry& e) { return e.mapping->id() == id; });
 }
 
 size_t MappingCache::size() const {

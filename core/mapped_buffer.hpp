@@ -59,7 +59,10 @@ class MappedBuffer {
   int sync_fd_ = -1;  // dup of the dma-buf fd for the sync ioctl, -1 for memory
 };
 
-// Keeps the last few mappings by buffer identity (st_dev, st_ino).
+// Keeps the last few mappings by buffer identity (st_dev, st_ino), while a FrameBuffer of that
+// identity lives: a mapping keeps its file's memory, so one kept for a buffer nobody has any more
+// (a VM's old surface after QEMU restarted, a dropped scanout) would hold megabytes for nothing
+// until newer buffers pushed it out. Such mappings are dropped at the next get().
 class MappingCache {
  public:
   explicit MappingCache(size_t capacity = 8) : capacity_(capacity) {}
@@ -75,7 +78,11 @@ class MappingCache {
  private:
   mutable std::mutex mutex_;
   size_t capacity_;
-  std::list<std::shared_ptr<MappedBuffer>> lru_;  // most recent first
+  struct Entry {
+    std::shared_ptr<MappedBuffer> mapping;
+    std::weak_ptr<const FrameBuffer> buffer;  // the last FrameBuffer it was asked for
+  };
+  std::list<Entry> lru_;  // most recent first
   uint64_t maps_made_ = 0;
 };
 

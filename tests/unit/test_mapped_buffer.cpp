@@ -219,6 +219,33 @@ TEST_CASE("the cache returns the same mapping for a buffer that comes back under
   CHECK(cache.size() == 1);
 }
 
+TEST_CASE("the cache lets go of a mapping once no buffer of it is left, at its next use", "[mapped_buffer]") {
+  // A VM's surface after QEMU restarted: the old memfd is gone everywhere but in the cache, which
+  // would keep its memory resident until newer buffers pushed it out.
+  auto gone = FrameBuffer::allocate_memfd(64, 64, DRM_FORMAT_XRGB8888, "test-cache-gone");
+  auto kept = FrameBuffer::allocate_memfd(64, 64, DRM_FORMAT_XRGB8888, "test-cache-kept");
+  REQUIRE(gone.ok());
+  REQUIRE(kept.ok());
+  auto again = redescribe(**kept, (*kept)->plane(0).pitch, (*kept)->height());  // the same memfd, another fd
+
+  MappingCache cache;
+  REQUIRE(cache.get(**gone).ok());
+  REQUIRE(cache.get(**kept).ok());
+  CHECK(mappings_named("test-cache-gone") == 1);
+  *gone = nullptr;
+  CHECK(mappings_named("test-cache-gone") == 1);  // only the cache holds it now
+  REQUIRE(cache.get(**kept).ok());
+  CHECK(mappings_named("test-cache-gone") == 0);
+  CHECK(cache.size() == 1);
+
+  // The same memfd still described by another FrameBuffer: its mapping stays, and is reused.
+  *kept = nullptr;
+  REQUIRE(cache.get(*again).ok());
+  CHECK(cache.maps_made() == 2);
+  CHECK(mappings_named("test-cache-kept") == 1);
+  CHECK(cache.size() == 1);
+}
+
 TEST_CASE("the cache maps again when the same buffer comes back with a new layout", "[mapped_buffer]") {
   UniqueFd fd = make_memfd(1 << 16);
   auto narrow = create(32, 32, dup_fd(fd.get()), 128);
