@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -36,6 +38,10 @@ struct ProcessSample {
   double rss_mb = 0;
   double rss_anon_mb = 0;  // of it, anonymous memory (heap, stacks): what a leak grows
   double rss_file_mb = 0;  // of it, mapped files (libraries' pages as they are first used)
+  // Of it, the frame buffers' memfds (counted once per mapping of a page: the source's and each
+  // reader's), and how many mappings of memfds there are.
+  double memfd_rss_mb = 0;
+  int memfd_maps = 0;
   int fds = 0;
   int threads = 0;
 };
@@ -60,6 +66,16 @@ std::optional<ProcessSample> sample_process(pid_t pid) {
       threads = true;
     }
     status.ignore(1 << 16, '\n');
+  }
+  std::ifstream smaps(fmt::format("/proc/{}/smaps", pid));
+  bool memfd = false;
+  for (std::string line; std::getline(smaps, line);) {
+    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') < line.find(' ')) {
+      memfd = line.find("/memfd:") != std::string::npos;  // a mapping's first line
+      s.memfd_maps += memfd;
+    } else if (memfd && line.rfind("Rss:", 0) == 0) {
+      s.memfd_rss_mb += std::strtod(line.c_str() + 4, nullptr) / 1024;
+    }
   }
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", pid), ec);
@@ -220,7 +236,8 @@ void Soak::sample(bool quiet) {
     heap_free_mb = (*info)["memory"].value("heap_free_held_mib", -1.0);
   }
   samples_.push_back({{"t_min", minutes()}, {"rss_mb", p->rss_mb}, {"rss_anon_mb", p->rss_anon_mb},
-                      {"rss_file_mb", p->rss_file_mb}, {"heap_mb", heap_mb}, {"heap_free_mb", heap_free_mb}, {"fds", p->fds},
+                      {"rss_file_mb", p->rss_file_mb}, {"memfd_rss_mb", p->memfd_rss_mb}, {"memfd_maps", p->memfd_maps},
+                      {"heap_mb", heap_mb}, {"heap_free_mb", heap_free_mb}, {"fds", p->fds},
                       {"threads", p->threads}, {"quiet", quiet}, {"desktops", desktops().size()},
                       {"viewers", spice_viewers}, {"webrtc_viewers", webrtc_viewers}});
 }
@@ -348,7 +365,7 @@ void Soak::reload() {
 
 nlohmann::json Soak::verdict() const {
   // Quiet samples after the warm-up, with the base set of desktops (the extra one absent).
-  std::vector<std::pair<double, double>> rss, anon, file, heap, heap_free, fds, threads;
+  std::vector<std::pair<double, double>> rss, anon, file, memfd, memfd_maps, heap, heap_free, fds, threads;
   for (const auto& s : samples_)
     if (s["quiet"].get<bool>() && s["t_min"].get<double>() >= o_.warmup_minutes &&
         s["desktops"].get<size_t>() == synthetic_.size() + (vm_ ? 1 : 0)) {
@@ -356,6 +373,8 @@ nlohmann::json Soak::verdict() const {
       rss.emplace_back(t, s["rss_mb"].get<double>());
       anon.emplace_back(t, s["rss_anon_mb"].get<double>());
       file.emplace_back(t, s["rss_file_mb"].get<double>());
+      memfd.emplace_back(t, s["memfd_rss_mb"].get<double>());
+      memfd_maps.emplace_back(t, s["memfd_maps"].get<double>());
       if (s["heap_mb"].get<double>() >= 0) heap.emplace_back(t, s["heap_mb"].get<double>());
       if (s["heap_free_mb"].get<double>() >= 0) heap_free.emplace_back(t, s["heap_free_mb"].get<double>());
       fds.emplace_back(t, s["fds"].get<double>());
@@ -369,7 +388,8 @@ nlohmann::json Soak::verdict() const {
             {"slope_per_hour", slope(v) * 60}};
   };
   return {{"quiet_samples_judged", rss.size()}, {"rss_mb", describe(rss)},        {"rss_anon_mb", describe(anon)},
-          {"rss_file_mb", describe(file)},       {"heap_in_use_mb", describe(heap)}, {"heap_free_held_mb", describe(heap_free)},
+          {"rss_file_mb", describe(file)},       {"rss_memfd_mb", describe(memfd)},  {"memfd_mappings", describe(memfd_maps)},
+          {"heap_in_use_mb", describe(heap)},    {"heap_free_held_mb", describe(heap_free)},
           {"fds", describe(fds)},                {"threads", describe(threads)}};
 }
 
@@ -387,8 +407,9 @@ std::optional<std::string> Soak::plot() const {
        << "set terminal pngcairo size 1200,900\nset output '" << o_.out << "/soak.png'\n"
        << "set multiplot layout 3,1 title 'vdistream-bench soak: vdistreamd over time (points: quiet samples, no viewer)'\n"
        << "set xlabel 'minutes'\nset grid\nunset key\n";
-    for (const auto& [column, label] : {std::pair{2, "RSS; green: anon; blue: heap in use (MiB)"}, {3, "open fds"}, {4, "threads"}})
-      gp << "set ylabel '" << label << "'\nset yrange [0:*]\nplot '" << data << "' using 1:" << column
+    for (const auto& [column, label] : {std::pair{2, "MiB"}, {3, "open fds"}, {4, "threads"}})
+      gp << (column == 2 ? "set title 'RSS (grey), of it anonymous (green); malloc heap in use (blue)'\n" : "unset title\n")
+         << "set ylabel '" << label << "'\nset yrange [0:*]\nplot '" << data << "' using 1:" << column
          << " with lines lc rgb '#888888', '' using 1:($5 == 1 ? $" << column << " : 1/0) with points pt 7 lc rgb '#c00000'"
          << (column == 2 ? ", '' using 1:8 with lines lc rgb '#2e8b57', '' using 1:($6 >= 0 ? $6 : 1/0) with lines lc rgb '#1f5fbf'"
                          : "")
@@ -538,7 +559,8 @@ void print_soak_summary(const nlohmann::json& r) {
              v["quiet_samples_judged"].get<size_t>(), r["options"]["warmup_minutes"].get<double>());
   fmt::print("{:<10} {:>9} {:>9} {:>9} {:>9} {:>12}\n", "", "first", "last", "min", "max", "slope/hour");
   for (const auto& [key, label] :
-       {std::pair{"rss_mb", "RSS MiB"}, {"rss_anon_mb", " anon"}, {"rss_file_mb", " files"}, {"heap_in_use_mb", "heap MiB"},
+       {std::pair{"rss_mb", "RSS MiB"}, {"rss_anon_mb", " anon"}, {"rss_file_mb", " files"}, {"rss_memfd_mb", " memfds"},
+        {"memfd_mappings", "memfd maps"}, {"heap_in_use_mb", "heap MiB"},
         {"heap_free_held_mb", " free"}, {"fds", "fds"}, {"threads", "threads"}}) {
     const auto& m = v[key];
     if (m.is_null()) continue;
