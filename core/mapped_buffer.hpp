@@ -59,10 +59,12 @@ class MappedBuffer {
   int sync_fd_ = -1;  // dup of the dma-buf fd for the sync ioctl, -1 for memory
 };
 
-// Keeps the last few mappings by buffer identity (st_dev, st_ino), while a FrameBuffer of that
-// identity lives: a mapping keeps its file's memory, so one kept for a buffer nobody has any more
-// (a VM's old surface after QEMU restarted, a dropped scanout) would hold megabytes for nothing
-// until newer buffers pushed it out. Such mappings are dropped at the next get().
+// Keeps the last few mappings by buffer identity (st_dev, st_ino), each while the FrameBuffer it
+// last served lives: a mapping keeps its file's memory, so one kept for a buffer nobody has any
+// more (a VM's old surface after QEMU restarted, a dropped scanout) would hold megabytes for
+// nothing until newer buffers pushed it out. Such mappings are dropped at the next get(). (An
+// older FrameBuffer of the same memfd that outlives the last one is mapped again when it is next
+// asked for: one mmap, never a wrong mapping.)
 class MappingCache {
  public:
   explicit MappingCache(size_t capacity = 8) : capacity_(capacity) {}
